@@ -134,7 +134,7 @@ export class HomeAssistantInstance {
     const action = upsert(this.home.devices, device, (entry) => entry.id === device.id);
     const data: Record<string, unknown> = { action, device_id: device.id };
     if (previous) {
-      data.changes = changedKeys(previous, device);
+      data.changes = changedKeys(toDeviceListEntry(previous), toDeviceListEntry(device));
     }
     this.bus.fire('device_registry_updated', data);
   }
@@ -144,7 +144,7 @@ export class HomeAssistantInstance {
     const action = upsert(this.home.entities, entry, (item) => item.entity_id === entry.entity_id);
     const data: Record<string, unknown> = { action, entity_id: entry.entity_id };
     if (previous) {
-      data.changes = changedKeys(previous, entry);
+      data.changes = changedKeys(toEntityListEntry(previous), toEntityListEntry(entry));
     }
     this.bus.fire('entity_registry_updated', data);
   }

@@ -229,11 +229,12 @@ const CATALOG: Record<string, Record<string, HassServiceDescription>> = {
 
 /**
  * Generates the `/api/services` list for a home without one: every catalog domain that has entities,
- * plus `homeassistant` and `persistent_notification`, which every installation has. Scripts also get one
+ * plus `homeassistant` and `persistent_notification`, which every installation has, and `automation`,
+ * because the simulator always serves the automation config API. Scripts also get one
  * service per script entity (`script.<object_id>`), as Home Assistant registers them.
  */
 export function generateServices(states: HassState[]): HassServiceDomain[] {
-  const domains = new Set(['homeassistant', 'persistent_notification']);
+  const domains = new Set(['automation', 'homeassistant', 'persistent_notification']);
   for (const state of states) {
     domains.add(state.entity_id.split('.')[0]!);
   }
