@@ -1,0 +1,216 @@
+import type { Caller } from '../auth/caller.js';
+import { hasScope } from '../auth/caller.js';
+import type { Database } from '../db/orm.js';
+import { uuidv7 } from '../db/uuid.js';
+import { ConversationSchema, type Conversation } from '../conversations/conversation.entity.js';
+import { MessageSchema, type Message } from '../conversations/message.entity.js';
+import { titleFromMessage } from '../conversations/title.js';
+import type { Logger } from '../observability/logger.js';
+import { AppError } from '../security/errors.js';
+import type { AbortReason, ActiveReplies, ActiveReply } from './active-replies.js';
+import type { ChatEvent } from './chat-events.js';
+import type { EventBus } from './event-bus.js';
+import { assertMessageFits } from './prompt-builder.js';
+import type { ReplyEventStore } from './reply-event-store.js';
+import { followReply } from './reply-stream.js';
+import { systemPrompt } from './system-prompt.js';
+import type { ToolRegistry } from './tools/registry.js';
+import type { TurnRunner } from './turn-runner.js';
+
+export interface ChatInput {
+  message: string;
+  conversationId?: string | null;
+  refreshContext?: boolean | null;
+  clientMessageId?: string | null;
+}
+
+export interface TurnStart {
+  conversation: Conversation;
+  userMessage: Message;
+  reply: Message;
+}
+
+export interface ChatServiceDependencies {
+  db: Database;
+  bus: EventBus;
+  logger: Logger;
+  tools: ToolRegistry;
+  /** Undefined when no model is configured; chat then fails with LLM_NOT_CONFIGURED. */
+  runner: TurnRunner | undefined;
+  active: ActiveReplies;
+  store: ReplyEventStore;
+  maxInputTokens: number;
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && error.name === 'UniqueConstraintViolationException';
+}
+
+/**
+ * The entry point for chat turns and reply streams, independent of any transport. Every method takes
+ * the caller and checks ownership before it touches data.
+ */
+export class ChatService {
+  private accepting = true;
+
+  constructor(private readonly deps: ChatServiceDependencies) {}
+
+  get activeReplies(): ActiveReplies {
+    return this.deps.active;
+  }
+
+  /**
+   * Stores the user message and a STREAMING reply in one transaction, starts generating the reply in the
+   * background and returns at once. A repeated clientMessageId returns the first turn instead.
+   */
+  async startTurn(caller: Caller, input: ChatInput): Promise<TurnStart> {
+    const { deps } = this;
+    if (!deps.runner) throw AppError.llmNotConfigured();
+    if (!this.accepting) throw AppError.llmUnavailable('The server is shutting down. Try again in a moment.');
+
+    if (input.clientMessageId) {
+      const earlier = await this.findTurnByClientMessageId(caller.userId, input.clientMessageId);
+      if (earlier) return earlier;
+    }
+
+    assertMessageFits(
+      { system: systemPrompt({ canControl: hasScope(caller, 'control'), now: new Date() }), message: input.message, tools: deps.tools.definitions({ caller }) },
+      deps.maxInputTokens,
+    );
+
+    let turn: TurnStart;
+    try {
+      turn = await this.storeTurn(caller, input);
+    } catch (error) {
+      if (input.clientMessageId && isUniqueViolation(error)) {
+        const earlier = await this.findTurnByClientMessageId(caller.userId, input.clientMessageId);
+        if (earlier) return earlier;
+      }
+      throw error;
+    }
+
+    this.launch(caller, turn, input);
+    return turn;
+  }
+
+  /** Yields a reply's events after `after`, stored then live, and ends after its last event. */
+  async followReply(caller: Caller, messageId: string, after: number): Promise<AsyncGenerator<ChatEvent>> {
+    const reply = await this.deps.db.fork().findOne(MessageSchema, { id: messageId, ownerId: caller.userId, role: 'ASSISTANT' });
+    if (!reply) throw AppError.notFound('Reply');
+    return followReply({ messageId, after, bus: this.deps.bus, store: this.deps.store });
+  }
+
+  /**
+   * Deletes a conversation of the caller with everything stored in it. A reply still streaming there is
+   * cancelled first and allowed to store its end, so no writer touches the rows after they are gone.
+   */
+  async deleteConversation(caller: Caller, conversationId: string): Promise<boolean> {
+    const em = this.deps.db.fork();
+    const conversation = await em.findOne(ConversationSchema, { id: conversationId, ownerId: caller.userId });
+    if (!conversation) return false;
+    const streaming = this.deps.active.all().filter((reply) => reply.conversationId === conversationId);
+    for (const reply of streaming) reply.controller.abort('cancelled' satisfies AbortReason);
+    await Promise.allSettled(streaming.map((reply) => reply.done));
+    return (await em.nativeDelete(ConversationSchema, { id: conversationId, ownerId: caller.userId })) > 0;
+  }
+
+  /** Stops accepting turns, waits up to graceMs for running replies, then interrupts the rest. */
+  async shutdown(graceMs: number): Promise<void> {
+    this.accepting = false;
+    const running = this.deps.active.all();
+    if (running.length === 0) return;
+    const settled = Promise.allSettled(running.map((reply) => reply.done));
+    const timedOut = await Promise.race([settled.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref())]);
+    if (timedOut) {
+      for (const reply of this.deps.active.all()) reply.controller.abort('shutdown' satisfies AbortReason);
+      await Promise.allSettled(this.deps.active.all().map((reply) => reply.done));
+    }
+  }
+
+  private async storeTurn(caller: Caller, input: ChatInput): Promise<TurnStart> {
+    const em = this.deps.db.fork();
+    return em.transactional(async (tx) => {
+      const now = new Date();
+      let conversation: Conversation | null;
+      if (input.conversationId) {
+        conversation = await tx.findOne(ConversationSchema, { id: input.conversationId, ownerId: caller.userId });
+        if (!conversation) throw AppError.notFound('Conversation');
+        conversation.updatedAt = now;
+      } else {
+        conversation = tx.create(ConversationSchema, { id: uuidv7(), ownerId: caller.userId, title: titleFromMessage(input.message), createdAt: now, updatedAt: now });
+      }
+
+      const userMessage = tx.create(MessageSchema, {
+        id: uuidv7(),
+        conversationId: conversation.id,
+        ownerId: caller.userId,
+        role: 'USER',
+        content: input.message,
+        status: 'COMPLETED',
+        model: null,
+        usage: null,
+        error: null,
+        clientMessageId: input.clientMessageId ?? null,
+        replyToId: null,
+        lastSequence: 0,
+        createdAt: now,
+        completedAt: now,
+      });
+      const reply = tx.create(MessageSchema, {
+        id: uuidv7(),
+        conversationId: conversation.id,
+        ownerId: caller.userId,
+        role: 'ASSISTANT',
+        content: '',
+        status: 'STREAMING',
+        model: null,
+        usage: null,
+        error: null,
+        clientMessageId: null,
+        replyToId: userMessage.id,
+        lastSequence: 0,
+        createdAt: now,
+        completedAt: null,
+      });
+      await tx.flush();
+      return { conversation, userMessage, reply };
+    });
+  }
+
+  private async findTurnByClientMessageId(ownerId: string, clientMessageId: string): Promise<TurnStart | undefined> {
+    const em = this.deps.db.fork();
+    const userMessage = await em.findOne(MessageSchema, { ownerId, clientMessageId, role: 'USER' });
+    if (!userMessage) return undefined;
+    const [conversation, reply] = await Promise.all([
+      em.findOne(ConversationSchema, { id: userMessage.conversationId, ownerId }),
+      em.findOne(MessageSchema, { replyToId: userMessage.id, ownerId }),
+    ]);
+    if (!conversation || !reply) return undefined;
+    return { conversation, userMessage, reply };
+  }
+
+  private launch(caller: Caller, turn: TurnStart, input: ChatInput): void {
+    const runner = this.deps.runner;
+    if (!runner) return;
+    let settle!: () => void;
+    const active: ActiveReply = {
+      messageId: turn.reply.id,
+      conversationId: turn.conversation.id,
+      ownerId: caller.userId,
+      events: [],
+      controller: new AbortController(),
+      done: new Promise<void>((resolve) => {
+        settle = resolve;
+      }),
+    };
+    this.deps.active.add(active);
+
+    runner
+      .run({ reply: active, caller, userMessageId: turn.userMessage.id, message: input.message, refreshContext: input.refreshContext ?? false })
+      .catch((error: unknown) => this.deps.logger.error({ event: 'turn.crashed', messageId: active.messageId, err: error }, 'Chat turn crashed'))
+      .finally(() => {
+        this.deps.active.remove(active.messageId);
+        settle();
+      });
+  }
+}

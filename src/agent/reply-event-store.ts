@@ -1,0 +1,60 @@
+import type { Database } from '../db/orm.js';
+import { MessageSchema, type Message } from '../conversations/message.entity.js';
+import { ReplyEventSchema } from '../conversations/reply-event.entity.js';
+import type { ActiveReplies } from './active-replies.js';
+import type { ChatEvent } from './chat-events.js';
+
+/** Fields of the reply row written together with a batch of events. */
+export type ReplyRowUpdate = Partial<Pick<Message, 'content' | 'status' | 'usage' | 'error' | 'model' | 'completedAt'>>;
+
+function toRow(event: ChatEvent) {
+  const { sequence, messageId, type, ...payload } = event;
+  return { messageId, sequence, type, payload, createdAt: new Date() };
+}
+
+function fromRow(row: { messageId: string; sequence: number; type: string; payload: Record<string, unknown> }): ChatEvent {
+  return { ...row.payload, type: row.type, sequence: row.sequence, messageId: row.messageId } as ChatEvent;
+}
+
+/** Stores reply events with the reply row, and reads them back for replay. */
+export class ReplyEventStore {
+  constructor(
+    private readonly db: Database,
+    private readonly active: ActiveReplies,
+  ) {}
+
+  /**
+   * Writes events and the reply row in one transaction, so the stored text and the stored events always
+   * describe the same point of the reply.
+   */
+  async append(messageId: string, events: ChatEvent[], update: ReplyRowUpdate): Promise<void> {
+    const em = this.db.fork();
+    await em.transactional(async (tx) => {
+      if (events.length > 0) await tx.insertMany(ReplyEventSchema, events.map(toRow));
+      const lastSequence = events.at(-1)?.sequence;
+      const changes = lastSequence === undefined ? update : { ...update, lastSequence };
+      if (Object.keys(changes).length > 0) await tx.nativeUpdate(MessageSchema, { id: messageId }, changes);
+    });
+  }
+
+  /**
+   * Returns the events after `after` in sequence order. A reply generated in this process is read from
+   * memory, which always holds every event emitted so far; any other from the database.
+   */
+  async readAfter(messageId: string, after: number): Promise<ChatEvent[]> {
+    const active = this.active.get(messageId);
+    if (active) return active.events.filter((event) => event.sequence > after);
+
+    const rows = await this.db.fork().find(
+      ReplyEventSchema,
+      { messageId, sequence: { $gt: after } },
+      { orderBy: { sequence: 'asc' } },
+    );
+    return rows.map(fromRow);
+  }
+
+  async status(messageId: string): Promise<Message['status'] | undefined> {
+    const row = await this.db.fork().findOne(MessageSchema, { id: messageId }, { fields: ['status'] });
+    return row?.status;
+  }
+}

@@ -1,0 +1,99 @@
+import { AsyncQueue } from './async-queue.js';
+import { isTerminal, replyTopic, type ChatEvent } from './chat-events.js';
+import type { EventBus } from './event-bus.js';
+import type { ReplyEventStore } from './reply-event-store.js';
+
+export interface FollowReplyOptions {
+  messageId: string;
+  /** Replay starts after this sequence; 0 replays everything. */
+  after: number;
+  bus: EventBus;
+  store: ReplyEventStore;
+  /** Live events a subscriber may fall behind before its stream fails. */
+  capacity?: number;
+  /** Silence after which the stored state is checked again, in milliseconds. */
+  recheckAfterMs?: number;
+  /** How long a gap between stored and live events may take to fill, in milliseconds. */
+  gapTimeoutMs?: number;
+}
+
+/** Raised when events between the stored and the live part never became readable. */
+export class ReplayGapError extends Error {
+  constructor(messageId: string, from: number, to: number) {
+    super(`Events ${from}..${to} of reply ${messageId} could not be read.`);
+    this.name = 'ReplayGapError';
+  }
+}
+
+/**
+ * Yields a reply's events after `after`: first the stored ones, then live ones from the bus, each
+ * sequence exactly once and in order, and returns after the reply's last event.
+ *
+ * The live subscription starts before the stored events are read, so nothing published in between is
+ * lost. A live event that runs ahead of what was read (its predecessors were published on another
+ * instance but not yet stored) triggers another read until the gap is filled.
+ */
+export async function* followReply(options: FollowReplyOptions): AsyncGenerator<ChatEvent> {
+  const { messageId, bus, store } = options;
+  const recheckAfterMs = options.recheckAfterMs ?? 5_000;
+  const gapTimeoutMs = options.gapTimeoutMs ?? 5_000;
+  const live = new AsyncQueue<ChatEvent>(options.capacity ?? 1_024);
+  const unsubscribe = bus.subscribe(replyTopic(messageId), (payload) => live.push(payload as ChatEvent));
+
+  let last = options.after;
+  try {
+    for (const event of await store.readAfter(messageId, last)) {
+      yield event;
+      last = event.sequence;
+      if (isTerminal(event)) return;
+    }
+
+    for (;;) {
+      const taken = await live.take(recheckAfterMs);
+      if (taken.kind === 'end') return;
+
+      if (taken.kind === 'timeout') {
+        // Quiet for a while: the generator may have ended somewhere this bus does not reach.
+        for (const event of await store.readAfter(messageId, last)) {
+          yield event;
+          last = event.sequence;
+          if (isTerminal(event)) return;
+        }
+        const status = await store.status(messageId);
+        if (status === undefined || status !== 'STREAMING') return;
+        continue;
+      }
+
+      const event = taken.value;
+      if (event.sequence <= last) continue;
+      if (event.sequence > last + 1) {
+        for await (const missing of fillGap(store, messageId, last, event.sequence, gapTimeoutMs)) {
+          yield missing;
+          last = missing.sequence;
+        }
+      }
+      yield event;
+      last = event.sequence;
+      if (isTerminal(event)) return;
+    }
+  } finally {
+    unsubscribe();
+    live.end();
+  }
+}
+
+async function* fillGap(store: ReplyEventStore, messageId: string, last: number, next: number, timeoutMs: number): AsyncGenerator<ChatEvent> {
+  const deadline = Date.now() + timeoutMs;
+  let reached = last;
+  for (;;) {
+    for (const event of await store.readAfter(messageId, reached)) {
+      if (event.sequence >= next) break;
+      if (event.sequence !== reached + 1) break;
+      yield event;
+      reached = event.sequence;
+    }
+    if (reached === next - 1) return;
+    if (Date.now() > deadline) throw new ReplayGapError(messageId, reached + 1, next - 1);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

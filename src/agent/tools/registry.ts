@@ -1,0 +1,66 @@
+import type { ChatCompletionTool } from 'openai/resources/chat/completions';
+import { hasScope } from '../../auth/caller.js';
+import { isAppError } from '../../security/errors.js';
+import { toToolJsonSchema } from './json-schema.js';
+import { failed, type AgentTool, type ToolContext, type ToolOutcome } from './tool.js';
+
+/** The tools offered to the model, and the single place where a model's tool call is checked and run. */
+export class ToolRegistry {
+  private readonly tools = new Map<string, AgentTool>();
+
+  constructor(tools: AgentTool[]) {
+    for (const tool of tools) this.tools.set(tool.name, tool);
+  }
+
+  /** Tools the caller may use. Without the `control` scope the agent is read-only. */
+  available(context: Pick<ToolContext, 'caller'>): AgentTool[] {
+    const canControl = hasScope(context.caller, 'control');
+    return [...this.tools.values()].filter((tool) => canControl || !tool.changesState);
+  }
+
+  definitions(context: Pick<ToolContext, 'caller'>): ChatCompletionTool[] {
+    return this.available(context).map((tool) => ({
+      type: 'function',
+      function: {
+        name: tool.name,
+        description: tool.description,
+        parameters: toToolJsonSchema(tool.arguments),
+      },
+    }));
+  }
+
+  /**
+   * Runs one tool call from the model. Unknown tools, invalid JSON and invalid arguments come back to
+   * the model as errors it can correct, and a state-changing tool is refused without `control`,
+   * whatever the model asked for.
+   */
+  async execute(name: string, rawArguments: string, context: ToolContext): Promise<ToolOutcome & { arguments: unknown }> {
+    let parsedJson: unknown = {};
+    try {
+      parsedJson = rawArguments.trim() === '' ? {} : JSON.parse(rawArguments);
+    } catch {
+      return { ...failed('BAD_USER_INPUT', 'The tool arguments are not valid JSON.'), arguments: rawArguments };
+    }
+
+    const tool = this.tools.get(name);
+    if (!tool) return { ...failed('NOT_FOUND', `There is no tool named ${name}.`), arguments: parsedJson };
+    if (tool.changesState && !hasScope(context.caller, 'control')) {
+      return { ...failed('FORBIDDEN', 'This user may only read the home, not change it.'), status: 'REJECTED', arguments: parsedJson };
+    }
+
+    const parsed = tool.arguments.safeParse(parsedJson);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'arguments'}: ${issue.message}`).join('; ');
+      return { ...failed('BAD_USER_INPUT', `Invalid arguments. ${problems}`), arguments: parsedJson };
+    }
+
+    try {
+      return { ...(await tool.run(parsed.data, context)), arguments: parsedJson };
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      if (isAppError(error)) return { ...failed(error.code, error.message), arguments: parsedJson };
+      context.logger.error({ event: 'tool.failed', tool: name, err: error }, 'Tool failed unexpectedly');
+      return { ...failed('INTERNAL_SERVER_ERROR', 'The tool failed unexpectedly.'), arguments: parsedJson };
+    }
+  }
+}

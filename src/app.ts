@@ -1,0 +1,136 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ActiveReplies } from './agent/active-replies.js';
+import { ChatService } from './agent/chat-service.js';
+import { createMemoryEventBus, type EventBus } from './agent/event-bus.js';
+import { interruptOrphanedReplies } from './agent/recovery.js';
+import { ReplyEventStore } from './agent/reply-event-store.js';
+import { callServiceTool } from './agent/tools/call-service.js';
+import { getStatesTool } from './agent/tools/get-states.js';
+import { ToolRegistry } from './agent/tools/registry.js';
+import { TurnRunner } from './agent/turn-runner.js';
+import { ApiKeyService } from './auth/api-key-service.js';
+import { Authenticator } from './auth/authenticator.js';
+import type { Config } from './config.js';
+import { ConversationService } from './conversations/conversation-service.js';
+import { openDatabase, type Database } from './db/orm.js';
+import type { Services } from './graphql/context.js';
+import { buildSchema } from './graphql/schema.js';
+import { attachWebSocketServer } from './graphql/websocket.js';
+import { createYogaServer } from './graphql/yoga.js';
+import { HomeSummaryCache } from './home-assistant/home-summary.js';
+import { HomeAssistantRestClient } from './home-assistant/rest-client.js';
+import { ChatModel } from './llm/chat-model.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { newRequestId, withRequestId } from './observability/request-id.js';
+
+export interface AppOptions {
+  logger?: Logger;
+}
+
+export interface App {
+  config: Config;
+  logger: Logger;
+  services: Services;
+  bus: EventBus;
+  server: Server;
+  /** Starts listening on HOST:PORT and returns the base URL, such as http://127.0.0.1:8030. */
+  listen(): Promise<string>;
+  /** Stops taking requests, lets running replies finish for up to graceMs, then closes everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Secrets from the configuration, which the logger scrubs from every line. */
+function configuredSecrets(config: Config): string[] {
+  return [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret].filter((value): value is string => Boolean(value));
+}
+
+/** Wires the parts of the service together. Holds no logic of its own. */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel, secrets: configuredSecrets(config) });
+  const db: Database = await openDatabase(config.databaseUrl, (message) => logger.debug({ event: 'database' }, message));
+
+  const interrupted = await interruptOrphanedReplies(db);
+  if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
+
+  const bus = createMemoryEventBus();
+  const apiKeys = new ApiKeyService(db);
+  const authenticator = new Authenticator(
+    apiKeys,
+    { secret: config.auth.jwtSecret, issuer: config.auth.jwtIssuer, audience: config.auth.jwtAudience, clockToleranceSeconds: 30 },
+    logger,
+  );
+
+  const homeAssistant =
+    config.homeAssistant.url && config.homeAssistant.token
+      ? new HomeAssistantRestClient({ url: config.homeAssistant.url, token: config.homeAssistant.token, timeoutMs: config.homeAssistant.requestTimeoutMs })
+      : undefined;
+  if (!homeAssistant) logger.warn({ event: 'home_assistant.not_configured' }, 'HA_URL or HA_TOKEN is not set; the agent has no home data');
+  const home = new HomeSummaryCache(homeAssistant, logger);
+
+  const model = config.openai.configured
+    ? new ChatModel(
+        {
+          apiKey: config.openai.apiKey,
+          baseUrl: config.openai.baseUrl,
+          model: config.openai.model,
+          maxRetries: config.openai.maxRetries,
+          timeoutMs: config.openai.timeoutMs,
+        },
+        logger,
+      )
+    : undefined;
+  if (!model) logger.warn({ event: 'llm.not_configured' }, 'OPENAI_API_KEY and OPENAI_BASE_URL are not set; chat fails with LLM_NOT_CONFIGURED');
+
+  const tools = new ToolRegistry([getStatesTool, callServiceTool]);
+  const active = new ActiveReplies();
+  const store = new ReplyEventStore(db, active);
+  const runner = model
+    ? new TurnRunner({ db, bus, store, model, tools, home, homeAssistant, logger, maxToolRounds: config.agent.maxToolRounds, maxInputTokens: config.openai.maxInputTokens })
+    : undefined;
+  const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens });
+
+  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator };
+  const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
+  const yoga = createYogaServer({ schema, services, logger, graphiql: config.graphiql, allowedOrigins: config.allowedOrigins });
+
+  const server = createServer((request, response) => {
+    const requestId = newRequestId(request.headers['x-request-id'] as string | undefined);
+    withRequestId(requestId, () => void yoga(request, response));
+  });
+  const websocket = attachWebSocketServer({ server, yoga, authenticator, logger });
+
+  let closing: Promise<void> | undefined;
+
+  return {
+    config,
+    logger,
+    services,
+    bus,
+    server,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          const address = server.address() as AddressInfo;
+          const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+          logger.info({ event: 'server.listening', url, graphiql: config.graphiql }, `Listening on ${url}/graphql`);
+          resolve(url);
+        });
+      }),
+    close: (graceMs = 10_000) => {
+      closing ??= (async () => {
+        await chat.shutdown(graceMs);
+        await websocket.close();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await bus.close();
+        await db.close();
+        logger.info({ event: 'server.stopped' }, 'Server stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import { parseArgs } from 'node:util';
+import { ApiKeyService } from '../auth/api-key-service.js';
+import { ConfigError, loadConfig, SCOPES, type Scope } from '../config.js';
+import { openDatabase } from '../db/orm.js';
+
+const USAGE = `Usage:
+  npm run apikey -- create --user USER_ID [--name NAME] [--scopes "chat read control"]
+  npm run apikey -- list [--user USER_ID]
+  npm run apikey -- revoke KEY_ID
+
+Keys are stored in DATABASE_URL (default sqlite:./data/ha_ai_agent.db).
+Scopes: ${SCOPES.join(', ')}. The default is "chat read control".`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { user: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, argument] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+  const db = await openDatabase(config.databaseUrl);
+  const keys = new ApiKeyService(db);
+  try {
+    switch (command) {
+      case 'create': {
+        if (!values.user?.trim()) fail('Missing --user: the user id the key acts for.');
+        const scopes = values.scopes?.split(/[\s,]+/).filter(Boolean);
+        const invalid = scopes?.filter((scope) => !(SCOPES as readonly string[]).includes(scope)) ?? [];
+        if (invalid.length > 0) fail(`Invalid scope: ${invalid.join(', ')}.`);
+        const created = await keys.create(values.user.trim(), { name: values.name, scopes: scopes as Scope[] | undefined });
+        process.stdout.write(
+          `Created API key ${created.record.id} for user ${created.record.userId} (scopes: ${created.record.scopes}).\n` +
+            `This is the only time the key is shown; store it now:\n\n${created.key}\n\n` +
+            `Send it as "Authorization: Bearer <key>" on HTTP and SSE, or as {"authorization": "Bearer <key>"} in the graphql-ws connection_init payload.\n`,
+        );
+        break;
+      }
+      case 'list': {
+        const records = await keys.list(values.user);
+        if (records.length === 0) process.stdout.write('No API keys.\n');
+        for (const record of records) {
+          const state = record.revokedAt ? `revoked ${record.revokedAt.toISOString()}` : 'active';
+          const used = record.lastUsedAt ? record.lastUsedAt.toISOString() : 'never';
+          process.stdout.write(`${record.id}  user=${record.userId}  name=${record.name}  scopes="${record.scopes}"  ${state}  created=${record.createdAt.toISOString()}  last-used=${used}\n`);
+        }
+        break;
+      }
+      case 'revoke': {
+        if (!argument) fail('Missing KEY_ID: the id shown by "list".');
+        const record = await keys.revoke(argument);
+        if (!record) fail(`No API key has the id ${argument}.`);
+        process.stdout.write(`Revoked API key ${record.id} of user ${record.userId}.\n`);
+        break;
+      }
+      default:
+        fail(`Unknown command: ${command}.`);
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

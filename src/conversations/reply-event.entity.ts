@@ -1,0 +1,17 @@
+import { defineEntity, type InferEntity } from '@mikro-orm/core';
+
+/** One stored event of a reply's event log; replay reads these in sequence order. */
+export const ReplyEventSchema = defineEntity({
+  name: 'ReplyEvent',
+  tableName: 'reply_events',
+  primaryKeys: ['messageId', 'sequence'],
+  properties: (p) => ({
+    messageId: p.string().primary().length(36),
+    sequence: p.integer().primary(),
+    type: p.string().length(64),
+    payload: p.json<Record<string, unknown>>(),
+    createdAt: p.datetime(3),
+  }),
+});
+
+export type ReplyEvent = InferEntity<typeof ReplyEventSchema>;

@@ -1,0 +1,28 @@
+import type { ApiKeyService } from '../auth/api-key-service.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Caller } from '../auth/caller.js';
+import type { ChatService } from '../agent/chat-service.js';
+import type { ConversationService } from '../conversations/conversation-service.js';
+import type { EntityManager } from '../db/orm.js';
+import type { Database } from '../db/orm.js';
+import type { Logger } from '../observability/logger.js';
+import type { Loaders } from './loaders.js';
+
+/** The domain services the resolvers call. Resolvers hold no logic of their own beyond mapping. */
+export interface Services {
+  db: Database;
+  chat: ChatService;
+  conversations: ConversationService;
+  apiKeys: ApiKeyService;
+  authenticator: Authenticator;
+}
+
+export interface GraphQLContext {
+  requestId: string;
+  caller: Caller;
+  /** Forked per HTTP request and per subscription, so identity maps never leak between them. */
+  em: EntityManager;
+  services: Services;
+  loaders: Loaders;
+  logger: Logger;
+}

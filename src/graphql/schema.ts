@@ -1,0 +1,29 @@
+import type { GraphQLSchema } from 'graphql';
+import { createBuilder } from './builder.js';
+import { addChatOperations, type ChatSchemaOptions } from './types/chat.js';
+import { addConversationTypes } from './types/conversation.js';
+import { addEventTypes } from './types/events.js';
+import { createRefs } from './types/refs.js';
+import { addScalars } from './types/scalars.js';
+import { addViewerType } from './types/viewer.js';
+
+export type SchemaOptions = ChatSchemaOptions;
+
+export const DEFAULT_SCHEMA_OPTIONS: SchemaOptions = { maxMessageChars: 16_000 };
+
+/** Builds the GraphQL schema. `schema/schema.graphql` is this schema printed with the default options. */
+export function buildSchema(options: SchemaOptions = DEFAULT_SCHEMA_OPTIONS): GraphQLSchema {
+  const builder = createBuilder();
+  builder.queryType({});
+  builder.mutationType({});
+  builder.subscriptionType({});
+
+  const refs = createRefs(builder);
+  addScalars(builder);
+  addViewerType(builder, refs);
+  addConversationTypes(builder, refs);
+  const chatEvent = addEventTypes(builder, refs);
+  addChatOperations(builder, { ...refs, ChatEvent: chatEvent }, options);
+
+  return builder.toSchema();
+}

@@ -1,0 +1,106 @@
+import { AppError } from '../security/errors.js';
+import type { HassConfig, HassServiceDomain, HassState } from './types.js';
+
+export interface HomeAssistantRestSettings {
+  url: string;
+  token: string;
+  /** Time allowed for each request, in milliseconds. */
+  timeoutMs: number;
+}
+
+/**
+ * Raised for a request Home Assistant received and refused (4xx other than 401 and 404), such as a
+ * service called with invalid data. Its message is ours; Home Assistant's own text stays out of it.
+ */
+export class HomeAssistantRequestError extends Error {
+  constructor(readonly status: number) {
+    super(`Home Assistant rejected the request (HTTP ${status}).`);
+    this.name = 'HomeAssistantRequestError';
+  }
+}
+
+/**
+ * Client for Home Assistant's REST API. Network failures, timeouts, 5xx and a rejected token all become
+ * HOME_ASSISTANT_UNAVAILABLE, with messages that never include Home Assistant's response text.
+ */
+export class HomeAssistantRestClient {
+  constructor(private readonly settings: HomeAssistantRestSettings) {}
+
+  getStates(signal?: AbortSignal): Promise<HassState[]> {
+    return this.request<HassState[]>('GET', '/api/states', undefined, signal);
+  }
+
+  /** Returns the entity's state, or undefined when Home Assistant does not know the entity. */
+  async getState(entityId: string, signal?: AbortSignal): Promise<HassState | undefined> {
+    return this.request<HassState>('GET', `/api/states/${encodeURIComponent(entityId)}`, undefined, signal, { notFoundAsUndefined: true });
+  }
+
+  getServices(signal?: AbortSignal): Promise<HassServiceDomain[]> {
+    return this.request<HassServiceDomain[]>('GET', '/api/services', undefined, signal);
+  }
+
+  getConfig(signal?: AbortSignal): Promise<HassConfig> {
+    return this.request<HassConfig>('GET', '/api/config', undefined, signal);
+  }
+
+  /**
+   * Calls a service. Home Assistant returns the states that changed while the call ran, which is an
+   * empty list both for a call that changed nothing and for an entity it does not know.
+   */
+  callService(domain: string, service: string, data: Record<string, unknown>, signal?: AbortSignal): Promise<HassState[]> {
+    const path = `/api/services/${encodeURIComponent(domain)}/${encodeURIComponent(service)}`;
+    return this.request<HassState[]>('POST', path, data, signal);
+  }
+
+  private async request<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    options: { notFoundAsUndefined?: boolean } = {},
+  ): Promise<T> {
+    const timeout = AbortSignal.timeout(this.settings.timeoutMs);
+    let response: Response;
+    try {
+      response = await fetch(`${this.settings.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.settings.token}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      if (timeout.aborted) {
+        throw AppError.homeAssistantUnavailable(`Home Assistant did not respond within ${Math.round(this.settings.timeoutMs / 1000)} s.`);
+      }
+      throw AppError.homeAssistantUnavailable('Home Assistant could not be reached.');
+    }
+
+    if (response.status === 404 && options.notFoundAsUndefined) {
+      await response.body?.cancel();
+      return undefined as T;
+    }
+    if (response.status === 401 || response.status === 403) {
+      await response.body?.cancel();
+      throw AppError.homeAssistantUnavailable('Home Assistant rejected the access token. Check HA_TOKEN.');
+    }
+    if (response.status >= 500) {
+      await response.body?.cancel();
+      throw AppError.homeAssistantUnavailable(`Home Assistant answered with HTTP ${response.status}.`);
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new HomeAssistantRequestError(response.status);
+    }
+
+    try {
+      return (await response.json()) as T;
+    } catch {
+      throw AppError.homeAssistantUnavailable('Home Assistant sent a response that is not valid JSON.');
+    }
+  }
+}

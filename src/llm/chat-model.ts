@@ -1,0 +1,143 @@
+import OpenAI from 'openai';
+import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type { Logger } from '../observability/logger.js';
+import { DEFAULT_BACKOFF, retryDelayMs, sleep, type BackoffSettings } from './backoff.js';
+import { classifyModelError, ModelError, rejectsStreamOptions } from './model-errors.js';
+import { ToolCallAssembler, type AssembledToolCall } from './tool-call-assembler.js';
+
+export type { ChatCompletionMessageParam, ChatCompletionTool };
+
+export interface ChatModelSettings {
+  apiKey: string | undefined;
+  baseUrl: string | undefined;
+  model: string;
+  /** Retries after the first attempt, for connection errors, 408, 409, 429 and 5xx only. */
+  maxRetries: number;
+  /** Time allowed for each attempt to send its response headers, in milliseconds. */
+  timeoutMs: number;
+  backoff?: BackoffSettings;
+}
+
+export interface ModelRequest {
+  messages: ChatCompletionMessageParam[];
+  tools: ChatCompletionTool[];
+  signal: AbortSignal;
+  /** Called with each text delta of the first choice, in order. */
+  onText: (delta: string) => void;
+  /** Lets providers that cache prompt prefixes reuse this prefix across turns. */
+  promptCacheKey?: string;
+}
+
+export interface ModelResponse {
+  text: string;
+  toolCalls: AssembledToolCall[];
+  finishReason: string | null;
+  /** Counts from the stream's usage chunk; undefined when the endpoint sent none. */
+  usage: { promptTokens: number; completionTokens: number } | undefined;
+  /** The model name the endpoint reported, or the configured one. */
+  model: string;
+  /** Attempts made, including the successful one. */
+  attempts: number;
+}
+
+/**
+ * Streams chat completions from OpenAI or any compatible endpoint. Only the first choice is used, since
+ * the request asks for one. A failed attempt is retried from scratch only while no text has reached the
+ * caller; after that the partial text stays with the caller and the error is raised.
+ */
+export class ChatModel {
+  private readonly client: OpenAI;
+  private streamOptionsSupported = true;
+
+  constructor(
+    private readonly settings: ChatModelSettings,
+    private readonly logger: Logger,
+  ) {
+    this.client = new OpenAI({
+      // Local OpenAI-compatible servers need no key, but the SDK requires a value.
+      apiKey: settings.apiKey ?? 'no-key',
+      baseURL: settings.baseUrl,
+      maxRetries: 0,
+      timeout: settings.timeoutMs,
+    });
+  }
+
+  get model(): string {
+    return this.settings.model;
+  }
+
+  async complete(request: ModelRequest): Promise<ModelResponse> {
+    const backoff = this.settings.backoff ?? DEFAULT_BACKOFF;
+    let attempt = 0;
+    let textSent = false;
+    const onText = (delta: string) => {
+      textSent = true;
+      request.onText(delta);
+    };
+
+    for (;;) {
+      attempt += 1;
+      try {
+        const response = await this.streamOnce(request, onText);
+        return { ...response, attempts: attempt };
+      } catch (caught) {
+        if (rejectsStreamOptions(caught) && this.streamOptionsSupported) {
+          this.streamOptionsSupported = false;
+          this.logger.warn({ event: 'llm.stream_options_rejected' }, 'Model endpoint rejects stream_options; sending requests without it from now on');
+          attempt -= 1;
+          continue;
+        }
+
+        const error = classifyModelError(caught);
+        if (request.signal.aborted) throw new ModelError('aborted', false, undefined, undefined, { cause: caught });
+        const delay = error.retryable && !textSent && attempt <= this.settings.maxRetries ? retryDelayMs(attempt, error.retryAfterMs, backoff) : undefined;
+        if (delay === undefined) {
+          this.logger.warn({ event: 'llm.failed', kind: error.kind, status: error.status, attempt, textSent }, 'Model request failed');
+          throw error;
+        }
+        this.logger.info({ event: 'llm.retry', kind: error.kind, status: error.status, attempt, delayMs: delay }, 'Retrying model request');
+        await sleep(delay, request.signal).catch(() => {
+          throw new ModelError('aborted', false, undefined, undefined);
+        });
+      }
+    }
+  }
+
+  private async streamOnce(request: ModelRequest, onText: (delta: string) => void): Promise<Omit<ModelResponse, 'attempts'>> {
+    const stream = await this.client.chat.completions.create(
+      {
+        model: this.settings.model,
+        messages: request.messages,
+        ...(request.tools.length > 0 ? { tools: request.tools } : {}),
+        stream: true,
+        ...(this.streamOptionsSupported ? { stream_options: { include_usage: true } } : {}),
+        ...(request.promptCacheKey ? { prompt_cache_key: request.promptCacheKey } : {}),
+      },
+      { signal: request.signal },
+    );
+
+    const toolCalls = new ToolCallAssembler();
+    let text = '';
+    let finishReason: string | null = null;
+    let usage: ModelResponse['usage'];
+    let model = this.settings.model;
+
+    for await (const chunk of stream as AsyncIterable<ChatCompletionChunk>) {
+      if (chunk.model) model = chunk.model;
+      if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+      for (const choice of chunk.choices ?? []) {
+        // With n = 1 only choice 0 is ours; some servers still stream extra choices.
+        if ((choice.index ?? 0) !== 0) continue;
+        const content = choice.delta?.content;
+        if (typeof content === 'string' && content.length > 0) {
+          text += content;
+          onText(content);
+        }
+        for (const delta of choice.delta?.tool_calls ?? []) toolCalls.add(delta);
+        if (choice.finish_reason) finishReason = choice.finish_reason;
+      }
+    }
+
+    return { text, toolCalls: toolCalls.result(), finishReason, usage, model };
+  }
+}
