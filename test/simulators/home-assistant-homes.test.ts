@@ -74,7 +74,7 @@ describe('demo home', () => {
     expect([...sensorClasses]).toEqual(expect.arrayContaining(['temperature', 'humidity', 'power']));
   });
 
-  it('gives every entity a registry entry and an area where it has a place', () => {
+  it('registers every entity with areas', () => {
     for (const state of home.states) {
       expect(home.entities?.some((entry) => entry.entity_id === state.entity_id), state.entity_id).toBe(true);
     }
