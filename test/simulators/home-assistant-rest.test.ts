@@ -142,6 +142,13 @@ describe('REST service calls', () => {
     expect(sim.serviceCalls.at(-1)?.error?.code).toBe('not_found');
   });
 
+  it('rejects an oversized body with 413', async () => {
+    const response = await api('/api/services/light/turn_on', { method: 'POST', body: `"${'x'.repeat(1_100_000)}"` });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { message: string }).message).toContain('1048576');
+    expect((await api('/api/')).status).toBe(200);
+  });
+
   it('rejects invalid service data with 400', async () => {
     const outOfRange = await callService('light', 'turn_on', { entity_id: 'light.kitchen', brightness: 300 });
     expect(outOfRange.status).toBe(400);

@@ -397,9 +397,11 @@ describe('WebSocket fault modes', () => {
     await eventually(() => (disconnected === 1 && ready === 1 ? true : undefined));
     expect(connection.connected).toBe(true);
 
-    // The subscription is sent again after the reconnect; wait until a change arrives through it.
+    // The subscription is sent again after the reconnect; keep changing a state until one arrives through it.
+    let reading = 10;
     await eventually(() => {
-      sim.setState('sensor.outdoor_temperature', String(10 + events.length + Math.random()));
+      reading += 0.1;
+      sim.setState('sensor.outdoor_temperature', reading.toFixed(1));
       return events.length > 0 ? true : undefined;
     });
     expect(events[0]!.data.entity_id).toBe('sensor.outdoor_temperature');

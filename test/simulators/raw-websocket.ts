@@ -62,7 +62,10 @@ export class RawWebSocket {
         resolve(frame as T);
       };
       const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        const index = this.waiters.indexOf(waiter);
+        if (index !== -1) {
+          this.waiters.splice(index, 1);
+        }
         reject(new Error(`No frame within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.push(waiter);

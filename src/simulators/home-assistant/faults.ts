@@ -11,7 +11,7 @@ export class HomeAssistantFaults {
 
   /**
    * Every token is rejected: REST returns 401 and the WebSocket sends `auth_invalid` and closes, as for a
-   * revoked long-lived token.
+   * revoked long-lived token. WebSocket connections that already passed auth stay open.
    */
   rejectAuth = false;
 

@@ -36,7 +36,10 @@ export async function handleRestRequest(
   try {
     reply = await route(instance, request);
   } catch (error) {
-    reply = message(500, `Simulator error: ${(error as Error).message}`);
+    reply =
+      error instanceof PayloadTooLargeError
+        ? message(413, error.message)
+        : message(500, `Simulator error: ${(error as Error).message}`);
   }
 
   if (instance.faults.latencyMs > 0) {
@@ -64,7 +67,12 @@ async function route(instance: HomeAssistantInstance, request: IncomingMessage):
     return message(401, 'Unauthorized');
   }
 
-  const segments = path.split('/').slice(2).map(decodeURIComponent);
+  let segments: string[];
+  try {
+    segments = path.split('/').slice(2).map(decodeURIComponent);
+  } catch {
+    return message(404, 'Not found.');
+  }
   const [resource, ...rest] = segments;
 
   if ((resource === '' || resource === undefined) && rest.length === 0) {
@@ -262,16 +270,23 @@ async function fireEvent(instance: HomeAssistantInstance, eventType: string, req
 
 type BodyResult = { ok: true; value: unknown } | { ok: false };
 
-/** Reads a JSON body; an empty body reads as null, which Home Assistant treats as no data. */
+class PayloadTooLargeError extends Error {}
+
+/**
+ * Reads a JSON body; an empty body reads as null, which Home Assistant treats as no data. A body over the
+ * limit is read to the end and dropped, so the keep-alive connection stays usable, then rejected with 413.
+ */
 async function readJsonBody(request: IncomingMessage): Promise<BodyResult> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      return { ok: false };
+    if (size <= MAX_BODY_BYTES) {
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  }
+  if (size > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(`Request body of ${size} bytes is larger than the ${MAX_BODY_BYTES}-byte limit.`);
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') {

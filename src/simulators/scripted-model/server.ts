@@ -148,7 +148,7 @@ class ScriptedModelServer implements ScriptedModel {
       return;
     }
     if (request.method === 'GET' && path.startsWith('/v1/models/')) {
-      const model = decodeURIComponent(path.slice('/v1/models/'.length));
+      const model = safeDecode(path.slice('/v1/models/'.length));
       this.sendJson(
         response,
         404,
@@ -163,6 +163,10 @@ class ScriptedModelServer implements ScriptedModel {
 
   private async handleChatCompletion(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const rawBody = await readBody(request);
+    if (rawBody === undefined) {
+      this.sendJson(response, 413, openAiError(`The request body is larger than ${MAX_BODY_BYTES} bytes.`));
+      return;
+    }
     const record: RecordedRequest = {
       body: rawBody,
       headers: { ...request.headers },
@@ -419,15 +423,23 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-async function readBody(request: IncomingMessage): Promise<string> {
+/** Reads the body as text, or returns undefined after reading and dropping a body over the limit. */
+async function readBody(request: IncomingMessage): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      throw new Error(`request body larger than ${MAX_BODY_BYTES} bytes`);
+    if (size <= MAX_BODY_BYTES) {
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8');
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
