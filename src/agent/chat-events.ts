@@ -40,3 +40,4 @@ export function isTerminal(event: Pick<ChatEvent, 'type'>): boolean {
 
 export const replyTopic = (messageId: string) => `reply:${messageId}`;
 export const conversationTopic = (conversationId: string) => `conversation:${conversationId}`;
+export const conversationDeletedTopic = (conversationId: string) => `conversation-deleted:${conversationId}`;

@@ -8,11 +8,12 @@ import { titleFromMessage } from '../conversations/title.js';
 import type { Logger } from '../observability/logger.js';
 import { AppError } from '../security/errors.js';
 import type { AbortReason, ActiveReplies, ActiveReply } from './active-replies.js';
-import type { ChatEvent } from './chat-events.js';
+import { conversationDeletedTopic, type ChatEvent } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
 import { assertMessageFits } from './prompt-builder.js';
 import type { ReplyEventStore } from './reply-event-store.js';
-import { followReply } from './reply-stream.js';
+import { endUnownedReply } from './recovery.js';
+import { followConversation, followReply } from './reply-stream.js';
 import { systemPrompt } from './system-prompt.js';
 import type { ToolRegistry } from './tools/registry.js';
 import type { TurnRunner } from './turn-runner.js';
@@ -42,6 +43,13 @@ export interface ChatServiceDependencies {
   maxInputTokens: number;
 }
 
+/** Instance-wide requests about replies; an instance acts on those for replies it generates. */
+const REPLY_CONTROL_TOPIC = 'reply-control';
+type ReplyControl = { action: 'cancel'; messageId: string };
+
+/** How long a cancel waits for another instance to stop a reply before ending it here. */
+const REMOTE_CANCEL_WAIT_MS = 3_000;
+
 function isUniqueViolation(error: unknown): boolean {
   return error instanceof Error && error.name === 'UniqueConstraintViolationException';
 }
@@ -52,8 +60,14 @@ function isUniqueViolation(error: unknown): boolean {
  */
 export class ChatService {
   private accepting = true;
+  private readonly stopControl: () => void;
 
-  constructor(private readonly deps: ChatServiceDependencies) {}
+  constructor(private readonly deps: ChatServiceDependencies) {
+    this.stopControl = deps.bus.subscribe(REPLY_CONTROL_TOPIC, (payload) => {
+      const control = payload as ReplyControl;
+      if (control.action === 'cancel') deps.active.get(control.messageId)?.controller.abort('cancelled' satisfies AbortReason);
+    });
+  }
 
   get activeReplies(): ActiveReplies {
     return this.deps.active;
@@ -101,6 +115,16 @@ export class ChatService {
   }
 
   /**
+   * Yields every event of every reply in the conversation from now on (live only, no replay), until the
+   * conversation is deleted or the subscriber stops.
+   */
+  async followConversation(caller: Caller, conversationId: string): Promise<AsyncGenerator<ChatEvent>> {
+    const conversation = await this.deps.db.fork().findOne(ConversationSchema, { id: conversationId, ownerId: caller.userId }, { fields: ['id'] });
+    if (!conversation) throw AppError.notFound('Conversation');
+    return followConversation(this.deps.bus, conversationId);
+  }
+
+  /**
    * Deletes a conversation of the caller with everything stored in it. A reply still streaming there is
    * cancelled first and allowed to store its end, so no writer touches the rows after they are gone.
    */
@@ -111,12 +135,42 @@ export class ChatService {
     const streaming = this.deps.active.all().filter((reply) => reply.conversationId === conversationId);
     for (const reply of streaming) reply.controller.abort('cancelled' satisfies AbortReason);
     await Promise.allSettled(streaming.map((reply) => reply.done));
-    return (await em.nativeDelete(ConversationSchema, { id: conversationId, ownerId: caller.userId })) > 0;
+    const deleted = (await em.nativeDelete(ConversationSchema, { id: conversationId, ownerId: caller.userId })) > 0;
+    if (deleted) this.deps.bus.publish(conversationDeletedTopic(conversationId), { conversationId });
+    return deleted;
+  }
+
+  /**
+   * Cancels a streaming reply of the caller: the model request and any running tool are aborted, the text
+   * so far is kept and the reply ends CANCELLED. A reply that has already ended gives CONFLICT.
+   */
+  async cancelReply(caller: Caller, messageId: string): Promise<Message> {
+    const { db, active, bus } = this.deps;
+    const reply = await db.fork().findOne(MessageSchema, { id: messageId, ownerId: caller.userId, role: 'ASSISTANT' });
+    if (!reply) throw AppError.notFound('Reply');
+    if (reply.status !== 'STREAMING') throw AppError.conflict(`The reply has already ended (${reply.status}).`);
+
+    const running = active.get(messageId);
+    if (running) {
+      running.controller.abort('cancelled' satisfies AbortReason);
+      await running.done;
+    } else {
+      // The turn may run on another instance: ask it, and end the reply here if no instance owns it.
+      bus.publish(REPLY_CONTROL_TOPIC, { action: 'cancel', messageId } satisfies ReplyControl);
+      if (!(await this.waitUntilEnded(messageId, REMOTE_CANCEL_WAIT_MS))) {
+        await endUnownedReply(db, messageId, { status: 'CANCELLED', event: 'ReplyCancelled' }, bus);
+      }
+    }
+
+    const final = await db.fork().findOneOrFail(MessageSchema, { id: messageId });
+    if (final.status !== 'CANCELLED') throw AppError.conflict(`The reply has already ended (${final.status}).`);
+    return final;
   }
 
   /** Stops accepting turns, waits up to graceMs for running replies, then interrupts the rest. */
   async shutdown(graceMs: number): Promise<void> {
     this.accepting = false;
+    this.stopControl();
     const running = this.deps.active.all();
     if (running.length === 0) return;
     const settled = Promise.allSettled(running.map((reply) => reply.done));
@@ -125,6 +179,15 @@ export class ChatService {
       for (const reply of this.deps.active.all()) reply.controller.abort('shutdown' satisfies AbortReason);
       await Promise.allSettled(this.deps.active.all().map((reply) => reply.done));
     }
+  }
+
+  private async waitUntilEnded(messageId: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if ((await this.deps.store.status(messageId)) !== 'STREAMING') return true;
+    }
+    return false;
   }
 
   private async storeTurn(caller: Caller, input: ChatInput): Promise<TurnStart> {
@@ -139,6 +202,8 @@ export class ChatService {
       } else {
         conversation = tx.create(ConversationSchema, { id: uuidv7(), ownerId: caller.userId, title: titleFromMessage(input.message), createdAt: now, updatedAt: now });
       }
+      // The entities declare no relations, so the unit of work cannot order these inserts by foreign key.
+      await tx.flush();
 
       const userMessage = tx.create(MessageSchema, {
         id: uuidv7(),

@@ -44,7 +44,14 @@ export class ReplyEventStore {
   async readAfter(messageId: string, after: number): Promise<ChatEvent[]> {
     const active = this.active.get(messageId);
     if (active) return active.events.filter((event) => event.sequence > after);
+    return this.readStoredAfter(messageId, after);
+  }
 
+  /**
+   * Reads stored events only. Once a reply's status is final, the database holds all its events,
+   * because the last event is written in the same transaction as the status.
+   */
+  async readStoredAfter(messageId: string, after: number): Promise<ChatEvent[]> {
     const rows = await this.db.fork().find(
       ReplyEventSchema,
       { messageId, sequence: { $gt: after } },

@@ -1,5 +1,5 @@
 import { AsyncQueue } from './async-queue.js';
-import { isTerminal, replyTopic, type ChatEvent } from './chat-events.js';
+import { conversationDeletedTopic, conversationTopic, isTerminal, replyTopic, type ChatEvent } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
 import type { ReplyEventStore } from './reply-event-store.js';
 
@@ -47,6 +47,12 @@ export async function* followReply(options: FollowReplyOptions): AsyncGenerator<
       last = event.sequence;
       if (isTerminal(event)) return;
     }
+    // A reply that has already ended and whose last event lies at or before `after` has nothing more.
+    const status = await store.status(messageId);
+    if (status === undefined || status !== 'STREAMING') {
+      for (const event of await store.readStoredAfter(messageId, last)) yield event;
+      return;
+    }
 
     for (;;) {
       const taken = await live.take(recheckAfterMs);
@@ -54,13 +60,13 @@ export async function* followReply(options: FollowReplyOptions): AsyncGenerator<
 
       if (taken.kind === 'timeout') {
         // Quiet for a while: the generator may have ended somewhere this bus does not reach.
-        for (const event of await store.readAfter(messageId, last)) {
+        const quietStatus = await store.status(messageId);
+        for (const event of await store.readStoredAfter(messageId, last)) {
           yield event;
           last = event.sequence;
           if (isTerminal(event)) return;
         }
-        const status = await store.status(messageId);
-        if (status === undefined || status !== 'STREAMING') return;
+        if (quietStatus === undefined || quietStatus !== 'STREAMING') return;
         continue;
       }
 
@@ -95,5 +101,27 @@ async function* fillGap(store: ReplyEventStore, messageId: string, last: number,
     if (reached === next - 1) return;
     if (Date.now() > deadline) throw new ReplayGapError(messageId, reached + 1, next - 1);
     await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/**
+ * Yields the live events of every reply in a conversation, in the order the bus delivers them, until the
+ * conversation is deleted. A subscriber that falls more than `capacity` events behind is ended with
+ * an error rather than buffered without bound.
+ */
+export async function* followConversation(bus: EventBus, conversationId: string, capacity = 1_024): AsyncGenerator<ChatEvent> {
+  const live = new AsyncQueue<ChatEvent>(capacity);
+  const stopEvents = bus.subscribe(conversationTopic(conversationId), (payload) => live.push(payload as ChatEvent));
+  const stopDeleted = bus.subscribe(conversationDeletedTopic(conversationId), () => live.end());
+  try {
+    for (;;) {
+      const taken = await live.take();
+      if (taken.kind !== 'item') return;
+      yield taken.value;
+    }
+  } finally {
+    stopEvents();
+    stopDeleted();
+    live.end();
   }
 }

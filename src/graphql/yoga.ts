@@ -81,7 +81,7 @@ subscription Chat {
     ... on ReplyDelta { text }
     ... on ToolCallFinished { toolCall { name status result } }
     ... on ReplyCompleted { message { content usage { totalTokens } } }
-    ... on ReplyFailed { code message }
+    ... on ReplyFailed { code errorMessage }
   }
 }
 `;

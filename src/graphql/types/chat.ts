@@ -88,6 +88,13 @@ export function addChatOperations(builder: Builder, refs: Refs & { ChatEvent: Ch
       args: { input: t.arg({ type: ChatInput, required: true }) },
       resolve: (_root, args, context) => context.services.chat.startTurn(context.caller, { ...args.input, conversationId: args.input.conversationId === undefined || args.input.conversationId === null ? null : String(args.input.conversationId) }),
     }),
+    cancelReply: t.field({
+      type: refs.Message,
+      description: 'Stops a streaming reply. The text so far is kept and the reply ends CANCELLED. A reply that has already ended gives CONFLICT.',
+      authScopes: { chat: true },
+      args: { messageId: t.arg.id({ required: true, validate: uuidArgument }) },
+      resolve: (_root, args, context) => context.services.chat.cancelReply(context.caller, String(args.messageId)),
+    }),
     renameConversation: t.field({
       type: refs.Conversation,
       authScopes: { chat: true },
@@ -130,6 +137,14 @@ export function addChatOperations(builder: Builder, refs: Refs & { ChatEvent: Ch
       },
       validate: z.object({ messageId: uuidArgument, after: z.number().int('must be a whole number').min(0, 'must be 0 or more').nullish() }),
       subscribe: (_root, args, context) => context.services.chat.followReply(context.caller, String(args.messageId), args.after ?? 0),
+      resolve: (event) => event,
+    }),
+    conversationEvents: t.field({
+      type: refs.ChatEvent,
+      description: 'Every event of every reply in the conversation while subscribed (live only; use replyStream to replay).',
+      authScopes: { chat: true },
+      args: { conversationId: t.arg.id({ required: true, validate: uuidArgument }) },
+      subscribe: (_root, args, context) => context.services.chat.followConversation(context.caller, String(args.conversationId)),
       resolve: (event) => event,
     }),
     chatStream: t.field({

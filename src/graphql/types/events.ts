@@ -66,9 +66,12 @@ export function addEventTypes(builder: Builder, refs: Refs) {
     fields: (t) => ({
       sequence: t.exposeInt('sequence', { description: sequence }),
       messageId: t.exposeID('messageId'),
-      code: t.exposeString('code'),
-      message: t.exposeString('message'),
-      retryable: t.exposeBoolean('retryable'),
+      code: t.exposeString('code', { description: 'An error code such as LLM_UNAVAILABLE.' }),
+      // Named errorMessage, not message, so that a client can select `message` on every final event
+      // in one selection set: `message` is the Message on ReplyCompleted, ReplyCancelled and here.
+      errorMessage: t.exposeString('message', { description: 'What went wrong, safe to show to the user.' }),
+      retryable: t.exposeBoolean('retryable', { description: 'Whether sending the message again later can succeed.' }),
+      message: t.field({ type: refs.Message, description: 'The failed reply with the text generated before the error.', resolve: (event, _args, context) => loadReply(context, event.messageId) }),
     }),
   });
   builder.objectType(refs.ReplyCancelled, {

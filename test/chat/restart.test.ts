@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKeyService } from '../../src/auth/api-key-service.js';
+import { openDatabase } from '../../src/db/orm.js';
+import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator, type HomeAssistantSimulator } from '../../src/simulators/home-assistant/index.js';
+import { SCRIPTED_MODEL_NAME, startScriptedModel, type ScriptedModel } from '../../src/simulators/scripted-model/index.js';
+import { collectSse, postGraphQL } from '../support/clients.js';
+import { startServerProcess } from '../support/process.js';
+import { CHAT_STREAM, REPLY_STREAM, eventsOf } from '../support/stack.js';
+
+let dataDir: string;
+let homeAssistant: HomeAssistantSimulator;
+let model: ScriptedModel;
+let env: Record<string, string>;
+let key: string;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(tmpdir(), 'ha-ai-agent-restart-'));
+  homeAssistant = await startHomeAssistantSimulator({ home: loadHome(DEMO_HOME_PATH) });
+  model = await startScriptedModel();
+  const databaseUrl = `sqlite:${path.join(dataDir, 'agent.db')}`;
+  env = { DATABASE_URL: databaseUrl, OPENAI_BASE_URL: model.url, OPENAI_MODEL: SCRIPTED_MODEL_NAME, HA_URL: homeAssistant.url, HA_TOKEN: homeAssistant.token };
+
+  const db = await openDatabase(databaseUrl);
+  key = (await new ApiKeyService(db).create('alice')).key;
+  await db.close();
+});
+
+afterAll(async () => {
+  await model.close();
+  await homeAssistant.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('restart on the same database', () => {
+  it('reads back and replays what an earlier process stored', async () => {
+    const first = await startServerProcess(env);
+    const stream = collectSse(`${first.url}/graphql`, key, CHAT_STREAM, { input: { message: 'Is the front door locked?' } });
+    await stream.done;
+    const original = eventsOf(stream.results, 'chatStream');
+    const messageId = original[0]?.messageId as string;
+    const conversationId = original[0]?.conversationId as string;
+    expect(original.at(-1)?.__typename).toBe('ReplyCompleted');
+    expect(await first.stop()).toBe(0);
+
+    const second = await startServerProcess(env);
+    try {
+      const conversation = await postGraphQL(
+        `${second.url}/graphql`,
+        `query($id: ID!) { conversation(id: $id) { title messages { edges { node { id role content status } } } } }`,
+        { id: conversationId },
+        key,
+      );
+      const nodes = conversation.body.data?.conversation.messages.edges.map((edge: { node: unknown }) => edge.node);
+      expect(conversation.body.data?.conversation.title).toBe('Is the front door locked?');
+      expect(nodes).toHaveLength(2);
+      expect(nodes[0]).toMatchObject({ role: 'USER', content: 'Is the front door locked?', status: 'COMPLETED' });
+      expect(nodes[1]).toMatchObject({ id: messageId, role: 'ASSISTANT', status: 'COMPLETED' });
+
+      const replay = collectSse(`${second.url}/graphql`, key, REPLY_STREAM, { messageId });
+      await replay.done;
+      expect(eventsOf(replay.results, 'replyStream')).toEqual(original);
+    } finally {
+      await second.stop();
+    }
+  });
+});

@@ -1,0 +1,95 @@
+import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator, type HomeAssistantSimulator, type SimulatedHome } from '../../src/simulators/home-assistant/index.js';
+import { SCRIPTED_MODEL_NAME, startScriptedModel, type ScriptedModel, type ScriptedModelOptions } from '../../src/simulators/scripted-model/index.js';
+import { startTestServer, type TestServer, type TestServerOptions } from './server.js';
+
+/** A fake model key; the scripted model checks it so tests see that the service sends it. */
+export const TEST_OPENAI_KEY = 'sk-test-fake-openai-key-0000000000000000';
+
+export interface TestStack extends TestServer {
+  homeAssistant: HomeAssistantSimulator;
+  model: ScriptedModel;
+}
+
+export interface TestStackOptions extends TestServerOptions {
+  home?: SimulatedHome;
+  model?: ScriptedModelOptions;
+}
+
+/** Starts the Home Assistant simulator, the scripted model and the server wired to both. */
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
+  const homeAssistant = await startHomeAssistantSimulator({ home: options.home ?? loadHome(DEMO_HOME_PATH) });
+  const model = await startScriptedModel({ apiKey: TEST_OPENAI_KEY, ...options.model });
+  const server = await startTestServer({
+    ...options,
+    env: {
+      OPENAI_BASE_URL: model.url,
+      OPENAI_API_KEY: TEST_OPENAI_KEY,
+      OPENAI_MODEL: SCRIPTED_MODEL_NAME,
+      HA_URL: homeAssistant.url,
+      HA_TOKEN: homeAssistant.token,
+      ...options.env,
+    },
+  });
+  return {
+    ...server,
+    homeAssistant,
+    model,
+    async close() {
+      await server.close();
+      await model.close();
+      await homeAssistant.close();
+    },
+  };
+}
+
+/** The GraphQL selection that tests use for reply events. */
+export const EVENT_FIELDS = `
+  __typename
+  ... on ReplyStarted { sequence messageId conversationId }
+  ... on ReplyDelta { sequence messageId text }
+  ... on ToolCallStarted { sequence messageId toolCall { id name arguments status } }
+  ... on ToolCallFinished { sequence messageId toolCall { id name arguments result status error { code message } } }
+  ... on ReplyCompleted { sequence messageId message { id content status usage { promptTokens completionTokens totalTokens estimated } } }
+  ... on ReplyFailed { sequence messageId code errorMessage retryable }
+  ... on ReplyCancelled { sequence messageId message { id content status } }
+  ... on ReplyInterrupted { sequence messageId message { id content status } }
+`;
+
+export const CHAT_MUTATION = `mutation Chat($input: ChatInput!) {
+  chat(input: $input) {
+    conversation { id title }
+    userMessage { id content status }
+    reply { id status }
+  }
+}`;
+
+export const REPLY_STREAM = `subscription Reply($messageId: ID!, $after: Int) {
+  replyStream(messageId: $messageId, after: $after) { ${EVENT_FIELDS} }
+}`;
+
+export const CHAT_STREAM = `subscription ChatStream($input: ChatInput!) {
+  chatStream(input: $input) { ${EVENT_FIELDS} }
+}`;
+
+export interface StreamedEvent {
+  __typename: string;
+  sequence: number;
+  messageId: string;
+  text?: string;
+  [key: string]: unknown;
+}
+
+/** Pulls the events out of collected subscription results, failing on any GraphQL error. */
+export function eventsOf(results: { data?: Record<string, any> | null; errors?: readonly unknown[] }[], field: string): StreamedEvent[] {
+  return results.map((result) => {
+    if (result.errors) throw new Error(`Subscription error: ${JSON.stringify(result.errors)}`);
+    return result.data?.[field] as StreamedEvent;
+  });
+}
+
+export function joinDeltas(events: StreamedEvent[]): string {
+  return events
+    .filter((event) => event.__typename === 'ReplyDelta')
+    .map((event) => event.text)
+    .join('');
+}
