@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root (the folder that holds package.json). */
+/** The repository root (the folder that contains package.json). */
 export const repoRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /**

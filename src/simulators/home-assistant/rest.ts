@@ -22,10 +22,10 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 const message = (status: number, text: string): RestReply => json(status, { message: text });
 
 /**
- * Handles one REST request. Bodies and status codes follow Home Assistant's REST API. Two differences are
- * deliberate: where Home Assistant's web framework returns 400 or 401 with a plain-text body such as
- * `401: Unauthorized`, the simulator sends `{"message": ...}` so tests can see why; clients should branch
- * on the status code, not on the body.
+ * Handles one REST request. Bodies and status codes follow Home Assistant's REST API, with one deliberate
+ * difference. Where Home Assistant's web framework returns 400 or 401 with a plain-text body such as
+ * `401: Unauthorized`, the simulator sends `{"message": ...}` so tests can see the reason. Clients should
+ * therefore branch on the status code, not on the body.
  */
 export async function handleRestRequest(
   instance: HomeAssistantInstance,

@@ -187,8 +187,12 @@ export class ServiceCaller {
     const existing = this.deps.states.entityIds();
     const inDomain = (entityId: string) => domain === 'homeassistant' || entityId.startsWith(`${domain}.`);
     const ids = new Set<string>();
-    const listOf = (value: unknown): string[] =>
-      value === undefined ? [] : typeof value === 'string' ? value.split(',').map((item) => item.trim()) : (value as string[]);
+    const listOf = (value: unknown): string[] => {
+      if (value === undefined) {
+        return [];
+      }
+      return typeof value === 'string' ? value.split(',').map((item) => item.trim()) : (value as string[]);
+    };
 
     for (const entityId of listOf(target.entity_id)) {
       if (entityId === 'all') {

@@ -68,7 +68,7 @@ export class StateMachine {
     return [...this.current.values()].map((state) => structuredClone(state));
   }
 
-  /** Every state the entity had, oldest first, including the one it had when the simulator started. */
+  /** Returns every state the entity had, oldest first, including the one it had when the simulator started. */
   history(entityId: string): HassState[] {
     return (this.recorded.get(entityId) ?? []).map((state) => structuredClone(state));
   }

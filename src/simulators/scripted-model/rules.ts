@@ -249,7 +249,7 @@ function answerQuestion(intent: Extract<Intent, { kind: 'question' }>, states: S
       : 'I found no entities in your home.';
   }
 
-  // "Which lights are on?" names only the domain, not an entity, so the answer covers the whole domain.
+  // "Which lights are on?" names only the domain, not an entity, so the reply covers the whole domain.
   const hint = DOMAIN_HINTS.find(([, domain]) => domain === intent.domain)?.[0];
   const nameWords = hint ? intent.words.filter((word) => !hint.test(word) && !hint.test(`${word}s`)) : intent.words;
 
