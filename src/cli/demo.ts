@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     'In GraphiQL, open the Headers tab and paste:',
     `  {"Authorization": "Bearer ${key}"}`,
     'then run:',
-    '  subscription { chatStream(input: { message: "Turn on the kitchen light" }) {',
+    '  subscription { chatStream(input: { message: "Turn off the kitchen light" }) {',
     '    __typename ... on ReplyDelta { text } ... on ToolCallFinished { toolCall { name status result } }',
     '    ... on ReplyCompleted { message { content } } } }',
     '',

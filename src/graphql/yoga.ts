@@ -76,7 +76,7 @@ export function createYogaServer(options: YogaOptions): Yoga {
 const DEFAULT_GRAPHIQL_QUERY = `# Put your key in the Headers tab first: {"Authorization": "Bearer haa_..."}
 # Then run chatStream to send a message and watch the reply stream in.
 subscription Chat {
-  chatStream(input: { message: "Turn on the kitchen light" }) {
+  chatStream(input: { message: "Turn off the kitchen light" }) {
     __typename
     ... on ReplyDelta { text }
     ... on ToolCallFinished { toolCall { name status result } }
