@@ -138,6 +138,8 @@ export class ChatModel {
       }
     }
 
+    // The SDK ends the iteration quietly when the signal aborts, so a cut-short stream looks complete.
+    if (request.signal.aborted) throw new ModelError('aborted', false, undefined, undefined);
     return { text, toolCalls: toolCalls.result(), finishReason, usage, model };
   }
 }
