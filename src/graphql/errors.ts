@@ -68,7 +68,9 @@ export function createErrorMasker(logger: Logger, currentRequestId: () => string
         nodes: error.nodes,
         source: error.source,
         positions: error.positions,
-        extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: error.extensions.http?.status ?? 400, ...(error.extensions.http?.headers ? { headers: error.extensions.http.headers } : {}) } },
+        // No http status here: Yoga picks it from the Accept header, as the GraphQL-over-HTTP spec asks
+        // (200 for application/json, 400 for application/graphql-response+json).
+        extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
       });
     } else {
       const requestId = currentRequestId() ?? randomUUID();
