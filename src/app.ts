@@ -23,6 +23,7 @@ import { HomeAssistantRestClient } from './home-assistant/rest-client.js';
 import { ChatModel } from './llm/chat-model.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { newRequestId, withRequestId } from './observability/request-id.js';
+import { createWebPageHandler } from './web/static-files.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -94,7 +95,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
   const yoga = createYogaServer({ schema, services, logger, graphiql: config.graphiql, allowedOrigins: config.allowedOrigins });
 
+  const serveWebPage = createWebPageHandler();
   const server = createServer((request, response) => {
+    if (serveWebPage(request, response)) return;
     const requestId = newRequestId(request.headers['x-request-id'] as string | undefined);
     withRequestId(requestId, () => void yoga(request, response));
   });

@@ -1,0 +1,348 @@
+// The chat page: plain JavaScript against the service's own GraphQL API. Replies stream over
+// GraphQL over SSE (fetch with Accept: text/event-stream). Every text from the server is shown with
+// textContent, never as HTML.
+
+const ENDPOINT = '/graphql';
+const TOKEN_KEY = 'ha-ai-agent-token';
+
+const EVENT_FIELDS = `
+  __typename
+  ... on ReplyStarted { sequence messageId conversationId }
+  ... on ReplyDelta { sequence messageId text }
+  ... on ToolCallStarted { sequence messageId toolCall { ...Tool } }
+  ... on ToolCallAwaitingConfirmation { sequence messageId summary expiresAt toolCall { ...Tool } }
+  ... on ToolCallFinished { sequence messageId toolCall { ...Tool } }
+  ... on ReplyCompleted { sequence messageId message { id content status } }
+  ... on ReplyFailed { sequence messageId code errorMessage message { id content status } }
+  ... on ReplyCancelled { sequence messageId message { id content status } }
+  ... on ReplyInterrupted { sequence messageId message { id content status } }
+`;
+const TOOL_FRAGMENT = 'fragment Tool on ToolCall { id name arguments result status error { code message } }';
+const TERMINAL = new Set(['ReplyCompleted', 'ReplyFailed', 'ReplyCancelled', 'ReplyInterrupted']);
+
+const $ = (id) => document.getElementById(id);
+const state = { token: sessionStorage.getItem(TOKEN_KEY), conversationId: null, conversationsCursor: null, streaming: null };
+
+class ApiError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+async function graphql(query, variables = {}) {
+  const response = await fetch(ENDPOINT, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', authorization: `Bearer ${state.token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json().catch(() => ({ errors: [{ message: `HTTP ${response.status}` }] }));
+  if (body.errors?.length) throw new ApiError(body.errors[0].message, body.errors[0].extensions?.code);
+  return body.data;
+}
+
+/** Runs a subscription over SSE and calls onResult for each result; resolves when the server completes it. */
+async function subscribe(query, variables, onResult, signal) {
+  const response = await fetch(ENDPOINT, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${state.token}` },
+    body: JSON.stringify({ query, variables }),
+    signal,
+  });
+  if (!response.ok || !response.body) {
+    const body = await response.json().catch(() => null);
+    throw new ApiError(body?.errors?.[0]?.message ?? `HTTP ${response.status}`, body?.errors?.[0]?.extensions?.code);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let boundary;
+    while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+      const frame = buffer.slice(0, boundary);
+      buffer = buffer.slice(boundary + 2);
+      const lines = frame.split('\n');
+      const event = lines.find((line) => line.startsWith('event:'))?.slice(6).trim();
+      const data = lines.filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n');
+      if (event === 'complete') return;
+      if (event === 'next' && data) onResult(JSON.parse(data));
+    }
+  }
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function showError(where, error) {
+  $(where).textContent = error ? (error.code ? `${error.message} (${error.code})` : error.message) : '';
+}
+
+// ---- Sign in ----
+
+async function signIn(token) {
+  state.token = token;
+  try {
+    const data = await graphql('{ viewer { id scopes } }');
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $('who').textContent = `${data.viewer.id} · ${data.viewer.scopes.join(' ')}`;
+    $('sign-in').hidden = true;
+    $('chat').hidden = false;
+    $('sign-out').hidden = false;
+    showError('sign-in-error', null);
+    await loadConversations(true);
+  } catch (error) {
+    state.token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    showError('sign-in-error', error);
+  }
+}
+
+function signOut() {
+  state.streaming?.controller.abort();
+  state.token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  $('chat').hidden = true;
+  $('sign-out').hidden = true;
+  $('sign-in').hidden = false;
+  $('who').textContent = '';
+}
+
+// ---- Conversations ----
+
+async function loadConversations(reset) {
+  if (reset) {
+    $('conversations').replaceChildren();
+    state.conversationsCursor = null;
+  }
+  const data = await graphql('query($after: String) { conversations(first: 20, after: $after) { edges { node { id title } } pageInfo { hasNextPage endCursor } } }', {
+    after: state.conversationsCursor,
+  });
+  for (const { node } of data.conversations.edges) {
+    const button = element('button', '', node.title);
+    button.type = 'button';
+    button.dataset.id = node.id;
+    button.setAttribute('aria-current', String(node.id === state.conversationId));
+    button.addEventListener('click', () => void openConversation(node.id).catch((error) => showError('chat-error', error)));
+    const item = element('li');
+    item.append(button);
+    $('conversations').append(item);
+  }
+  const current = data.conversations.edges.find(({ node }) => node.id === state.conversationId);
+  if (current) $('conversation-title').textContent = current.node.title;
+  state.conversationsCursor = data.conversations.pageInfo.endCursor;
+  $('more-conversations').hidden = !data.conversations.pageInfo.hasNextPage;
+}
+
+function markCurrent() {
+  for (const button of $('conversations').querySelectorAll('button')) button.setAttribute('aria-current', String(button.dataset.id === state.conversationId));
+}
+
+function newConversation() {
+  state.conversationId = null;
+  $('conversation-title').textContent = 'New conversation';
+  $('messages').replaceChildren();
+  markCurrent();
+  $('message').focus();
+}
+
+async function openConversation(id) {
+  state.conversationId = id;
+  markCurrent();
+  $('messages').replaceChildren();
+  showError('chat-error', null);
+  let after = null;
+  let title = '';
+  const streaming = [];
+  do {
+    const data = await graphql(
+      `query($id: ID!, $after: String) { conversation(id: $id) { title messages(first: 100, after: $after) { edges { node { id role content status error { code message } toolCalls { ...Tool } } } pageInfo { hasNextPage endCursor } } } } ${TOOL_FRAGMENT}`,
+      { id, after },
+    );
+    if (!data.conversation) throw new ApiError('This conversation no longer exists.', 'NOT_FOUND');
+    title = data.conversation.title;
+    for (const { node } of data.conversation.messages.edges) {
+      const view = renderMessage(node.role, node.content, node.status);
+      for (const call of node.toolCalls ?? []) renderTool(view, call);
+      if (node.error) view.status.textContent = `${node.status.toLowerCase()}: ${node.error.message}`;
+      if (node.status === 'STREAMING') streaming.push({ id: node.id, view });
+    }
+    after = data.conversation.messages.pageInfo.hasNextPage ? data.conversation.messages.pageInfo.endCursor : null;
+  } while (after);
+  $('conversation-title').textContent = title;
+  // A reply still streaming is followed from its first event, so its text is rebuilt from the deltas.
+  for (const reply of streaming) void follow(`subscription($id: ID!) { replyStream(messageId: $id) { ${EVENT_FIELDS} } } ${TOOL_FRAGMENT}`, { id: reply.id }, 'replyStream', reply.view);
+}
+
+// ---- Messages ----
+
+function renderMessage(role, content, status) {
+  const item = element('li', `message ${role.toLowerCase()}`);
+  const tools = element('div', 'tools');
+  const text = element('div', 'text', content);
+  const statusLine = element('span', 'status', role === 'ASSISTANT' && status !== 'COMPLETED' ? status.toLowerCase() : '');
+  item.append(tools, text, statusLine);
+  $('messages').append(item);
+  item.scrollIntoView({ block: 'end' });
+  return { item, tools, text, status: statusLine, toolNodes: new Map() };
+}
+
+function renderTool(view, call, confirmation) {
+  let node = view.toolNodes.get(call.id);
+  if (!node) {
+    node = element('div', 'tool');
+    view.toolNodes.set(call.id, node);
+    view.tools.append(node);
+  }
+  node.dataset.status = call.status;
+  const heading = element('div', '', `${call.name} · ${call.status.toLowerCase().replaceAll('_', ' ')}`);
+  const details = element('details');
+  details.append(element('summary', '', 'details'), element('pre', '', JSON.stringify({ arguments: call.arguments, result: call.result ?? undefined, error: call.error ?? undefined }, null, 2)));
+  node.replaceChildren(heading);
+  if (call.error) node.append(element('div', 'error', call.error.message));
+  if (confirmation && call.status === 'AWAITING_CONFIRMATION') node.append(confirmationControls(call, confirmation));
+  node.append(details);
+}
+
+function confirmationControls(call, confirmation) {
+  const box = element('div', 'confirm');
+  const approve = element('button', 'approve', 'Approve');
+  const deny = element('button', 'deny', 'Deny');
+  const expires = element('span', 'muted', `${confirmation.summary} · expires ${new Date(confirmation.expiresAt).toLocaleTimeString()}`);
+  for (const [button, decision] of [
+    [approve, true],
+    [deny, false],
+  ]) {
+    button.type = 'button';
+    button.addEventListener('click', async () => {
+      approve.disabled = true;
+      deny.disabled = true;
+      try {
+        await graphql('mutation($id: ID!, $approve: Boolean!) { confirmToolCall(toolCallId: $id, approve: $approve) { id status } }', { id: call.id, approve: decision });
+        expires.textContent = decision ? 'Approved.' : 'Denied.';
+      } catch (error) {
+        expires.textContent = error.message;
+      }
+    });
+  }
+  box.append(approve, deny, expires);
+  return box;
+}
+
+/** Follows a reply stream into a message view, resuming with `after` when the connection drops. */
+async function follow(query, variables, field, view) {
+  const controller = new AbortController();
+  let lastSequence = 0;
+  let messageId = null;
+  let ended = false;
+  state.streaming = { controller, messageId: null };
+  $('stop').hidden = false;
+  $('send').disabled = true;
+
+  const onResult = (result) => {
+    if (result.errors?.length) throw new ApiError(result.errors[0].message, result.errors[0].extensions?.code);
+    const event = result.data[field];
+    lastSequence = event.sequence;
+    messageId = event.messageId;
+    state.streaming.messageId = messageId;
+    switch (event.__typename) {
+      case 'ReplyStarted':
+        if (!state.conversationId) {
+          state.conversationId = event.conversationId;
+          void loadConversations(true);
+        }
+        view.text.textContent = '';
+        view.status.textContent = 'thinking…';
+        break;
+      case 'ReplyDelta':
+        view.text.textContent += event.text;
+        view.status.textContent = 'writing…';
+        break;
+      case 'ToolCallStarted':
+      case 'ToolCallFinished':
+        renderTool(view, event.toolCall);
+        break;
+      case 'ToolCallAwaitingConfirmation':
+        renderTool(view, event.toolCall, event);
+        view.status.textContent = 'waiting for your confirmation';
+        break;
+      default:
+        if (TERMINAL.has(event.__typename)) {
+          ended = true;
+          view.text.textContent = event.message.content;
+          view.item.classList.toggle('failed', event.__typename === 'ReplyFailed');
+          view.status.textContent = event.__typename === 'ReplyFailed' ? `failed: ${event.errorMessage}` : event.message.status === 'COMPLETED' ? '' : event.message.status.toLowerCase();
+        }
+    }
+    view.item.scrollIntoView({ block: 'end' });
+  };
+
+  try {
+    for (let attempt = 0; !ended && attempt < 4; attempt += 1) {
+      try {
+        if (attempt === 0 || !messageId) await subscribe(query, variables, onResult, controller.signal);
+        else await subscribe(`subscription($id: ID!, $after: Int) { replyStream(messageId: $id, after: $after) { ${EVENT_FIELDS} } } ${TOOL_FRAGMENT}`, { id: messageId, after: lastSequence }, (result) => onResult({ ...result, data: result.data && { [field]: result.data.replyStream } }), controller.signal);
+      } catch (error) {
+        if (controller.signal.aborted || error instanceof ApiError) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
+      }
+    }
+  } catch (error) {
+    if (!controller.signal.aborted) showError('chat-error', error);
+  } finally {
+    if (state.streaming?.controller === controller) state.streaming = null;
+    $('stop').hidden = true;
+    $('send').disabled = false;
+  }
+}
+
+async function send(text) {
+  showError('chat-error', null);
+  renderMessage('USER', text, 'COMPLETED');
+  const view = renderMessage('ASSISTANT', '', 'STREAMING');
+  const input = { message: text, clientMessageId: crypto.randomUUID(), ...(state.conversationId ? { conversationId: state.conversationId } : {}) };
+  await follow(`subscription($input: ChatInput!) { chatStream(input: $input) { ${EVENT_FIELDS} } } ${TOOL_FRAGMENT}`, { input }, 'chatStream', view);
+}
+
+async function stop() {
+  const messageId = state.streaming?.messageId;
+  if (!messageId) return;
+  try {
+    await graphql('mutation($id: ID!) { cancelReply(messageId: $id) { id status } }', { id: messageId });
+  } catch (error) {
+    showError('chat-error', error);
+  }
+}
+
+// ---- Wiring ----
+
+$('sign-in-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  void signIn($('token').value.trim());
+});
+$('sign-out').addEventListener('click', signOut);
+$('new-conversation').addEventListener('click', newConversation);
+$('more-conversations').addEventListener('click', () => void loadConversations(false).catch((error) => showError('chat-error', error)));
+$('stop').addEventListener('click', () => void stop());
+$('composer').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = $('message').value.trim();
+  if (!text || state.streaming) return;
+  $('message').value = '';
+  void send(text);
+});
+$('message').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey) {
+    event.preventDefault();
+    $('composer').requestSubmit();
+  }
+});
+window.addEventListener('error', (event) => showError('chat-error', event.error ?? new Error(event.message)));
+window.addEventListener('unhandledrejection', (event) => showError('chat-error', event.reason instanceof Error ? event.reason : new Error(String(event.reason))));
+
+if (state.token) void signIn(state.token);

@@ -1,0 +1,68 @@
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postGraphQL } from '../support/clients.js';
+import { launchChromium, SCREENSHOT_DIR } from '../support/browser.js';
+import { startTestStack, type TestStack } from '../support/stack.js';
+
+let stack: TestStack;
+let key: string;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  stack = await startTestStack({ model: { chunkDelayMs: 10 } });
+  key = await stack.apiKey('page-user');
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack.close();
+});
+
+describe('chat page', () => {
+  it('signs in, streams a reply with its tool calls and keeps the conversation', async (ctx) => {
+    browser = await launchChromium(ctx);
+    const page = await browser.newPage();
+    const consoleErrors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
+
+    await page.goto(stack.url);
+    await page.fill('#token', 'haa_wrong');
+    await page.click('#sign-in-form button');
+    await page.waitForSelector('#sign-in-error:not(:empty)');
+    expect(await page.textContent('#sign-in-error')).toContain('UNAUTHENTICATED');
+
+    await page.fill('#token', key);
+    await page.click('#sign-in-form button');
+    await page.waitForSelector('#chat:not([hidden])');
+    expect(await page.textContent('#who')).toContain('page-user');
+
+    await page.fill('#message', 'Turn off the kitchen light');
+    await page.press('#message', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('.message.assistant .tool[data-status="COMPLETED"]').length >= 2);
+    await page.waitForFunction(() => !document.querySelector('#stop') || (document.querySelector('#stop') as HTMLElement).hidden);
+
+    const replyText = await page.textContent('.message.assistant .text');
+    expect(replyText).toMatch(/Kitchen Light/);
+    expect(stack.homeAssistant.getState('light.kitchen')?.state).toBe('off');
+    const toolNames = await page.$$eval('.message.assistant .tool > div:first-child', (nodes) => nodes.map((node) => node.textContent));
+    expect(toolNames.some((name) => name?.startsWith('call_service'))).toBe(true);
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'chat-page.png'), fullPage: true });
+
+    const stored = await postGraphQL(stack.graphqlUrl, '{ conversations { edges { node { title messages { edges { node { role content } } } } } } }', {}, key);
+    const conversation = stored.body.data?.conversations.edges[0].node;
+    expect(conversation.title).toBe('Turn off the kitchen light');
+    expect(conversation.messages.edges[1].node.content).toBe(replyText);
+    expect(await page.textContent('#conversations')).toContain('Turn off the kitchen light');
+    expect(await page.textContent('#conversation-title')).toBe('Turn off the kitchen light');
+
+    await page.reload();
+    await page.waitForSelector('#chat:not([hidden])');
+    await page.click('#conversations button');
+    await page.waitForFunction(() => document.querySelectorAll('#messages .message').length === 2);
+    expect(await page.textContent('.message.assistant .text')).toBe(replyText);
+    expect(consoleErrors.filter((text) => !text.includes('401'))).toEqual([]);
+  });
+});
