@@ -1,3 +1,4 @@
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { GraphQLSchema } from 'graphql';
 import type { Caller } from '../auth/caller.js';
@@ -47,7 +48,12 @@ export function createYogaServer(options: YogaOptions): Yoga {
     healthCheckEndpoint: '/health',
     landingPage: false,
     batching: false,
-    graphiql: options.graphiql ? { title: 'HA AI Agent', subscriptionsProtocol: 'WS', defaultQuery: DEFAULT_GRAPHIQL_QUERY } : false,
+    // GraphiQL runs subscriptions over SSE, because its graphql-ws client cannot send the Headers tab in
+    // the connection_init payload, while SSE requests carry the Authorization header like queries.
+    graphiql: options.graphiql ? { title: 'HA AI Agent', subscriptionsProtocol: 'SSE', defaultQuery: DEFAULT_GRAPHIQL_QUERY } : false,
+    // GraphiQL's scripts and styles are served inline from the installed package instead of a CDN, so it
+    // also works on machines without internet access.
+    renderGraphiQL,
     cors: { origin: options.allowedOrigins, credentials: true, allowedHeaders: ['authorization', 'content-type', 'x-request-id'], methods: ['GET', 'POST'] },
     maskedErrors: { maskError: (error) => maskError(error) },
     logging: {
