@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 /**
  * Publish/subscribe for live events. The default lives in this process; the Redis variant (same interface)
  * reaches subscribers on every instance. Listeners run synchronously in publish order per topic.
@@ -42,5 +44,8 @@ export function createEventTargetBus(target: PayloadEventTarget, onClose: () => 
 }
 
 export function createMemoryEventBus(): EventBus {
-  return createEventTargetBus(new EventTarget());
+  const target = new EventTarget();
+  // Every subscriber of a topic is a listener, and thousands of them on one conversation are normal.
+  setMaxListeners(0, target);
+  return createEventTargetBus(target);
 }
