@@ -26,13 +26,14 @@ async function modelTtft(modelUrl: string): Promise<number> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: SCRIPTED_MODEL_NAME, stream: true, messages: [{ role: 'user', content: MESSAGE }] }),
   });
-  const reader = (response.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
   let buffer = '';
   let first: number | undefined;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
-    buffer += value;
+    buffer += decoder.decode(value, { stream: true });
     if (first === undefined && /"content":"[^"]/.test(buffer)) first = performance.now() - started;
   }
   if (first === undefined) throw new Error('The scripted model sent no content');
