@@ -1,3 +1,5 @@
+import { print } from 'graphql';
+import { ChatDocument, ChatStreamDocument, ReplyStreamDocument } from '../gql/graphql.js';
 import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator, type HomeAssistantSimulator, type SimulatedHome } from '../../src/simulators/home-assistant/index.js';
 import { SCRIPTED_MODEL_NAME, startScriptedModel, type ScriptedModel, type ScriptedModelOptions } from '../../src/simulators/scripted-model/index.js';
 import { startTestServer, type TestServer, type TestServerOptions } from './server.js';
@@ -55,21 +57,10 @@ export const EVENT_FIELDS = `
   ... on ReplyInterrupted { sequence messageId message { id content status } }
 `;
 
-export const CHAT_MUTATION = `mutation Chat($input: ChatInput!) {
-  chat(input: $input) {
-    conversation { id title }
-    userMessage { id content status }
-    reply { id status }
-  }
-}`;
-
-export const REPLY_STREAM = `subscription Reply($messageId: ID!, $after: Int) {
-  replyStream(messageId: $messageId, after: $after) { ${EVENT_FIELDS} }
-}`;
-
-export const CHAT_STREAM = `subscription ChatStream($input: ChatInput!) {
-  chatStream(input: $input) { ${EVENT_FIELDS} }
-}`;
+/** Typed documents from test/operations, printed for clients that take query strings. */
+export const CHAT_MUTATION = print(ChatDocument);
+export const REPLY_STREAM = print(ReplyStreamDocument);
+export const CHAT_STREAM = print(ChatStreamDocument);
 
 export interface StreamedEvent {
   __typename: string;
