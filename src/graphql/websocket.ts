@@ -1,19 +1,25 @@
 import type { Server } from 'node:http';
 import type { ServerOptions } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
+import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Caller } from '../auth/caller.js';
 import type { Logger } from '../observability/logger.js';
 import { newRequestId, withRequestId } from '../observability/request-id.js';
+import type { ClientIpResolver } from '../security/client-ip.js';
+import { isAppError } from '../security/errors.js';
 import type { Yoga } from './yoga.js';
 
 /** Close code for a connection_init without valid credentials, as graphql-ws defines it. */
 const CLOSE_UNAUTHORIZED = 4401;
+/** Close code for a client address with too many failed authentication attempts; graphql-ws clients do not reconnect after it. */
+const CLOSE_TOO_MANY_REQUESTS = 4429;
 
 type SocketExtra = {
   socket: WebSocket;
+  request: IncomingMessage;
   caller?: Caller;
 };
 
@@ -29,6 +35,7 @@ export interface WebSocketOptions {
   yoga: Yoga;
   authenticator: Authenticator;
   logger: Logger;
+  resolveClientIp: ClientIpResolver;
 }
 
 /**
@@ -53,10 +60,11 @@ export function attachWebSocketServer(options: WebSocketOptions) {
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization;
         try {
-          ctx.extra.caller = await authenticator.authenticate(typeof authorization === 'string' ? authorization : undefined);
+          ctx.extra.caller = await authenticator.authenticate(typeof authorization === 'string' ? authorization : undefined, options.resolveClientIp(ctx.extra.request));
           return true;
-        } catch {
-          ctx.extra.socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized');
+        } catch (error) {
+          if (isAppError(error) && error.code === 'RATE_LIMITED') ctx.extra.socket.close(CLOSE_TOO_MANY_REQUESTS, 'Too many failed authentication attempts');
+          else ctx.extra.socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized');
           return false;
         }
       },
