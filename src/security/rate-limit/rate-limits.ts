@@ -30,6 +30,10 @@ const noRelease: Release = async () => {};
  * client address. Every check is one atomic store call, so aliased fields, parallel requests and other
  * instances sharing the store are each counted. When the store fails (Redis unreachable) the request is
  * let through and the failure logged, because an outage of the counters should not stop the service.
+ *
+ * The useRateLimiter plugin of @envelop/rate-limiter 10.2.1 is not used: its limiter reads a key's
+ * timestamps, decides and writes them back in separate store calls, so with its Redis store five aliased
+ * copies of a field limited to 2 all passed, and it has no hook for subscriptions such as chatStream.
  */
 export class RateLimits {
   private readonly loggedUntil = new Map<string, number>();
