@@ -61,6 +61,8 @@ export class ChatModel {
       baseURL: settings.baseUrl,
       maxRetries: 0,
       timeout: settings.timeoutMs,
+      logLevel: 'warn',
+      logger: sdkLogger(logger),
     });
   }
 
@@ -162,6 +164,16 @@ export class ChatModel {
     if (request.signal.aborted) throw new ModelError('aborted', false, undefined, undefined);
     return { text, toolCalls: toolCalls.result(), finishReason, usage, model };
   }
+}
+
+/**
+ * Routes the SDK's own log lines to pino. Only the first argument, the SDK's fixed message, is kept:
+ * the SDK passes the raw stream data after it (on a malformed chunk, for instance), which may contain
+ * reply text.
+ */
+function sdkLogger(logger: Logger) {
+  const line = (level: 'error' | 'warn' | 'info' | 'debug') => (message: unknown) => logger[level]({ event: 'llm.sdk' }, typeof message === 'string' ? message : 'OpenAI SDK message');
+  return { error: line('error'), warn: line('warn'), info: line('info'), debug: line('debug') };
 }
 
 /** Calls `onIdle` when `restart` has not been called for `timeoutMs`. Starts stopped. */
