@@ -204,7 +204,7 @@ describe('model timeouts', () => {
   let key: string;
 
   beforeAll(async () => {
-    stack = await startTestStack({ env: { OPENAI_MAX_RETRIES: '1', OPENAI_TIMEOUT_SECONDS: '1', OPENAI_IDLE_TIMEOUT_SECONDS: '1' } });
+    stack = await startTestStack({ env: { OPENAI_MAX_RETRIES: '1', OPENAI_TIMEOUT_SECONDS: '2', OPENAI_IDLE_TIMEOUT_SECONDS: '2' } });
     key = await stack.apiKey('alice');
   });
 
@@ -217,7 +217,7 @@ describe('model timeouts', () => {
 
     expect(outcome.requests).toHaveLength(2);
     expect(outcome.requests[0]?.aborted).toBe(true);
-    expect(gapsBetween(outcome.requests)[0]).toBeGreaterThanOrEqual(1_000);
+    expect(gapsBetween(outcome.requests)[0]).toBeGreaterThanOrEqual(2_000);
     expect(outcome.reply.status).toBe('COMPLETED');
     expect(outcome.reply.content).toBe(ruleText('Say hello'));
   });
@@ -234,7 +234,7 @@ describe('model timeouts', () => {
   });
 
   it('retries a response whose headers are too slow', async () => {
-    const outcome = await runTurn(stack, key, 'Say hello', { kind: 'slow', delayMs: 3_000 });
+    const outcome = await runTurn(stack, key, 'Say hello', { kind: 'slow', delayMs: 5_000 });
 
     expect(outcome.requests).toHaveLength(2);
     expect(outcome.requests[0]?.aborted).toBe(true);
@@ -242,7 +242,7 @@ describe('model timeouts', () => {
   });
 
   it('fails when every attempt is too slow', async () => {
-    const slow = { kind: 'slow', delayMs: 3_000 } as const;
+    const slow = { kind: 'slow', delayMs: 5_000 } as const;
     const outcome = await runTurn(stack, key, 'Say hello', slow, slow);
 
     expect(outcome.requests).toHaveLength(2);
@@ -253,7 +253,7 @@ describe('model timeouts', () => {
 
 describe('turn deadline', () => {
   it('ends a turn that runs past the deadline and keeps its text', async () => {
-    const stack = await startTestStack({ env: { AGENT_TURN_DEADLINE_SECONDS: '1' }, model: { chunkDelayMs: 100 } });
+    const stack = await startTestStack({ env: { AGENT_TURN_DEADLINE_SECONDS: '2' }, model: { chunkDelayMs: 100 } });
     try {
       const key = await stack.apiKey('alice');
       const message = 'Please write a long answer that runs past the deadline';
@@ -263,7 +263,7 @@ describe('turn deadline', () => {
       expect(outcome.requests).toHaveLength(1);
       await expect.poll(() => outcome.requests[0]?.aborted).toBe(true);
       expect(outcome.reply.status).toBe('FAILED');
-      expect(outcome.reply.error).toEqual({ code: 'LLM_UNAVAILABLE', message: 'The reply did not finish within 1 s (AGENT_TURN_DEADLINE_SECONDS).', retryable: true });
+      expect(outcome.reply.error).toEqual({ code: 'LLM_UNAVAILABLE', message: 'The reply did not finish within 2 s (AGENT_TURN_DEADLINE_SECONDS).', retryable: true });
       expect(outcome.reply.content.length).toBeGreaterThan(0);
       expect(outcome.reply.content.length).toBeLessThan(ruleText(message).length);
       expect(outcome.reply.content).toBe(joinDeltas(outcome.events));
