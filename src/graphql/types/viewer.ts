@@ -30,7 +30,7 @@ export function addViewerType(builder: Builder, refs: Refs): void {
     fields: (t) => ({
       id: t.exposeID('userId', { description: 'The user id: the JWT subject, or the user an API key belongs to.' }),
       scopes: t.field({ type: [Scope], resolve: (caller) => SCOPES.filter((scope) => caller.scopes.has(scope)) }),
-      tokenBudget: t.field({ type: TokenBudget, resolve: (caller, _args, context) => context.services.budget.status(caller.userId) }),
+      tokenBudget: t.field({ type: TokenBudget, description: 'The caller\'s daily token budget and what today\'s turns spent.', resolve: (caller, _args, context) => context.services.budget.status(caller.userId) }),
     }),
   });
 
