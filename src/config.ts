@@ -45,7 +45,7 @@ const originList = z
     'a comma-separated list of origins such as https://app.example.org (no path, no wildcard)',
   );
 
-/** An IP address or a CIDR block such as 10.0.0.0/8 or fd00::/8. */
+/** Returns whether the entry is an IP address or a CIDR block such as 10.0.0.0/8 or fd00::/8. */
 function isAddressOrBlock(entry: string): boolean {
   const [address = '', prefix, ...rest] = entry.split('/');
   const family = isIP(address);
@@ -145,9 +145,9 @@ export interface Config {
     maxRetries: number;
     /** Time each attempt may take to receive the response headers. */
     timeoutMs: number;
-    /** Longest silence allowed between two chunks of a streamed response. */
+    /** Maximum silence between two chunks of a streamed response. */
     idleTimeoutMs: number;
-    /** Longest Retry-After the service waits for; a longer one fails the call at once. */
+    /** Maximum Retry-After the service waits for. A longer one fails the call at once. */
     maxRetryAfterMs: number;
   };
   homeAssistant: {

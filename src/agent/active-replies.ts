@@ -12,7 +12,7 @@ export interface ActiveReply {
   done: Promise<void>;
 }
 
-/** Why a turn was aborted; the runner reads it from the signal's reason. `deadline`: AGENT_TURN_DEADLINE_SECONDS passed. */
+/** Reason a turn was aborted, which the runner reads from the signal. `deadline` means AGENT_TURN_DEADLINE_SECONDS passed. */
 export type AbortReason = 'cancelled' | 'shutdown' | 'deadline';
 
 export class ActiveReplies {

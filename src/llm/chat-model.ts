@@ -15,7 +15,7 @@ export interface ChatModelSettings {
   maxRetries: number;
   /** Time allowed for each attempt to send its response headers, in milliseconds. */
   timeoutMs: number;
-  /** Longest silence allowed between two chunks of a stream, in milliseconds; the attempt fails after it. */
+  /** Maximum silence between two chunks of a stream, in milliseconds. The attempt fails after it. */
   idleTimeoutMs: number;
   backoff?: BackoffSettings;
 }
@@ -207,9 +207,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Rejects chunks whose structure the loop above relies on is wrong (not an object, `choices` or
- * `tool_calls` not a list), so a broken endpoint fails the turn as an invalid response instead of
- * raising a TypeError that would pass for a dropped connection.
+ * Rejects a chunk whose structure is not what the reading loop relies on: not an object, or `choices`
+ * or `tool_calls` not a list. A broken endpoint then fails the turn as an invalid response, instead of
+ * raising a TypeError that would be taken for a dropped connection.
  */
 function assertChunkShape(chunk: unknown): asserts chunk is ChatCompletionChunk {
   const invalid = () => new ModelError('invalid-response', false, undefined, undefined);

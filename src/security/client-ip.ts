@@ -9,7 +9,7 @@ export interface RequestOrigin {
 /** Returns the client's IP address for a request. */
 export type ClientIpResolver = (request: RequestOrigin) => string;
 
-/** Used when the socket has already closed and Node no longer knows the peer address. */
+/** Used when the socket has already closed and Node no longer has the peer address. */
 const UNKNOWN_ADDRESS = 'unknown';
 
 /** Turns `::ffff:192.0.2.1` into `192.0.2.1`, so one IPv4 client has one spelling. */
@@ -71,7 +71,7 @@ export function createClientIpResolver(trustedProxies: readonly string[]): Clien
 }
 
 /**
- * The key under which an address is rate limited. IPv6 addresses are grouped by their /64 network,
+ * Returns the key under which an address is rate limited. IPv6 addresses are grouped by their /64 network,
  * because one subscriber usually gets a whole /64 and could otherwise rotate through its addresses.
  */
 export function rateLimitKeyForAddress(address: string): string {
@@ -82,7 +82,7 @@ export function rateLimitKeyForAddress(address: string): string {
 /** Returns the eight hextets of an IPv6 address, without leading zeros. */
 function expandIpv6(address: string): string[] {
   let text = address.split('%')[0] as string;
-  // An embedded IPv4 tail such as ::1.2.3.4 holds the last two hextets.
+  // An embedded IPv4 tail such as ::1.2.3.4 is the last two hextets.
   const ipv4Tail = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
   if (ipv4Tail) {
     const [a, b, c, d] = ipv4Tail.slice(1).map(Number) as [number, number, number, number];

@@ -15,7 +15,7 @@ export interface BudgetStatus {
   resetsAt: Date;
 }
 
-/** The UTC date of an instant, as YYYY-MM-DD. */
+/** Returns the UTC date of an instant, as YYYY-MM-DD. */
 export function utcDay(instant: Date): string {
   return instant.toISOString().slice(0, 10);
 }
@@ -25,7 +25,7 @@ export function nextUtcMidnight(instant: Date): Date {
 }
 
 /**
- * Daily token budgets per user. A turn may start while today's total is below the limit; what it spends
+ * Daily token budgets per user. A turn may start while today's total is below the limit. What it spends
  * is charged when it ends, so a turn that starts just under the limit can finish above it.
  */
 export class TokenBudget {
@@ -56,8 +56,8 @@ export class TokenBudget {
   }
 
   /**
-   * Adds tokens to today's total in one statement, so concurrent turns of one user never lose a
-   * charge. `estimatedTokens` is the part of `tokens` that was counted locally.
+   * Adds tokens to today's total in one upsert statement, so concurrent charges of one user do not
+   * overwrite each other. `estimatedTokens` is the part of `tokens` that was counted locally.
    */
   async charge(userId: string, tokens: number, estimatedTokens: number): Promise<void> {
     if (tokens <= 0) return;

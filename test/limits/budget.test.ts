@@ -51,7 +51,7 @@ describe('token budget', () => {
 
     const reply = await runTurn(stack, key, 'Turn on the kitchen light');
 
-    // This turn asks the model three times: read states, call the service, answer.
+    // This turn sends three model requests: read states, call the service, reply.
     expect(stack.model.requests.length - requestsBefore).toBe(3);
     expect(reply.status).toBe('COMPLETED');
     expect(reply.usage.estimated).toBe(false);

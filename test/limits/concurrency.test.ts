@@ -86,7 +86,7 @@ describe('concurrent replies', () => {
     expect(messages.body.data?.conversation.messages.edges.map((edge: { node: { content: string } }) => edge.node.content)).not.toContain('Are you done?');
   });
 
-  it('returns the first turn to a retry even when its reply holds the last slot', async () => {
+  it('returns the first turn to a retry at the slot limit', async () => {
     const key = await stack.apiKey('retry-user');
     const busy = await stalledTurn(key, { message: 'Keep one slot busy' });
     const input = { message: 'Say hello', clientMessageId: 'slot-retry' };

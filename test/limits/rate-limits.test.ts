@@ -7,7 +7,7 @@ import { CHAT_MUTATION, CHAT_STREAM, startTestStack, type TestStack } from '../s
 
 const CONVERSATION_COUNT = '{ conversations(first: 50) { edges { node { id } } } }';
 
-/** One chat mutation with the same field under several aliases. */
+/** Builds one chat mutation with the same field under several aliases. */
 function aliasedChats(count: number): string {
   const fields = Array.from({ length: count }, (_, index) => `c${index}: chat(input: { message: "Say hello number ${index}" }) { reply { id } }`);
   return `mutation { ${fields.join(' ')} }`;

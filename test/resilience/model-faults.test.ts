@@ -8,7 +8,7 @@ import { CHAT_STREAM, eventsOf, joinDeltas, startTestStack, type StreamedEvent, 
 
 const REPLY = `query($id: ID!) { message(id: $id) { status content error { code message retryable } toolCalls { name status error { code message } } } }`;
 
-/** The text the scripted model's rules answer to a plain chat message. */
+/** Returns the text the scripted model's rules send for a plain chat message. */
 function ruleText(message: string): string {
   return planFromRules({ messages: [{ role: 'user', content: message }] }, () => 'call_unused').text;
 }

@@ -19,7 +19,7 @@ describe('createClientIpResolver', () => {
 
   it('takes the first untrusted hop from the right', () => {
     const resolve = createClientIpResolver(['10.0.0.0/8']);
-    // The client wrote 198.51.100.66 itself; the proxies appended 203.0.113.9 and 10.1.1.1.
+    // The client wrote 198.51.100.66 itself, and the proxies appended 203.0.113.9 and 10.1.1.1.
     expect(resolve(request('10.0.0.5', '198.51.100.66, 203.0.113.9, 10.1.1.1'))).toBe('203.0.113.9');
   });
 

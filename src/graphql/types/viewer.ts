@@ -21,7 +21,7 @@ export function addViewerType(builder: Builder, refs: Refs): void {
       remaining: t.int({ nullable: true, description: 'Tokens left today, never below 0; null when there is no budget.', resolve: (budget) => (budget.remaining === undefined ? null : clampToInt(budget.remaining)) }),
       estimated: t.boolean({ description: 'True when part of `used` was counted locally because the model endpoint reported no usage.', resolve: (budget) => budget.estimatedTokens > 0 }),
       estimatedTokens: t.int({ description: 'The part of `used` counted locally with the o200k tokenizer.', resolve: (budget) => clampToInt(budget.estimatedTokens) }),
-      resetsAt: t.field({ type: 'DateTime', description: 'The next UTC midnight, when `used` starts again from 0. A turn is refused with BUDGET_EXHAUSTED while `remaining` is 0.', resolve: (budget) => budget.resetsAt }),
+      resetsAt: t.field({ type: 'DateTime', description: 'The next UTC midnight, when `used` starts again from 0. New turns fail with BUDGET_EXHAUSTED while `remaining` is 0.', resolve: (budget) => budget.resetsAt }),
     }),
   });
 

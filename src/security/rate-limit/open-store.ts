@@ -4,7 +4,7 @@ import { MemoryRateLimitStore } from './memory-store.js';
 import { RedisRateLimitStore } from './redis-store.js';
 import type { RateLimitStore } from './store.js';
 
-/** Longest time a rate-limit command may take before the request goes on without it, in milliseconds. */
+/** Maximum time a rate-limit command may take before the request goes on without it, in milliseconds. */
 const REDIS_COMMAND_TIMEOUT_MS = 1_000;
 
 /** Shortest pause between two log lines about a lost Redis connection, in milliseconds. */

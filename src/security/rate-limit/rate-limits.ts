@@ -31,9 +31,9 @@ const noRelease: Release = async () => {};
  * instances sharing the store are each counted. When the store fails (Redis unreachable) the request is
  * let through and the failure logged, because an outage of the counters should not stop the service.
  *
- * The useRateLimiter plugin of @envelop/rate-limiter 10.2.1 is not used: its limiter reads a key's
+ * The useRateLimiter plugin of @envelop/rate-limiter 10.2.1 is not used. Its limiter reads a key's
  * timestamps, decides and writes them back in separate store calls, so with its Redis store five aliased
- * copies of a field limited to 2 all passed, and it has no hook for subscriptions such as chatStream.
+ * copies of a field limited to 2 all passed. It also has no hook for subscriptions such as chatStream.
  */
 export class RateLimits {
   private readonly loggedUntil = new Map<string, number>();
@@ -66,7 +66,7 @@ export class RateLimits {
     return this.reserve(key, { max: this.settings.authFailuresPerMinute, windowMs: MINUTE_MS }, 'failed authentication attempts', { clientIp });
   }
 
-  private async reserve(key: string, limit: RateLimit, what: string, ids: Record<string, string>): Promise<Release> {
+  private async reserve(key: string, limit: RateLimit, label: string, ids: Record<string, string>): Promise<Release> {
     let result;
     try {
       result = await this.store.consume(key, limit);
@@ -77,7 +77,7 @@ export class RateLimits {
 
     if (!result.allowed) {
       this.logRejection(key, limit, result.retryAfterMs, ids);
-      throw AppError.rateLimited(result.retryAfterMs / 1000, what);
+      throw AppError.rateLimited(result.retryAfterMs / 1000, label);
     }
     const { hitId } = result;
     return async () => {
