@@ -126,7 +126,7 @@ describe('50 concurrent turns on SQLite', () => {
         expect(reply.content.length, reply.id).toBeGreaterThan(0);
         expect(await em().count(ReplyEventSchema, { messageId: reply.id }), reply.id).toBe(reply.lastSequence);
       }
-      const problems = stack.logs.filter((line) => (line.level as number) >= 50 || /SQLITE_BUSY|database is locked/i.test(JSON.stringify(line)));
+      const problems = stack.logs.filter((line) => line.level === 'error' || line.level === 'fatal' || /SQLITE_BUSY|database is locked/i.test(JSON.stringify(line)));
       expect(problems).toEqual([]);
     } finally {
       await stack.close();
