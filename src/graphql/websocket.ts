@@ -1,7 +1,6 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { ServerOptions } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -14,7 +13,10 @@ import type { Yoga } from './yoga.js';
 
 /** Close code for a connection_init without valid credentials, as graphql-ws defines it. */
 const CLOSE_UNAUTHORIZED = 4401;
-/** Close code for a client address with too many failed authentication attempts; graphql-ws clients do not reconnect after it. */
+/**
+ * Close code for a client address with too many failed authentication attempts. graphql-ws 6 names it
+ * TooManyInitialisationRequests, and its client does not reconnect after it.
+ */
 const CLOSE_TOO_MANY_REQUESTS = 4429;
 
 type SocketExtra = {
