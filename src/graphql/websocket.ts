@@ -43,7 +43,8 @@ export interface WebSocketOptions {
 /**
  * Serves graphql-ws on the HTTP server's `/graphql` path. The credential comes in the connection_init
  * payload as `{ "authorization": "Bearer ..." }`; without a valid one the socket is closed with 4401
- * before any operation runs. Operations then run through the same Yoga plugins as HTTP.
+ * before any operation runs, or with 4429 when the client address has too many failed attempts.
+ * Operations then run through the same Yoga plugins as HTTP.
  */
 export function attachWebSocketServer(options: WebSocketOptions) {
   const { yoga, authenticator, logger } = options;
