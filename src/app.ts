@@ -17,12 +17,18 @@ import { openDatabase, type Database } from './db/orm.js';
 import type { Services } from './graphql/context.js';
 import { buildSchema } from './graphql/schema.js';
 import { attachWebSocketServer } from './graphql/websocket.js';
+import { useOperationRateLimit } from './graphql/use-operation-rate-limit.js';
 import { createYogaServer } from './graphql/yoga.js';
 import { HomeSummaryCache } from './home-assistant/home-summary.js';
 import { HomeAssistantRestClient } from './home-assistant/rest-client.js';
+import { DEFAULT_BACKOFF } from './llm/backoff.js';
 import { ChatModel } from './llm/chat-model.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { newRequestId, withRequestId } from './observability/request-id.js';
+import { createClientIpResolver } from './security/client-ip.js';
+import { openRateLimitStore } from './security/rate-limit/open-store.js';
+import { RateLimits } from './security/rate-limit/rate-limits.js';
+import { TokenBudget } from './security/token-budget.js';
 import { createWebPageHandler } from './web/static-files.js';
 
 export interface AppOptions {
@@ -55,11 +61,23 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
 
   const bus = createMemoryEventBus();
+  const rateLimitStore = await openRateLimitStore(config.redisUrl, config.redisKeyPrefix, logger).catch(async (error: unknown) => {
+    await db.close();
+    throw error;
+  });
+  const rateLimits = new RateLimits(
+    rateLimitStore.store,
+    { chatPerMinute: config.limits.chatPerMinute, operationsPerMinute: config.limits.operationsPerMinute, authFailuresPerMinute: config.limits.authFailuresPerMinute },
+    logger,
+  );
+  const budget = new TokenBudget(db, config.limits.tokenBudgetPerDay);
+  const resolveClientIp = createClientIpResolver(config.limits.trustedProxies);
   const apiKeys = new ApiKeyService(db);
   const authenticator = new Authenticator(
     apiKeys,
     { secret: config.auth.jwtSecret, issuer: config.auth.jwtIssuer, audience: config.auth.jwtAudience, clockToleranceSeconds: 30 },
     logger,
+    rateLimits,
   );
 
   const homeAssistant =
@@ -77,6 +95,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           model: config.openai.model,
           maxRetries: config.openai.maxRetries,
           timeoutMs: config.openai.timeoutMs,
+          idleTimeoutMs: config.openai.idleTimeoutMs,
+          backoff: { ...DEFAULT_BACKOFF, maxRetryAfterMs: config.openai.maxRetryAfterMs },
         },
         logger,
       )
@@ -87,13 +107,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const active = new ActiveReplies();
   const store = new ReplyEventStore(db, active);
   const runner = model
-    ? new TurnRunner({ db, bus, store, model, tools, home, homeAssistant, logger, maxToolRounds: config.agent.maxToolRounds, maxInputTokens: config.openai.maxInputTokens })
+    ? new TurnRunner({ db, bus, store, model, tools, home, homeAssistant, logger, maxToolRounds: config.agent.maxToolRounds, maxInputTokens: config.openai.maxInputTokens, budget, turnDeadlineMs: config.agent.turnDeadlineMs })
     : undefined;
-  const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens });
+  const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens, rateLimits, budget, maxConcurrentReplies: config.limits.concurrentRepliesPerUser });
 
-  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator };
+  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator, budget };
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
-  const yoga = createYogaServer({ schema, services, logger, graphiql: config.graphiql, allowedOrigins: config.allowedOrigins });
+  const yoga = createYogaServer({ schema, services, logger, graphiql: config.graphiql, allowedOrigins: config.allowedOrigins, resolveClientIp, plugins: [useOperationRateLimit(rateLimits)] });
 
   const serveWebPage = createWebPageHandler();
   const server = createServer((request, response) => {
@@ -101,7 +121,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const requestId = newRequestId(request.headers['x-request-id'] as string | undefined);
     withRequestId(requestId, () => void yoga(request, response));
   });
-  const websocket = attachWebSocketServer({ server, yoga, authenticator, logger });
+  const websocket = attachWebSocketServer({ server, yoga, authenticator, logger, resolveClientIp });
 
   let closing: Promise<void> | undefined;
 
@@ -123,13 +143,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           resolve(url);
         });
       }),
-    close: (graceMs = 10_000) => {
+    close: (graceMs = config.shutdownGraceMs) => {
       closing ??= (async () => {
         await chat.shutdown(graceMs);
         await websocket.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await bus.close();
+        await rateLimitStore.close();
         await db.close();
         logger.info({ event: 'server.stopped' }, 'Server stopped');
       })();

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
@@ -44,6 +45,26 @@ const originList = z
     'a comma-separated list of origins such as https://app.example.org (no path, no wildcard)',
   );
 
+/** Returns whether the entry is an IP address or a CIDR block such as 10.0.0.0/8 or fd00::/8. */
+function isAddressOrBlock(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+const addressList = z
+  .string()
+  .trim()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+  )
+  .refine((entries) => entries.every(isAddressOrBlock), 'a comma-separated list of IP addresses or CIDR blocks such as 10.0.0.0/8');
+
 const optionalSecret = (minLength: number, form: string) =>
   z
     .string()
@@ -64,6 +85,7 @@ const environmentSchema = z.object({
     .trim()
     .regex(/^rediss?:\/\/.+/, 'redis://HOST:PORT or rediss://HOST:PORT')
     .optional(),
+  REDIS_KEY_PREFIX: z.string().trim().min(1, 'a non-empty key prefix such as ha-ai-agent:').default('ha-ai-agent:'),
 
   OPENAI_API_KEY: z.string().trim().min(1, 'a non-empty API key').optional(),
   OPENAI_BASE_URL: httpUrl.optional(),
@@ -71,6 +93,8 @@ const environmentSchema = z.object({
   OPENAI_MAX_INPUT_TOKENS: integer(256, 2_000_000).default(16_000),
   OPENAI_MAX_RETRIES: integer(0, 10).default(3),
   OPENAI_TIMEOUT_SECONDS: integer(1, 3600).default(60),
+  OPENAI_IDLE_TIMEOUT_SECONDS: integer(1, 3600).default(60),
+  OPENAI_RETRY_AFTER_MAX_SECONDS: integer(0, 3600).default(30),
 
   HA_URL: httpUrl.optional(),
   HA_TOKEN: z.string().trim().min(1, 'a Home Assistant long-lived access token').optional(),
@@ -83,12 +107,17 @@ const environmentSchema = z.object({
   HA_AI_AGENT_ALLOWED_ORIGINS: originList.default(['http://localhost:3000', 'http://localhost:3001']),
 
   AGENT_MAX_TOOL_ROUNDS: integer(1, 50).default(5),
+  AGENT_TURN_DEADLINE_SECONDS: integer(1, 86_400).default(300),
   CHAT_MAX_MESSAGE_CHARS: integer(1, 1_000_000).default(16_000),
   HA_CONTEXT_MAX_TOKENS: integer(100, 200_000).default(4000),
   RATE_LIMIT_CHAT_PER_MINUTE: integer(1, 100_000).default(100),
+  RATE_LIMIT_OPERATIONS_PER_MINUTE: integer(1, 1_000_000).default(600),
+  RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: integer(1, 100_000).default(20),
+  TRUSTED_PROXIES: addressList.default([]),
   MAX_CONCURRENT_REPLIES_PER_USER: integer(1, 1000).default(2),
-  TOKEN_BUDGET_PER_DAY: integer(1, 1_000_000_000_000).optional(),
+  TOKEN_BUDGET_PER_DAY: integer(1, 1_000_000_000).optional(),
   CONVERSATION_TTL_DAYS: integer(1, 36_500).default(30),
+  SHUTDOWN_GRACE_SECONDS: integer(0, 3600).default(10),
 
   GRAPHIQL: booleanFlag.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'fatal, error, warn, info, debug, trace or silent').default('info'),
@@ -103,6 +132,8 @@ export interface Config {
   port: number;
   databaseUrl: string;
   redisUrl: string | undefined;
+  /** Prepended to every Redis key the service writes, so several deployments can share one Redis. */
+  redisKeyPrefix: string;
   openai: {
     /** Set when OPENAI_API_KEY or OPENAI_BASE_URL is set; otherwise chat fails with LLM_NOT_CONFIGURED. */
     configured: boolean;
@@ -110,8 +141,14 @@ export interface Config {
     baseUrl: string | undefined;
     model: string;
     maxInputTokens: number;
+    /** Retries after the first attempt; 3 means at most 4 requests per model call. */
     maxRetries: number;
+    /** Time each attempt may take to receive the response headers. */
     timeoutMs: number;
+    /** Maximum silence between two chunks of a streamed response. */
+    idleTimeoutMs: number;
+    /** Maximum Retry-After the service waits for. A longer one fails the call at once. */
+    maxRetryAfterMs: number;
   };
   homeAssistant: {
     url: string | undefined;
@@ -128,13 +165,21 @@ export interface Config {
     maxToolRounds: number;
     maxMessageChars: number;
     contextMaxTokens: number;
+    /** Time a whole turn may take, tool calls and retries included. */
+    turnDeadlineMs: number;
   };
   limits: {
     chatPerMinute: number;
+    operationsPerMinute: number;
+    authFailuresPerMinute: number;
+    /** Proxies whose X-Forwarded-For header is believed when finding a client's IP address. */
+    trustedProxies: string[];
     concurrentRepliesPerUser: number;
     tokenBudgetPerDay: number | undefined;
   };
   conversationTtlDays: number;
+  /** Time running replies get to finish after SIGTERM or SIGINT before they are marked INTERRUPTED. */
+  shutdownGraceMs: number;
   graphiql: boolean;
   logLevel: string;
   logConversationContent: boolean;
@@ -183,6 +228,7 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
     port: env.PORT,
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX,
     openai: {
       configured: env.OPENAI_API_KEY !== undefined || env.OPENAI_BASE_URL !== undefined,
       apiKey: env.OPENAI_API_KEY,
@@ -191,6 +237,8 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
       maxInputTokens: env.OPENAI_MAX_INPUT_TOKENS,
       maxRetries: env.OPENAI_MAX_RETRIES,
       timeoutMs: env.OPENAI_TIMEOUT_SECONDS * 1000,
+      idleTimeoutMs: env.OPENAI_IDLE_TIMEOUT_SECONDS * 1000,
+      maxRetryAfterMs: env.OPENAI_RETRY_AFTER_MAX_SECONDS * 1000,
     },
     homeAssistant: {
       url: env.HA_URL?.replace(/\/+$/, ''),
@@ -207,13 +255,18 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
       maxToolRounds: env.AGENT_MAX_TOOL_ROUNDS,
       maxMessageChars: env.CHAT_MAX_MESSAGE_CHARS,
       contextMaxTokens: env.HA_CONTEXT_MAX_TOKENS,
+      turnDeadlineMs: env.AGENT_TURN_DEADLINE_SECONDS * 1000,
     },
     limits: {
       chatPerMinute: env.RATE_LIMIT_CHAT_PER_MINUTE,
+      operationsPerMinute: env.RATE_LIMIT_OPERATIONS_PER_MINUTE,
+      authFailuresPerMinute: env.RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,
+      trustedProxies: env.TRUSTED_PROXIES,
       concurrentRepliesPerUser: env.MAX_CONCURRENT_REPLIES_PER_USER,
       tokenBudgetPerDay: env.TOKEN_BUDGET_PER_DAY,
     },
     conversationTtlDays: env.CONVERSATION_TTL_DAYS,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== 'production',
     logLevel: env.LOG_LEVEL,
     logConversationContent: env.LOG_CONVERSATION_CONTENT,

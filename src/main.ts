@@ -1,9 +1,6 @@
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 
-/** Time running replies get to finish on SIGTERM or SIGINT before they are marked INTERRUPTED. */
-const SHUTDOWN_GRACE_MS = 10_000;
-
 async function main(): Promise<void> {
   let config;
   try {
@@ -24,7 +21,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.logger.info({ event: 'server.stopping', signal }, 'Shutting down');
-    app.close(SHUTDOWN_GRACE_MS).then(
+    // Running replies get SHUTDOWN_GRACE_SECONDS to finish; the rest end INTERRUPTED.
+    app.close(config.shutdownGraceMs).then(
       () => process.exit(0),
       (error: unknown) => {
         app.logger.error({ event: 'server.stop_failed', err: error }, 'Shutdown failed');

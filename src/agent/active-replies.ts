@@ -12,8 +12,8 @@ export interface ActiveReply {
   done: Promise<void>;
 }
 
-/** Why a turn was aborted; the runner reads it from the signal's reason. */
-export type AbortReason = 'cancelled' | 'shutdown';
+/** Reason a turn was aborted, which the runner reads from the signal. `deadline` means AGENT_TURN_DEADLINE_SECONDS passed. */
+export type AbortReason = 'cancelled' | 'shutdown' | 'deadline';
 
 export class ActiveReplies {
   private readonly replies = new Map<string, ActiveReply>();

@@ -7,11 +7,14 @@ import { MessageSchema, type Message } from '../conversations/message.entity.js'
 import { titleFromMessage } from '../conversations/title.js';
 import type { Logger } from '../observability/logger.js';
 import { AppError } from '../security/errors.js';
+import type { RateLimits } from '../security/rate-limit/rate-limits.js';
+import type { TokenBudget } from '../security/token-budget.js';
 import type { AbortReason, ActiveReplies, ActiveReply } from './active-replies.js';
 import { conversationDeletedTopic, type ChatEvent } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
 import { assertMessageFits } from './prompt-builder.js';
 import type { ReplyEventStore } from './reply-event-store.js';
+import { assertReplySlot } from './reply-slots.js';
 import { endUnownedReply } from './recovery.js';
 import { followConversation, followReply } from './reply-stream.js';
 import { systemPrompt } from './system-prompt.js';
@@ -41,6 +44,10 @@ export interface ChatServiceDependencies {
   active: ActiveReplies;
   store: ReplyEventStore;
   maxInputTokens: number;
+  rateLimits: RateLimits;
+  budget: TokenBudget;
+  /** Replies one user may have STREAMING at once, across instances. */
+  maxConcurrentReplies: number;
 }
 
 /** Instance-wide requests about replies; an instance acts on those for replies it generates. */
@@ -75,7 +82,9 @@ export class ChatService {
 
   /**
    * Stores the user message and a STREAMING reply in one transaction, starts generating the reply in the
-   * background and returns at once. A repeated clientMessageId returns the first turn instead.
+   * background and returns at once. A repeated clientMessageId returns the first turn instead, and is not
+   * counted against the rate limit. Throws RATE_LIMITED, BUDGET_EXHAUSTED or CONFLICT (too many replies
+   * streaming) before anything is stored.
    */
   async startTurn(caller: Caller, input: ChatInput): Promise<TurnStart> {
     const { deps } = this;
@@ -92,11 +101,17 @@ export class ChatService {
       deps.maxInputTokens,
     );
 
+    // Counted before the turn is stored and given back when it is not, so the limit counts started turns.
+    const releaseTurn = await deps.rateLimits.reserveChatTurn(caller.userId);
     let turn: TurnStart;
     try {
+      await deps.budget.assertAvailable(caller.userId);
       turn = await this.storeTurn(caller, input);
     } catch (error) {
-      if (input.clientMessageId && isUniqueViolation(error)) {
+      await releaseTurn();
+      // A concurrent request with the same clientMessageId may have stored the turn first: this one then
+      // fails on the unique key, or on the reply slot that turn now holds.
+      if (input.clientMessageId && (isUniqueViolation(error) || (error instanceof AppError && error.code === 'CONFLICT'))) {
         const earlier = await this.findTurnByClientMessageId(caller.userId, input.clientMessageId);
         if (earlier) return earlier;
       }
@@ -193,6 +208,7 @@ export class ChatService {
   private async storeTurn(caller: Caller, input: ChatInput): Promise<TurnStart> {
     const em = this.deps.db.fork();
     return em.transactional(async (tx) => {
+      await assertReplySlot(tx, this.deps.db.target, caller.userId, input.conversationId ?? undefined, this.deps.maxConcurrentReplies);
       const now = new Date();
       let conversation: Conversation | null;
       if (input.conversationId) {

@@ -47,6 +47,8 @@ export async function endUnownedReply(
  * Ends replies that an earlier process left STREAMING (it crashed or was killed): each becomes
  * INTERRUPTED with the text saved so far, and gets a final ReplyInterrupted event so replays end.
  * Returns the ids of the replies it ended.
+ * NOTE: every STREAMING reply counts as orphaned, so with several instances on one database a starting
+ * instance also ends the replies the others are still writing.
  */
 export async function interruptOrphanedReplies(db: Database, isRunningHere: (messageId: string) => boolean = () => false): Promise<string[]> {
   const streaming = await db.fork().find(MessageSchema, { status: 'STREAMING' }, { fields: ['id'] });

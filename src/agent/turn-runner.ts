@@ -13,6 +13,7 @@ import { countTokens } from '../llm/tokens.js';
 import type { AssembledToolCall } from '../llm/tool-call-assembler.js';
 import type { Logger } from '../observability/logger.js';
 import { isAppError } from '../security/errors.js';
+import type { TokenBudget } from '../security/token-budget.js';
 import type { AbortReason, ActiveReply } from './active-replies.js';
 import type { ToolCallSnapshot } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
@@ -34,6 +35,10 @@ export interface TurnRunnerDependencies {
   logger: Logger;
   maxToolRounds: number;
   maxInputTokens: number;
+  /** Charged with the tokens of every turn when it ends. */
+  budget: TokenBudget;
+  /** Time a whole turn may take, in milliseconds; past it the reply ends FAILED with the text so far. */
+  turnDeadlineMs: number;
 }
 
 export interface Turn {
@@ -62,6 +67,10 @@ function describeFailure(error: unknown): MessageError {
   return { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.', retryable: true };
 }
 
+function deadlineFailure(deadlineMs: number): MessageError {
+  return { code: 'LLM_UNAVAILABLE', message: `The reply did not finish within ${Math.round(deadlineMs / 1000)} s (AGENT_TURN_DEADLINE_SECONDS).`, retryable: true };
+}
+
 function snapshot(row: { id: string; name: string; arguments: unknown; result: unknown; status: ToolCallSnapshot['status']; error?: ToolCallSnapshot['error'] }): ToolCallSnapshot {
   return { id: row.id, name: row.name, arguments: row.arguments, result: row.result ?? null, status: row.status, error: row.error ?? null };
 }
@@ -84,7 +93,12 @@ export class TurnRunner {
     let firstTokenAt: number | undefined;
 
     const usage: TokenUsage = { promptTokens: 0, completionTokens: 0, totalTokens: 0, estimated: false };
+    /** The part of `usage` counted locally, charged to the budget as an estimate. */
+    let estimatedTokens = 0;
+    /** The model call in progress, so a failure can still charge the text it streamed. */
+    let inFlight: { messages: ChatCompletionMessageParam[]; text: string } | undefined;
     let model = deps.model.model;
+    const deadline = setTimeout(() => reply.controller.abort('deadline' satisfies AbortReason), deps.turnDeadlineMs);
 
     try {
       writer.emit({ type: 'ReplyStarted', conversationId: reply.conversationId });
@@ -109,20 +123,22 @@ export class TurnRunner {
 
       for (let round = 1; ; round += 1) {
         const offerTools = round <= deps.maxToolRounds;
-        let roundText = '';
+        const current = { messages, text: '' };
+        inFlight = current;
         const response = await deps.model.complete({
           messages,
           tools: offerTools ? tools : [],
           signal,
           onText: (delta) => {
-            if (roundText === '' && writer.content !== '' && !/\s$/.test(writer.content)) writer.emit({ type: 'ReplyDelta', text: '\n\n' });
-            roundText += delta;
+            if (current.text === '' && writer.content !== '' && !/\s$/.test(writer.content)) writer.emit({ type: 'ReplyDelta', text: '\n\n' });
+            current.text += delta;
             firstTokenAt ??= Date.now();
             writer.emit({ type: 'ReplyDelta', text: delta });
           },
         });
+        inFlight = undefined;
         model = response.model;
-        this.addUsage(usage, response, messages);
+        estimatedTokens += this.addUsage(usage, response, messages);
 
         if (response.toolCalls.length === 0 || !offerTools) break;
 
@@ -139,14 +155,20 @@ export class TurnRunner {
         }
       }
 
+      clearTimeout(deadline);
       usage.totalTokens = usage.promptTokens + usage.completionTokens;
+      await this.charge(turn.caller.userId, usage, estimatedTokens, log);
       await writer.finish({ type: 'ReplyCompleted' }, { status: 'COMPLETED', usage, model, completedAt: new Date() });
       log.info(
         { event: 'reply.completed', firstTokenMs: firstTokenAt ? firstTokenAt - startedAt : undefined, durationMs: Date.now() - startedAt, usage: { prompt: usage.promptTokens, completion: usage.completionTokens, estimated: usage.estimated } },
         'Reply completed',
       );
     } catch (error) {
+      clearTimeout(deadline);
+      // The endpoint bills a stream cut short for what it generated, but sends no usage for it.
+      if (inFlight && inFlight.text !== '') estimatedTokens += this.addEstimate(usage, inFlight.messages, inFlight.text);
       usage.totalTokens = usage.promptTokens + usage.completionTokens;
+      await this.charge(turn.caller.userId, usage, estimatedTokens, log);
       const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
       await this.end(writer, reason, error, usage, model, log);
     }
@@ -173,7 +195,7 @@ export class TurnRunner {
         log.info({ event: 'reply.interrupted' }, 'Reply interrupted by shutdown');
         return;
       }
-      const failure = describeFailure(error);
+      const failure = reason === 'deadline' ? deadlineFailure(this.deps.turnDeadlineMs) : describeFailure(error);
       if (failure.code === 'INTERNAL_SERVER_ERROR') log.error({ event: 'reply.failed', err: error }, 'Reply failed unexpectedly');
       else log.warn({ event: 'reply.failed', code: failure.code }, 'Reply failed');
       await writer.finish({ type: 'ReplyFailed', ...failure }, { status: 'FAILED', error: failure, usage, model, completedAt });
@@ -182,15 +204,34 @@ export class TurnRunner {
     }
   }
 
-  private addUsage(usage: TokenUsage, response: { text: string; toolCalls: AssembledToolCall[]; usage?: { promptTokens: number; completionTokens: number } }, messages: ChatCompletionMessageParam[]): void {
+  /** Adds a finished model call to `usage` and returns how many of its tokens are estimates. */
+  private addUsage(usage: TokenUsage, response: { text: string; toolCalls: AssembledToolCall[]; usage?: { promptTokens: number; completionTokens: number } }, messages: ChatCompletionMessageParam[]): number {
     if (response.usage) {
       usage.promptTokens += response.usage.promptTokens;
       usage.completionTokens += response.usage.completionTokens;
-      return;
+      return 0;
     }
+    const completion = response.text + (response.toolCalls.length > 0 ? JSON.stringify(response.toolCalls) : '');
+    return this.addEstimate(usage, messages, completion);
+  }
+
+  /** Adds tokenizer counts for a model call to `usage`, marks it estimated and returns the tokens added. */
+  private addEstimate(usage: TokenUsage, messages: ChatCompletionMessageParam[], completion: string): number {
+    const promptTokens = countTokens(JSON.stringify(messages));
+    const completionTokens = countTokens(completion);
     usage.estimated = true;
-    usage.promptTokens += countTokens(JSON.stringify(messages));
-    usage.completionTokens += countTokens(response.text) + (response.toolCalls.length > 0 ? countTokens(JSON.stringify(response.toolCalls)) : 0);
+    usage.promptTokens += promptTokens;
+    usage.completionTokens += completionTokens;
+    return promptTokens + completionTokens;
+  }
+
+  /** Charges the turn's tokens to the user's daily budget. A failed write is logged; the reply still ends. */
+  private async charge(userId: string, usage: TokenUsage, estimatedTokens: number, log: Logger): Promise<void> {
+    try {
+      await this.deps.budget.charge(userId, usage.totalTokens, Math.min(estimatedTokens, usage.totalTokens));
+    } catch (error) {
+      log.error({ event: 'budget.charge_failed', tokens: usage.totalTokens, err: error }, 'Charging the token budget failed');
+    }
   }
 
   private async runTool(turn: Turn, call: AssembledToolCall, round: number, writer: ReplyEventWriter, log: Logger): Promise<unknown> {

@@ -18,6 +18,15 @@ export function bearerToken(authorization: string | null | undefined): string | 
   return match?.[1];
 }
 
+/** Limits authentication attempts per client address, so credentials cannot be guessed at speed. */
+export interface AuthAttemptLimiter {
+  /**
+   * Counts an attempt before its credential is checked, and throws RATE_LIMITED when the address has
+   * used up its failed attempts. Returns a function that takes the attempt back once it succeeded.
+   */
+  reserveAuthAttempt(clientIp: string): Promise<() => Promise<void>>;
+}
+
 /**
  * Turns a credential into a Caller. Every failure gives the same UNAUTHENTICATED error, so a client cannot
  * tell an unknown key from a revoked one or a bad signature from an expired token.
@@ -27,9 +36,21 @@ export class Authenticator {
     private readonly apiKeys: ApiKeyService,
     private readonly jwt: JwtSettings,
     private readonly logger: Logger,
+    private readonly attempts?: AuthAttemptLimiter,
   ) {}
 
-  async authenticate(authorization: string | null | undefined): Promise<Caller> {
+  /**
+   * Verifies the credential. With a client address, a missing or invalid credential counts as a failed
+   * attempt of that address, and an address with too many failures gets RATE_LIMITED without a check.
+   */
+  async authenticate(authorization: string | null | undefined, clientIp?: string): Promise<Caller> {
+    const succeeded = clientIp !== undefined && this.attempts ? await this.attempts.reserveAuthAttempt(clientIp) : undefined;
+    const caller = await this.verify(authorization);
+    await succeeded?.();
+    return caller;
+  }
+
+  private async verify(authorization: string | null | undefined): Promise<Caller> {
     const token = bearerToken(authorization);
     if (!token) throw AppError.unauthenticated();
 

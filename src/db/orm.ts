@@ -8,12 +8,13 @@ import { ConversationSchema } from '../conversations/conversation.entity.js';
 import { MessageSchema } from '../conversations/message.entity.js';
 import { ReplyEventSchema } from '../conversations/reply-event.entity.js';
 import { ToolCallSchema } from '../conversations/tool-call.entity.js';
+import { DailyTokenUsageSchema } from '../security/daily-token-usage.entity.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 import { migrations } from './migrations/index.js';
 
 export type { EntityManager };
 
-export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema];
+export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema, DailyTokenUsageSchema];
 
 /** How long a SQLite writer waits for another process's lock before failing, in milliseconds. */
 const SQLITE_BUSY_TIMEOUT_MS = 10_000;

@@ -6,6 +6,7 @@ import type { ConversationService } from '../conversations/conversation-service.
 import type { EntityManager } from '../db/orm.js';
 import type { Database } from '../db/orm.js';
 import type { Logger } from '../observability/logger.js';
+import type { TokenBudget } from '../security/token-budget.js';
 import type { Loaders } from './loaders.js';
 
 /** The domain services the resolvers call. Resolvers hold no logic of their own beyond mapping. */
@@ -15,6 +16,7 @@ export interface Services {
   conversations: ConversationService;
   apiKeys: ApiKeyService;
   authenticator: Authenticator;
+  budget: TokenBudget;
 }
 
 export interface GraphQLContext {

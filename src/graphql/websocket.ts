@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { ServerOptions } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -7,13 +7,21 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { Caller } from '../auth/caller.js';
 import type { Logger } from '../observability/logger.js';
 import { newRequestId, withRequestId } from '../observability/request-id.js';
+import type { ClientIpResolver } from '../security/client-ip.js';
+import { isAppError } from '../security/errors.js';
 import type { Yoga } from './yoga.js';
 
 /** Close code for a connection_init without valid credentials, as graphql-ws defines it. */
 const CLOSE_UNAUTHORIZED = 4401;
+/**
+ * Close code for a client address with too many failed authentication attempts. graphql-ws 6 names it
+ * TooManyInitialisationRequests, and its client does not reconnect after it.
+ */
+const CLOSE_TOO_MANY_REQUESTS = 4429;
 
 type SocketExtra = {
   socket: WebSocket;
+  request: IncomingMessage;
   caller?: Caller;
 };
 
@@ -29,12 +37,14 @@ export interface WebSocketOptions {
   yoga: Yoga;
   authenticator: Authenticator;
   logger: Logger;
+  resolveClientIp: ClientIpResolver;
 }
 
 /**
  * Serves graphql-ws on the HTTP server's `/graphql` path. The credential comes in the connection_init
  * payload as `{ "authorization": "Bearer ..." }`; without a valid one the socket is closed with 4401
- * before any operation runs. Operations then run through the same Yoga plugins as HTTP.
+ * before any operation runs, or with 4429 when the client address has too many failed attempts.
+ * Operations then run through the same Yoga plugins as HTTP.
  */
 export function attachWebSocketServer(options: WebSocketOptions) {
   const { yoga, authenticator, logger } = options;
@@ -53,10 +63,11 @@ export function attachWebSocketServer(options: WebSocketOptions) {
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization;
         try {
-          ctx.extra.caller = await authenticator.authenticate(typeof authorization === 'string' ? authorization : undefined);
+          ctx.extra.caller = await authenticator.authenticate(typeof authorization === 'string' ? authorization : undefined, options.resolveClientIp(ctx.extra.request));
           return true;
-        } catch {
-          ctx.extra.socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized');
+        } catch (error) {
+          if (isAppError(error) && error.code === 'RATE_LIMITED') ctx.extra.socket.close(CLOSE_TOO_MANY_REQUESTS, 'Too many failed authentication attempts');
+          else ctx.extra.socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized');
           return false;
         }
       },

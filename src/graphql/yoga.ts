@@ -1,9 +1,11 @@
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { IncomingMessage } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
 import type { Caller } from '../auth/caller.js';
 import type { Logger } from '../observability/logger.js';
 import { currentRequestId, newRequestId } from '../observability/request-id.js';
+import type { ClientIpResolver } from '../security/client-ip.js';
 import type { GraphQLContext, Services } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { createLoaders } from './loaders.js';
@@ -22,6 +24,10 @@ export interface YogaOptions {
   logger: Logger;
   graphiql: boolean;
   allowedOrigins: string[];
+  /** Finds the client's address for counting failed authentication attempts. */
+  resolveClientIp: ClientIpResolver;
+  /** Plugins that run after the built-in ones, such as rate limits. */
+  plugins?: Plugin<GraphQLContext>[];
 }
 
 export type ServerContext = Record<string, unknown> & { websocket?: WebSocketContextExtra };
@@ -64,7 +70,7 @@ export function createYogaServer(options: YogaOptions): Yoga {
       // ones with their request id, and the catalogued ones are expected, so this stays at debug.
       error: (...args) => logger.debug({ event: 'yoga.error', message: args.map((arg) => (arg instanceof Error ? arg.message : String(arg))).join(' ') }),
     },
-    plugins: [useRequestIdHeader(), useDocumentErrorCodes()],
+    plugins: [useRequestIdHeader(), useDocumentErrorCodes(), ...(options.plugins ?? [])],
     context: async (initial): Promise<GraphQLContext> => {
       const em = services.db.fork();
       const websocket = initial.websocket;
@@ -72,7 +78,10 @@ export function createYogaServer(options: YogaOptions): Yoga {
         return { requestId: websocket.requestId, caller: websocket.caller, em, services, loaders: createLoaders(em, services.conversations), logger };
       }
       const requestId = currentRequestId() ?? newRequestId();
-      const caller = await services.authenticator.authenticate(initial.request.headers.get('authorization'));
+      // Node's request, which the adapter passes as `req`, is the only place the peer address is known.
+      const nodeRequest = initial.req as IncomingMessage | undefined;
+      const clientIp = nodeRequest ? options.resolveClientIp(nodeRequest) : undefined;
+      const caller = await services.authenticator.authenticate(initial.request.headers.get('authorization'), clientIp);
       return { requestId, caller, em, services, loaders: createLoaders(em, services.conversations), logger: logger.child({ requestId, userId: caller.userId }) };
     },
   });

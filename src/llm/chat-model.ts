@@ -15,6 +15,8 @@ export interface ChatModelSettings {
   maxRetries: number;
   /** Time allowed for each attempt to send its response headers, in milliseconds. */
   timeoutMs: number;
+  /** Maximum silence between two chunks of a stream, in milliseconds. The attempt fails after it. */
+  idleTimeoutMs: number;
   backoff?: BackoffSettings;
 }
 
@@ -59,6 +61,8 @@ export class ChatModel {
       baseURL: settings.baseUrl,
       maxRetries: 0,
       timeout: settings.timeoutMs,
+      logLevel: 'warn',
+      logger: sdkLogger(logger),
     });
   }
 
@@ -104,6 +108,20 @@ export class ChatModel {
   }
 
   private async streamOnce(request: ModelRequest, onText: (delta: string) => void): Promise<Omit<ModelResponse, 'attempts'>> {
+    // The SDK's timeout ends once the headers arrive, so silence in the body needs a timer of its own.
+    const attempt = new AbortController();
+    const idle = new IdleTimer(this.settings.idleTimeoutMs, () => attempt.abort());
+    try {
+      return await this.readStream(request, AbortSignal.any([request.signal, attempt.signal]), idle, onText);
+    } catch (error) {
+      if (idle.fired && !request.signal.aborted) throw new ModelError('idle-timeout', true, undefined, undefined, { cause: error });
+      throw error;
+    } finally {
+      idle.stop();
+    }
+  }
+
+  private async readStream(request: ModelRequest, signal: AbortSignal, idle: IdleTimer, onText: (delta: string) => void): Promise<Omit<ModelResponse, 'attempts'>> {
     const stream = await this.client.chat.completions.create(
       {
         model: this.settings.model,
@@ -113,8 +131,9 @@ export class ChatModel {
         ...(this.streamOptionsSupported ? { stream_options: { include_usage: true } } : {}),
         ...(request.promptCacheKey ? { prompt_cache_key: request.promptCacheKey } : {}),
       },
-      { signal: request.signal },
+      { signal },
     );
+    idle.restart();
 
     const toolCalls = new ToolCallAssembler();
     let text = '';
@@ -123,8 +142,10 @@ export class ChatModel {
     let model = this.settings.model;
 
     for await (const chunk of stream as AsyncIterable<ChatCompletionChunk>) {
-      if (chunk.model) model = chunk.model;
-      if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+      idle.restart();
+      assertChunkShape(chunk);
+      if (typeof chunk.model === 'string' && chunk.model) model = chunk.model;
+      if (chunk.usage) usage = readUsage(chunk.usage) ?? usage;
       for (const choice of chunk.choices ?? []) {
         // With n = 1 only choice 0 is ours; some servers still stream extra choices.
         if ((choice.index ?? 0) !== 0) continue;
@@ -139,7 +160,76 @@ export class ChatModel {
     }
 
     // The SDK ends the iteration quietly when the signal aborts, so a cut-short stream looks complete.
+    if (idle.fired && !request.signal.aborted) throw new ModelError('idle-timeout', true, undefined, undefined);
     if (request.signal.aborted) throw new ModelError('aborted', false, undefined, undefined);
     return { text, toolCalls: toolCalls.result(), finishReason, usage, model };
   }
+}
+
+/**
+ * Routes the SDK's own log lines to pino. Only the first argument, the SDK's fixed message, is kept:
+ * the SDK passes the raw stream data after it (on a malformed chunk, for instance), which may contain
+ * reply text.
+ */
+function sdkLogger(logger: Logger) {
+  const line = (level: 'error' | 'warn' | 'info' | 'debug') => (message: unknown) => logger[level]({ event: 'llm.sdk' }, typeof message === 'string' ? message : 'OpenAI SDK message');
+  return { error: line('error'), warn: line('warn'), info: line('info'), debug: line('debug') };
+}
+
+/** Calls `onIdle` when `restart` has not been called for `timeoutMs`. Starts stopped. */
+class IdleTimer {
+  private timer: NodeJS.Timeout | undefined;
+  fired = false;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly onIdle: () => void,
+  ) {}
+
+  restart(): void {
+    if (this.timer) {
+      this.timer.refresh();
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.fired = true;
+      this.onIdle();
+    }, this.timeoutMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Rejects a chunk whose structure is not what the reading loop relies on: not an object, or `choices`
+ * or `tool_calls` not a list. A broken endpoint then fails the turn as an invalid response, instead of
+ * raising a TypeError that would be taken for a dropped connection.
+ */
+function assertChunkShape(chunk: unknown): asserts chunk is ChatCompletionChunk {
+  const invalid = () => new ModelError('invalid-response', false, undefined, undefined);
+  if (!isRecord(chunk)) throw invalid();
+  if (chunk.choices === undefined || chunk.choices === null) return;
+  if (!Array.isArray(chunk.choices)) throw invalid();
+  for (const choice of chunk.choices) {
+    if (!isRecord(choice)) throw invalid();
+    const delta = choice.delta;
+    if (delta === undefined || delta === null) continue;
+    if (!isRecord(delta)) throw invalid();
+    const toolCalls = delta.tool_calls;
+    if (toolCalls !== undefined && toolCalls !== null && (!Array.isArray(toolCalls) || !toolCalls.every(isRecord))) throw invalid();
+  }
+}
+
+/** Reads a usage chunk; undefined when its counts are not whole numbers, as from a broken endpoint. */
+function readUsage(usage: ChatCompletionChunk['usage']): ModelResponse['usage'] {
+  const promptTokens = usage?.prompt_tokens;
+  const completionTokens = usage?.completion_tokens;
+  if (!Number.isSafeInteger(promptTokens) || !Number.isSafeInteger(completionTokens)) return undefined;
+  return { promptTokens: promptTokens as number, completionTokens: completionTokens as number };
 }

@@ -46,6 +46,11 @@ export function classifyModelError(error: unknown): ModelError {
     const retryable = RETRYABLE_STATUSES.has(error.status) || error.status >= 500;
     return new ModelError('status', retryable, error.status, retryAfterMs(error.headers), { cause: error });
   }
+  // An error object sent inside a stream that had already started has no HTTP status. It is the
+  // endpoint reporting a failure of its own, so it is retried like a 5xx.
+  if (error instanceof APIError) {
+    return new ModelError('status', true, undefined, undefined, { cause: error });
+  }
   if (error instanceof SyntaxError) {
     return new ModelError('invalid-response', false, undefined, undefined, { cause: error });
   }

@@ -69,11 +69,12 @@ export class AppError extends Error {
     return new AppError('RATE_LIMITED', `Too many ${what}. Try again in ${seconds} s.`, { retryAfter: seconds }, true);
   }
 
-  static budgetExhausted(resetsAt: Date) {
+  static budgetExhausted(resetsAt: Date, now = new Date()) {
+    const retryAfter = Math.max(1, Math.ceil((resetsAt.getTime() - now.getTime()) / 1000));
     return new AppError(
       'BUDGET_EXHAUSTED',
       `Your daily token budget is used up. It resets at ${resetsAt.toISOString()}.`,
-      { resetsAt: resetsAt.toISOString() },
+      { resetsAt: resetsAt.toISOString(), retryAfter },
     );
   }
 

@@ -429,6 +429,25 @@ describe('scripted model failures', () => {
     expect(record.finished).toBe(false);
   });
 
+  it('delays the headers of a slow response', async () => {
+    model.enqueue({ kind: 'slow', delayMs: 300 });
+    const started = Date.now();
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: user('Hello there') });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(assemble(chunks).text.length).toBeGreaterThan(0);
+  });
+
+  it('marks a slow response aborted when the client times out', async () => {
+    model.enqueue({ kind: 'slow', delayMs: 2_000 });
+    const attempt = client.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: user('Hello there') }, { timeout: 100 });
+    await expect(attempt).rejects.toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
+    const record = await model.waitForRequest();
+    await expect.poll(() => record.aborted).toBe(true);
+    expect(record.finished).toBe(false);
+  });
+
   it('records finished for a complete stream', async () => {
     await streamChunks({ messages: user('Hello') });
     const record = model.requests.at(-1)!;

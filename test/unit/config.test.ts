@@ -17,6 +17,15 @@ describe('loadConfig', () => {
     expect(config.limits.chatPerMinute).toBe(100);
     expect(config.limits.concurrentRepliesPerUser).toBe(2);
     expect(config.limits.tokenBudgetPerDay).toBeUndefined();
+    expect(config.limits.operationsPerMinute).toBe(600);
+    expect(config.limits.authFailuresPerMinute).toBe(20);
+    expect(config.limits.trustedProxies).toEqual([]);
+    expect(config.openai.timeoutMs).toBe(60_000);
+    expect(config.openai.idleTimeoutMs).toBe(60_000);
+    expect(config.openai.maxRetryAfterMs).toBe(30_000);
+    expect(config.agent.turnDeadlineMs).toBe(300_000);
+    expect(config.shutdownGraceMs).toBe(10_000);
+    expect(config.redisKeyPrefix).toBe('ha-ai-agent:');
     expect(config.conversationTtlDays).toBe(30);
     expect(config.allowedOrigins).toEqual(['http://localhost:3000', 'http://localhost:3001']);
     expect(config.logConversationContent).toBe(false);
@@ -55,6 +64,13 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toContain('HA_URL: invalid value, expected an http:// or https:// URL');
     expect(problems.join('\n')).toContain('LOG_LEVEL');
     expect(problems.join('\n')).toContain('JWT_SECRET: invalid value, expected at least 32 characters');
+  });
+
+  it('reads trusted proxies as addresses and CIDR blocks', () => {
+    expect(loadConfig({ TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1,fd00::/8' }).limits.trustedProxies).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8']);
+    for (const invalid of ['10.0.0.0/33', 'proxy.local', '10.0.0.1/8/2', '::1/129', '10.0.0.0/']) {
+      expect(() => loadConfig({ TRUSTED_PROXIES: invalid }), invalid).toThrow(/TRUSTED_PROXIES: invalid value, expected a comma-separated list of IP addresses or CIDR blocks/);
+    }
   });
 
   it('rejects origins with wildcards or paths', () => {

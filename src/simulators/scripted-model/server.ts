@@ -229,6 +229,13 @@ class ScriptedModelServer implements ScriptedModel {
     const seed = `${replyNumber}:${JSON.stringify(chat.messages)}`;
     const callId = (index: number) => `call_${hash(`${seed}:${index}`).slice(0, 24)}`;
 
+    if (scripted?.kind === 'slow') {
+      await delay(scripted.delayMs);
+      if (response.destroyed || exchange.record.aborted) {
+        return;
+      }
+    }
+
     switch (scripted?.kind) {
       case 'recording':
         await this.sendRecorded(exchange, readRecording(scripted.file));

@@ -51,7 +51,9 @@ export type ScriptedResponse =
   /** Sends the first N chunks of the rule-based reply, then destroys the socket mid-stream. */
   | { kind: 'cut'; afterChunks: number }
   /** Sends the first N chunks of the rule-based reply, then a `data: {not json` line, then ends. */
-  | { kind: 'malformed'; afterChunks: number };
+  | { kind: 'malformed'; afterChunks: number }
+  /** Waits `delayMs` before sending the response headers, then sends the rule-based reply. */
+  | { kind: 'slow'; delayMs: number };
 
 export interface RecordedRequest {
   /** The parsed JSON body, or the raw text when it was not valid JSON. */
