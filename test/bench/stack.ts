@@ -20,6 +20,7 @@ export interface BenchStack {
  */
 export const BENCH_LIMITS: Record<string, string> = {
   RATE_LIMIT_CHAT_PER_MINUTE: '100000',
+  RATE_LIMIT_OPERATIONS_PER_MINUTE: '10000000',
   MAX_CONCURRENT_REPLIES_PER_USER: '1000',
 };
 
