@@ -11,10 +11,13 @@ import { ToolRegistry } from './agent/tools/registry.js';
 import { TurnRunner } from './agent/turn-runner.js';
 import { ApiKeyService } from './auth/api-key-service.js';
 import { Authenticator } from './auth/authenticator.js';
+import { CredentialLifetime, RevocationPoller } from './auth/credential-lifetime.js';
+import { JwtVerifier } from './auth/jwt.js';
 import type { Config } from './config.js';
-import { ConversationService } from './conversations/conversation-service.js';
+import { ConversationService, DEFAULT_PAGE_SIZE } from './conversations/conversation-service.js';
 import { openDatabase, type Database } from './db/orm.js';
 import type { Services } from './graphql/context.js';
+import { createErrorMasker } from './graphql/errors.js';
 import { buildSchema } from './graphql/schema.js';
 import { attachWebSocketServer } from './graphql/websocket.js';
 import { createYogaServer } from './graphql/yoga.js';
@@ -22,7 +25,7 @@ import { HomeSummaryCache } from './home-assistant/home-summary.js';
 import { HomeAssistantRestClient } from './home-assistant/rest-client.js';
 import { ChatModel } from './llm/chat-model.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import { newRequestId, withRequestId } from './observability/request-id.js';
+import { currentRequestId, newRequestId, withRequestId } from './observability/request-id.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -54,12 +57,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
 
   const bus = createMemoryEventBus();
-  const apiKeys = new ApiKeyService(db);
-  const authenticator = new Authenticator(
-    apiKeys,
-    { secret: config.auth.jwtSecret, issuer: config.auth.jwtIssuer, audience: config.auth.jwtAudience, clockToleranceSeconds: 30 },
-    logger,
-  );
+  const apiKeys = new ApiKeyService(db, bus);
+  const jwt = new JwtVerifier({
+    secret: config.auth.jwtSecret,
+    jwksUrl: config.auth.jwksUrl,
+    algorithms: config.auth.jwtAlgorithms,
+    issuer: config.auth.jwtIssuer,
+    audience: config.auth.jwtAudience,
+    clockToleranceSeconds: config.auth.clockToleranceSeconds,
+    jwksCacheMs: config.auth.jwksCacheMs,
+    jwksCooldownMs: config.auth.jwksCooldownMs,
+  });
+  const authenticator = new Authenticator(apiKeys, jwt, logger);
+  const lifetime = new CredentialLifetime(bus, config.auth.clockToleranceSeconds * 1000);
+  const revocations = new RevocationPoller(db, bus, logger, config.auth.revocationCheckMs);
+  revocations.start();
 
   const homeAssistant =
     config.homeAssistant.url && config.homeAssistant.token
@@ -92,13 +104,35 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator };
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
-  const yoga = createYogaServer({ schema, services, logger, graphiql: config.graphiql, allowedOrigins: config.allowedOrigins });
+  const maskError = createErrorMasker({ logger, currentRequestId, hideSuggestions: !config.graphql.introspection });
+  const yoga = createYogaServer({
+    schema,
+    services,
+    logger,
+    graphiql: config.graphiql,
+    allowedOrigins: config.allowedOrigins,
+    maskError,
+    lifetime,
+    queryLimits: { ...config.graphql, defaultPageSize: DEFAULT_PAGE_SIZE },
+    maxBodyBytes: config.http.maxBodyBytes,
+  });
 
   const server = createServer((request, response) => {
     const requestId = newRequestId(request.headers['x-request-id'] as string | undefined);
     withRequestId(requestId, () => void yoga(request, response));
   });
-  const websocket = attachWebSocketServer({ server, yoga, authenticator, logger });
+  const websocket = attachWebSocketServer({
+    server,
+    yoga,
+    authenticator,
+    lifetime,
+    logger,
+    maskError,
+    allowedOrigins: config.allowedOrigins,
+    maxPayloadBytes: config.websocket.maxPayloadBytes,
+    maxSubscriptions: config.websocket.maxSubscriptions,
+    connectionInitTimeoutMs: config.websocket.connectionInitTimeoutMs,
+  });
 
   let closing: Promise<void> | undefined;
 
@@ -123,6 +157,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     close: (graceMs = 10_000) => {
       closing ??= (async () => {
         await chat.shutdown(graceMs);
+        await revocations.stop();
         await websocket.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
