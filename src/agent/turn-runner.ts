@@ -20,7 +20,7 @@ import { loadHistory } from './history.js';
 import { buildPrompt } from './prompt-builder.js';
 import type { ReplyEventStore } from './reply-event-store.js';
 import { ReplyEventWriter } from './reply-event-writer.js';
-import { homeContextBlock, systemPrompt } from './system-prompt.js';
+import { homeContextBlock, systemPrompt, toolResultBlock } from './system-prompt.js';
 import type { ToolRegistry } from './tools/registry.js';
 
 export interface TurnRunnerDependencies {
@@ -34,6 +34,8 @@ export interface TurnRunnerDependencies {
   logger: Logger;
   maxToolRounds: number;
   maxInputTokens: number;
+  /** Log the user's message and the reply text (LOG_CONVERSATION_CONTENT); off, no message text is logged. */
+  logContent?: boolean;
 }
 
 export interface Turn {
@@ -88,6 +90,7 @@ export class TurnRunner {
 
     try {
       writer.emit({ type: 'ReplyStarted', conversationId: reply.conversationId });
+      if (deps.logContent) log.info({ event: 'turn.content', role: 'USER', content: turn.message }, 'User message');
 
       const canControl = hasScope(turn.caller, 'control');
       const tools = deps.tools.definitions({ caller: turn.caller });
@@ -135,7 +138,7 @@ export class TurnRunner {
         });
         for (const call of response.toolCalls) {
           const result = await this.runTool(turn, call, round, writer, log);
-          messages.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify(result) });
+          messages.push({ role: 'tool', tool_call_id: call.id, content: toolResultBlock(call.name, result) });
         }
       }
 
@@ -145,6 +148,7 @@ export class TurnRunner {
         { event: 'reply.completed', firstTokenMs: firstTokenAt ? firstTokenAt - startedAt : undefined, durationMs: Date.now() - startedAt, usage: { prompt: usage.promptTokens, completion: usage.completionTokens, estimated: usage.estimated } },
         'Reply completed',
       );
+      if (deps.logContent) log.info({ event: 'turn.content', role: 'ASSISTANT', content: writer.content }, 'Reply text');
     } catch (error) {
       usage.totalTokens = usage.promptTokens + usage.completionTokens;
       const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;

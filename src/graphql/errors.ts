@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type { Logger } from '../observability/logger.js';
-import { AppError, UNEXPECTED_ERROR_MESSAGE } from '../security/errors.js';
+import { AppError, ERROR_CODES, UNEXPECTED_ERROR_MESSAGE } from '../security/errors.js';
 
 declare module 'graphql' {
   interface GraphQLErrorExtensions {
@@ -45,7 +45,7 @@ function errorChain(error: unknown): unknown[] {
  * they wrap is again such an error, so their text describes only what the client sent.
  */
 function isClientRequestError(chain: unknown[]): chain is GraphQLError[] {
-  return chain.every((link) => link instanceof GraphQLError && !link.path);
+  return chain.every((link) => link instanceof GraphQLError && !link.path && link.extensions.code !== 'INTERNAL_SERVER_ERROR');
 }
 
 /** graphql-js appends ` Did you mean "x"?` (or `… the enum value "X"?`) to some validation messages. */
@@ -93,11 +93,14 @@ export function createErrorMasker(options: ErrorMaskerOptions): MaskError {
       const outer = chain[0] as GraphQLError;
       const message = options.hideSuggestions ? outer.message.replace(SUGGESTION, '') : outer.message;
       const http = outer.extensions.http;
+      // A catalogue code set by our own plugins stays; library codes such as GRAPHQL_PARSE_FAILED become
+      // BAD_USER_INPUT.
+      const code = typeof outer.extensions.code === 'string' && outer.extensions.code in ERROR_CODES ? outer.extensions.code : 'BAD_USER_INPUT';
       result = new GraphQLError(message, {
         nodes: outer.nodes,
         source: outer.source,
         positions: outer.positions,
-        extensions: { ...outer.extensions, code: 'BAD_USER_INPUT', http: { status: http?.status ?? 400, ...(http?.headers ? { headers: http.headers } : {}) } },
+        extensions: { ...outer.extensions, code, http: { status: http?.status ?? 400, ...(http?.headers ? { headers: http.headers } : {}) } },
       });
     } else {
       const original = chain.at(-1);

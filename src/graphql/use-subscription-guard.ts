@@ -3,7 +3,7 @@ import type { ExecutionResult, GraphQLError } from 'graphql';
 import type { CredentialEnd, CredentialLifetime } from '../auth/credential-lifetime.js';
 import { AppError } from '../security/errors.js';
 import type { GraphQLContext } from './context.js';
-import { appErrorToGraphQL, type MaskError } from './errors.js';
+import type { MaskError } from './errors.js';
 
 export interface SubscriptionGuardOptions {
   lifetime: CredentialLifetime;
@@ -11,12 +11,12 @@ export interface SubscriptionGuardOptions {
 }
 
 /** The error that ends a stream whose credential stopped being valid. */
-export function credentialEndedError(reason: CredentialEnd): GraphQLError {
-  const message =
+export function credentialEndedError(reason: CredentialEnd): AppError {
+  return AppError.unauthenticated(
     reason === 'expired'
       ? 'Your token has expired. Authenticate again and resubscribe.'
-      : 'Your API key has been revoked. Use another credential and resubscribe.';
-  return appErrorToGraphQL(AppError.unauthenticated(message));
+      : 'Your API key has been revoked. Use another credential and resubscribe.',
+  );
 }
 
 type Step = IteratorResult<ExecutionResult, undefined>;
@@ -61,7 +61,7 @@ function guardStream(
     },
     async next(): Promise<Step> {
       if (finished) return { done: true, value: undefined };
-      if (ended) return endWith(credentialEndedError(ended));
+      if (ended) return endWith(maskError(credentialEndedError(ended)));
 
       const pending = iterator.next();
       pending.catch(() => undefined);
@@ -70,7 +70,7 @@ function guardStream(
       });
       try {
         const step = await Promise.race([pending, credentialEnded]);
-        if (step === 'ended') return endWith(credentialEndedError(ended ?? 'expired'));
+        if (step === 'ended') return endWith(maskError(credentialEndedError(ended ?? 'expired')));
         if (step.done) {
           finished = true;
           stopWatching();

@@ -152,7 +152,7 @@ export function attachWebSocketServer(options: WebSocketOptions) {
     onSubscribe: async (ctx, _id, payload) => {
       const caller = ctx.extra.caller;
       if (!caller) return [maskError(AppError.unauthenticated())];
-      if (ctx.extra.ended || lifetime.hasEnded(caller)) return [credentialEndedError(ctx.extra.ended ?? 'expired')];
+      if (ctx.extra.ended || lifetime.hasEnded(caller)) return [maskError(credentialEndedError(ctx.extra.ended ?? 'expired'))];
       // graphql-ws registers the new operation before this hook runs, so it is already counted.
       if (Object.keys(ctx.subscriptions).length > options.maxSubscriptions) {
         return [maskError(AppError.tooManyOperations(options.maxSubscriptions))];
