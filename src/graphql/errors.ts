@@ -51,6 +51,11 @@ function isClientRequestError(chain: unknown[]): chain is GraphQLError[] {
 /** graphql-js appends ` Did you mean "x"?` (or `… the enum value "X"?`) to some validation messages. */
 const SUGGESTION = /\s*Did you mean [^?]*\?/g;
 
+/** Removes graphql-js's "Did you mean" hints from an error message. */
+export function stripSuggestions(message: string): string {
+  return message.replace(SUGGESTION, '');
+}
+
 export interface ErrorMaskerOptions {
   logger: Logger;
   currentRequestId: () => string | undefined;
@@ -91,7 +96,7 @@ export function createErrorMasker(options: ErrorMaskerOptions): MaskError {
       result = appErrorToGraphQL(appError, error instanceof GraphQLError ? error : undefined);
     } else if (isClientRequestError(chain)) {
       const outer = chain[0] as GraphQLError;
-      const message = options.hideSuggestions ? outer.message.replace(SUGGESTION, '') : outer.message;
+      const message = options.hideSuggestions ? stripSuggestions(outer.message) : outer.message;
       const http = outer.extensions.http;
       // A catalogue code set by our own plugins stays; library codes such as GRAPHQL_PARSE_FAILED become
       // BAD_USER_INPUT.

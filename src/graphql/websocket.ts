@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { CloseCode, handleProtocols, makeServer, MessageType, type Context, type ServerOptions } from 'graphql-ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { ExecutionArgs, ExecutionResult } from 'graphql';
+import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Caller } from '../auth/caller.js';
 import type { CredentialEnd, CredentialLifetime } from '../auth/credential-lifetime.js';
@@ -54,6 +54,17 @@ export interface WebSocketOptions {
   /** Operations one socket may run at once. */
   maxSubscriptions: number;
   connectionInitTimeoutMs: number;
+}
+
+/**
+ * An error as a graphql-ws client receives it. `extensions.http` tells Yoga which HTTP status to send
+ * and means nothing on a socket, so it is left out, as Yoga leaves it out of HTTP bodies.
+ */
+function toClientError(error: GraphQLError): GraphQLFormattedError {
+  const json = error.toJSON();
+  if (!json.extensions || !('http' in json.extensions)) return json;
+  const { http: _http, ...extensions } = json.extensions;
+  return { ...json, extensions };
 }
 
 /** Looks at a raw frame only to tell protocol violations from server failures. */
@@ -189,9 +200,9 @@ export function attachWebSocketServer(options: WebSocketOptions) {
     onNext: (_ctx, _id, _payload, args, result) => {
       if (!result.errors) return undefined;
       const requestId = (args.rootValue as EnvelopedRoot | undefined)?.requestId;
-      return { ...result, errors: result.errors.map((error) => maskError(error, requestId).toJSON()) };
+      return { ...result, errors: result.errors.map((error) => toClientError(maskError(error, requestId))) };
     },
-    onError: (_ctx, _id, _payload, errors) => errors.map((error) => maskError(error).toJSON()),
+    onError: (_ctx, _id, _payload, errors) => errors.map((error) => toClientError(maskError(error))),
     onClose: (ctx) => {
       ctx.extra.stopWatching?.();
     },

@@ -80,7 +80,7 @@ export function createYogaServer(options: YogaOptions): Yoga {
       useSecurityHeaders(),
       useCsrfPrevention('/graphql'),
       useQueryLimits(options.queryLimits),
-      useDocumentErrorCodes(),
+      useDocumentErrorCodes({ hideSuggestions: !options.queryLimits.introspection }),
       useSubscriptionGuard({ lifetime: options.lifetime, maskError }),
     ],
     context: async (initial): Promise<GraphQLContext> => {
