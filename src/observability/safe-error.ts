@@ -1,7 +1,8 @@
 /** The form in which an error reaches a log line. */
 export interface SerializedError {
   type: string;
-  message: string;
+  /** Left out for causes, which are mostly a library's or an upstream service's own wording. */
+  message?: string;
   /** A machine-readable code when the error has one, such as SQLITE_ERROR, ECONNREFUSED or 23505. */
   code?: string;
   cause?: SerializedError;
@@ -44,16 +45,17 @@ function errorCode(error: Error & { code?: unknown; errno?: unknown }): string |
 }
 
 /**
- * The pino serializer for `err` and `error`. It keeps the type, code and a cleaned message, and drops
- * the stack, enumerable fields (which carry SQL, parameters and upstream bodies) and anything else a
- * library attached.
+ * The pino serializer for `err` and `error`. It keeps the type, code and a cleaned message, the types
+ * and codes of the causes, and drops the stack, enumerable fields (which carry SQL, parameters and
+ * upstream bodies) and anything else a library attached.
  */
 export function serializeError(value: unknown, depth = 0): SerializedError | unknown {
   if (!(value instanceof Error)) {
     if (typeof value === 'string') return { type: 'string', message: cleanErrorMessage(value) };
     return value;
   }
-  const serialized: SerializedError = { type: value.name || value.constructor?.name || 'Error', message: cleanErrorMessage(value.message) };
+  const serialized: SerializedError = { type: value.name || value.constructor?.name || 'Error' };
+  if (depth === 0) serialized.message = cleanErrorMessage(value.message);
   const code = errorCode(value);
   if (code) serialized.code = code;
   if (value.cause !== undefined && depth < MAX_CAUSE_DEPTH) {

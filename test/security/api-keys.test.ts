@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '../../src/auth/api-key-format.js';
+import { buildSchema } from '../../src/graphql/schema.js';
 import { postGraphQL } from '../support/clients.js';
 import { repoRoot } from '../support/fixtures.js';
 import { openAuthenticatedSocket, tryConnectionInit } from '../support/raw-graphql-ws.js';
@@ -119,6 +120,26 @@ describe('API key scopes', () => {
     const chatOnly = await server.apiKey('chatter', ['chat']);
     const list = await postGraphQL(server.graphqlUrl, '{ conversations { edges { cursor } } }', {}, chatOnly);
     expect(list.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('are declared on every root field but viewer', () => {
+    const schema = buildSchema();
+    const undeclared: string[] = [];
+    for (const type of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]) {
+      for (const [name, field] of Object.entries(type?.getFields() ?? {})) {
+        const scopes = (field.extensions as { pothosOptions?: { authScopes?: Record<string, boolean> } }).pothosOptions?.authScopes;
+        if (!scopes || Object.keys(scopes).length === 0) undeclared.push(`${type?.name}.${name}`);
+      }
+    }
+    expect(undeclared).toEqual(['Query.viewer']);
+  });
+
+  it('leave a token with an empty scope claim only the viewer', async () => {
+    const token = await server.jwt('nobody', { scope: '' });
+    expect((await postGraphQL(server.graphqlUrl, '{ viewer { id scopes } }', {}, token)).body.data).toEqual({ viewer: { id: 'nobody', scopes: [] } });
+    for (const query of ['{ conversations { edges { cursor } } }', 'mutation { chat(input: { message: "hi" }) { reply { id } } }']) {
+      expect((await postGraphQL(server.graphqlUrl, query, {}, token)).body.errors?.[0]?.extensions?.code, query).toBe('FORBIDDEN');
+    }
   });
 
   it('lets admin do everything', async () => {
