@@ -164,7 +164,7 @@ export interface Config {
     /** Allowed clock difference for `exp` and `nbf`, in seconds. */
     clockToleranceSeconds: number;
     jwksCacheMs: number;
-    /** Least time between two JWKS downloads caused by tokens with an unknown `kid`. */
+    /** Minimum time between two JWKS downloads caused by tokens with an unknown `kid`. */
     jwksCooldownMs: number;
     /** How often revocations made elsewhere (the apikey CLI, another instance) are picked up. */
     revocationCheckMs: number;
@@ -310,9 +310,9 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
 }
 
 /**
- * Checks that need more than one variable. A server with both a JWT secret and a JWKS URL would have to
- * pick the key by the token's own `alg` header, which is how HMAC/RSA confusion attacks start, so only
- * one source of keys is allowed, and the algorithm list must match it.
+ * Checks the rules that involve more than one variable. A server with both a JWT secret and a JWKS URL
+ * would have to pick the key by the token's own `alg` header, which is how HMAC/RSA confusion attacks
+ * start. So only one source of keys is allowed, and the algorithm list must match it.
  */
 function crossCheck(env: z.output<typeof environmentSchema>): string[] {
   const problems: string[] = [];

@@ -31,7 +31,7 @@ export function homeContextBlock(summary: string): string {
 
 /**
  * A tool result as the model reads it: JSON inside a <tool_result> block. `<` and `>` are written as
- * JSON escapes, which parse back to the same value but can never form a tag in the text the model sees.
+ * JSON escapes, which parse back to the same value but can never form a tag in the text the model reads.
  */
 export function toolResultBlock(toolName: string, result: unknown): string {
   const json = (JSON.stringify(result ?? null) ?? 'null').replace(/</g, '\\u003c').replace(/>/g, '\\u003e');

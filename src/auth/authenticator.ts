@@ -40,7 +40,7 @@ export class Authenticator {
     if (looksLikeApiKey(token)) {
       const key = await this.apiKeys.verify(token);
       if (!key) {
-        // The key id is public and tells an operator which key is being tried; the secret never appears.
+        // The key id is public and shows an operator which key is being tried. The secret is never logged.
         this.logger.info({ event: 'auth.rejected', credential: 'api-key', keyId: parseApiKey(token)?.id }, 'API key rejected');
         throw AppError.unauthenticated('Invalid or revoked API key.');
       }

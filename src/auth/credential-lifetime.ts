@@ -54,7 +54,7 @@ export class CredentialLifetime {
     return stop;
   }
 
-  /** Whether the credential has ended by now, for a check before new work starts on an old connection. */
+  /** Checks whether the credential has ended by now, before new work starts on an old connection. */
   hasEnded(caller: Caller): boolean {
     return caller.credential.kind === 'jwt' && Date.now() > caller.credential.expiresAt.getTime() + this.clockToleranceMs;
   }

@@ -17,10 +17,10 @@ export interface JwtSettings {
   jwksCooldownMs: number;
 }
 
-/** Longest accepted `sub`; user ids are stored in columns of this length. */
+/** Maximum length of `sub`, because user ids are stored in columns of this length. */
 const MAX_SUBJECT_LENGTH = 255;
 
-/** Time allowed for one JWKS download. */
+/** Time allowed for one JWKS download, in milliseconds. */
 const JWKS_TIMEOUT_MS = 5_000;
 
 export type VerifiedJwt = JWTPayload & { sub: string; exp: number };
@@ -31,7 +31,7 @@ export type JwtResult = { ok: true; payload: VerifiedJwt } | { ok: false; reason
  * Verifies JWTs with either a shared HMAC secret or the public keys of a JWKS document, never both.
  * The algorithm list is explicit and each key source has its own list, so `alg: none`, an RS256 token
  * signed with an HMAC secret and an HS256 token "signed" with a public key are all rejected whatever
- * the token header says. Header parameters that point to keys (`jku`, `jwk`, `x5u`) are ignored: keys
+ * the token header names. Header parameters that point to keys (`jku`, `jwk`, `x5u`) are ignored: keys
  * come only from the configuration.
  */
 export class JwtVerifier {
@@ -41,7 +41,8 @@ export class JwtVerifier {
     if (settings.secret) {
       this.key = new TextEncoder().encode(settings.secret);
     } else if (settings.jwksUrl) {
-      // jose refetches the set when a token names a `kid` it has not seen, at most once per cooldown.
+      // jose (6.x) downloads the set again when a token names a `kid` it has not seen, at most once per
+      // cooldown.
       this.key = createRemoteJWKSet(new URL(settings.jwksUrl), {
         cacheMaxAge: settings.jwksCacheMs,
         cooldownDuration: settings.jwksCooldownMs,

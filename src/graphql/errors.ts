@@ -28,7 +28,7 @@ export function appErrorToGraphQL(error: AppError, source?: GraphQLError): Graph
   });
 }
 
-/** The errors an error wraps, outermost first. */
+/** Lists the errors an error wraps, outermost first. */
 function errorChain(error: unknown): unknown[] {
   const chain: unknown[] = [];
   let current: unknown = error;
@@ -66,10 +66,10 @@ export interface ErrorMaskerOptions {
 export type MaskError = (error: unknown, requestId?: string) => GraphQLError;
 
 /**
- * The single place where errors become what a client sees. Catalogued errors keep their code and safe
- * message; errors in the client's own document or variables keep their message with code
- * BAD_USER_INPUT; everything else becomes "Unexpected error." with a request id and is logged once,
- * with that id, however many times and wrappers it passes through.
+ * Creates the single function that turns errors into what a client receives. Catalogued errors keep
+ * their code and safe message. Errors in the client's own document or variables keep their message
+ * with code BAD_USER_INPUT. Everything else becomes "Unexpected error." with a request id, and is
+ * logged once with that id, however many times and wrappers it passes through.
  */
 export function createErrorMasker(options: ErrorMaskerOptions): MaskError {
   const { logger, currentRequestId } = options;

@@ -10,7 +10,7 @@ export interface SubscriptionGuardOptions {
   maskError: MaskError;
 }
 
-/** The error that ends a stream whose credential stopped being valid. */
+/** Builds the error that ends a stream whose credential stopped being valid. */
 export function credentialEndedError(reason: CredentialEnd): AppError {
   return AppError.unauthenticated(
     reason === 'expired'
@@ -22,9 +22,9 @@ export function credentialEndedError(reason: CredentialEnd): AppError {
 type Step = IteratorResult<ExecutionResult, undefined>;
 
 /**
- * Wraps a subscription's result stream so that it always ends with a result, never a transport error:
- * when the caller's credential expires or is revoked, the stream yields one UNAUTHENTICATED error and
- * completes; when the stream itself fails, it yields the masked error and completes. A consumer that
+ * Wraps a subscription's result stream so that it always ends with a result, never a transport error.
+ * When the caller's credential expires or is revoked, the stream yields one UNAUTHENTICATED error and
+ * completes. When the stream itself fails, it yields the masked error and completes. A consumer that
  * stops early closes the source without waiting for it, because a source waiting for its next event
  * would otherwise hold the consumer until that event arrives.
  */
@@ -46,6 +46,8 @@ function guardStream(
     if (finished) return;
     finished = true;
     stopWatching();
+    // NOTE: a source that is an async generator waiting for its next event (a quiet conversationEvents
+    // stream) runs its cleanup only when that event arrives; the client sees the end at once.
     Promise.resolve()
       .then(() => iterator.return?.())
       .catch(() => undefined);
@@ -95,7 +97,7 @@ function guardStream(
 
 /**
  * Guards every subscription stream, on SSE and graphql-ws alike (see guardStream). It runs before
- * Yoga's error masking, which then sees the errors it yields like any other result errors.
+ * Yoga's error masking, which then handles the errors it yields like any other result errors.
  */
 export function useSubscriptionGuard(options: SubscriptionGuardOptions): Plugin<GraphQLContext> {
   return {

@@ -12,7 +12,7 @@ import type { MaskError } from './errors.js';
 import { credentialEndedError } from './use-subscription-guard.js';
 import type { Yoga } from './yoga.js';
 
-/** Interval of the keep-alive ping; a socket that does not answer within another interval is dropped. */
+/** Interval of the keep-alive ping. A socket that sends no pong within another interval is dropped. */
 const KEEP_ALIVE_MS = 12_000;
 
 /** How long a socket whose credential ended waits for its streams to send their last result. */
@@ -57,8 +57,8 @@ export interface WebSocketOptions {
 }
 
 /**
- * An error as a graphql-ws client receives it. `extensions.http` tells Yoga which HTTP status to send
- * and means nothing on a socket, so it is left out, as Yoga leaves it out of HTTP bodies.
+ * Formats an error for a graphql-ws client. `extensions.http` holds the HTTP status for Yoga and means
+ * nothing on a socket, so it is left out, as Yoga leaves it out of HTTP bodies.
  */
 function toClientError(error: GraphQLError): GraphQLFormattedError {
   const json = error.toJSON();
@@ -79,8 +79,8 @@ function isClientMessage(data: string): boolean {
 
 /**
  * Serves graphql-ws on the HTTP server's `/graphql` path with this project's own adapter around
- * graphql-ws's protocol core, so that no callback error reaches a client or the console: every failure
- * is logged once through pino with a request id, and the client sees only a catalogued error or a
+ * graphql-ws's protocol core, so that no callback error reaches a client or the console. Every failure
+ * is logged once through pino with a request id, and the client receives only a catalogued error or a
  * close code with a fixed reason.
  *
  * - The credential comes in the connection_init payload as `{ "authorization": "Bearer ..." }`. An

@@ -8,7 +8,7 @@ export interface SerializedError {
   cause?: SerializedError;
 }
 
-/** Longest error message kept in a log line, in characters. */
+/** Maximum length of an error message in a log line, in characters. */
 const MAX_MESSAGE_CHARS = 300;
 
 /** How many `cause` links are followed. */
@@ -25,8 +25,8 @@ const QUOTED_DETAIL = /\((?:[^()]*)\)=\((?:[^()]*)\)/g;
 
 /**
  * Makes an error message fit for a log line: SQL statements, file paths and row values are replaced,
- * and the rest is cut to a fixed length. The message still says what failed, such as "no such table:
- * conversations", which is what an operator needs next to the error type and code.
+ * and the rest is cut to a fixed length. The message still states what failed, such as "no such table:
+ * conversations", which an operator needs next to the error type and code.
  */
 export function cleanErrorMessage(message: string): string {
   const cleaned = message
@@ -45,8 +45,8 @@ function errorCode(error: Error & { code?: unknown; errno?: unknown }): string |
 }
 
 /**
- * The pino serializer for `err` and `error`. It keeps the type, code and a cleaned message, the types
- * and codes of the causes, and drops the stack, enumerable fields (which carry SQL, parameters and
+ * Serializes `err` and `error` fields for pino. It keeps the type, code and a cleaned message, and the
+ * types and codes of the causes. It drops the stack, enumerable fields (which carry SQL, parameters and
  * upstream bodies) and anything else a library attached.
  */
 export function serializeError(value: unknown, depth = 0): SerializedError | unknown {

@@ -33,8 +33,8 @@ export function useCsrfPrevention(graphqlPath: string): Plugin {
 
 /**
  * Headers for every HTTP response: no MIME sniffing, no framing, no referrer, and no caching of
- * responses that carry a user's data. The API answers only JSON and event streams, so its content
- * security policy allows nothing; the GraphiQL page (development only) keeps just the framing rule.
+ * responses that carry a user's data. The API sends only JSON and event streams, so its content
+ * security policy allows nothing. The GraphiQL page (development only) keeps just the framing rule.
  */
 export function useSecurityHeaders(): Plugin {
   return {
@@ -54,8 +54,8 @@ export function useSecurityHeaders(): Plugin {
 }
 
 /**
- * CORS answers only for an origin on the allow-list; any other origin, `null` included, gets no CORS
- * headers at all, so the browser blocks it. The allowed origin is echoed exactly, never `*`, and no
+ * Builds the CORS options per request: only an origin on the allow-list gets CORS headers. Any other
+ * origin, `null` included, gets none at all, so the browser blocks it. The allowed origin is echoed exactly, never `*`, and no
  * credentials mode is offered, because the API uses bearer tokens rather than cookies.
  */
 export function corsForAllowedOrigins(allowedOrigins: readonly string[]): (request: Request) => CORSOptions {

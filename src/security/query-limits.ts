@@ -34,9 +34,10 @@ const reportAsValidationError = {
 };
 
 /**
- * Limits on what one document may ask for: tokens (checked while parsing, before any other work),
- * directives, aliases, depth and an estimated cost; and no introspection unless enabled. Every limit
- * applies on HTTP, SSE and graphql-ws alike, because all three run documents through these plugins.
+ * Limits what one document may request: tokens (checked while parsing, before any other work),
+ * directives, aliases, depth and an estimated cost. Introspection is rejected unless enabled. Every
+ * limit applies on HTTP, SSE and graphql-ws alike, because all three run documents through these
+ * plugins.
  */
 export function useQueryLimits(options: QueryLimitOptions): Plugin {
   const weights = { ...DEFAULT_COST_WEIGHTS, defaultPageSize: options.defaultPageSize };
@@ -54,7 +55,8 @@ export function useQueryLimits(options: QueryLimitOptions): Plugin {
     onPluginInit({ addPlugin }) {
       const off = { enabled: false };
       const armor = new EnvelopArmor({
-        // "Did you mean" hints are removed by the error masker, which also sees variable errors.
+        // "Did you mean" hints are removed by useDocumentErrorCodes and the error masker, which also
+        // handles variable errors.
         blockFieldSuggestion: off,
         // The cost estimate below replaces graphql-armor's, which cannot see variable values.
         costLimit: off,

@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 describe('API key storage', () => {
-  it('creates random keys with a visible prefix and id, and stores only their hash', async () => {
+  it('stores only the hash of random keys', async () => {
     const output = await apikeyCli('create', '--user', 'alice', '--name', 'laptop');
     const key = /^(haa_\S+)$/m.exec(output)?.[1] as string;
     const [, id, secret] = KEY_PATTERN.exec(key) ?? [];
@@ -157,7 +157,7 @@ describe('revocation', () => {
     socket.send({ type: 'subscribe', id: 'events', payload: { query: CONVERSATION_EVENTS, variables: { id: conversationId } } });
     const sse = await openRawSse(server.graphqlUrl, CONVERSATION_EVENTS, { id: conversationId }, { authorization: `Bearer ${key}` });
     expect(sse.status).toBe(200);
-    // The subscription is running once the server knows about it; give it a moment to register.
+    // The server registers the subscription shortly after the request; give it a moment.
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(socket.messages).toEqual([{ type: 'connection_ack' }]);
     return { socket, sse };

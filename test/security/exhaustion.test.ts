@@ -77,8 +77,8 @@ describe('WebSocket frames and subscriptions', () => {
     const socket = await openAuthenticatedSocket(server.wsUrl, key);
     for (const id of ['1', '2', '3', '4']) socket.send({ type: 'subscribe', id, payload: { query: CONVERSATION_EVENTS, variables: { id: conversationId } } });
 
-    const refused = await socket.nextMessage((message) => message.id === '4');
-    expect(refused).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'RATE_LIMITED', limit: 3 } }] });
+    const rejected = await socket.nextMessage((message) => message.id === '4');
+    expect(rejected).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'RATE_LIMITED', limit: 3 } }] });
     expect(socket.messages.filter((message) => ['1', '2', '3'].includes(message.id))).toEqual([]);
 
     // Completing one frees a place for the next.

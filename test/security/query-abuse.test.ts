@@ -155,9 +155,9 @@ describe('schema discovery in production', () => {
     }
     const socket = await openAuthenticatedSocket(production.wsUrl, productionKey);
     socket.send({ type: 'subscribe', id: '1', payload: { query: '{ __schema { types { name } } }' } });
-    const refused = await socket.nextMessage((message) => message.id === '1');
-    expect(refused.type).toBe('error');
-    expect(refused.payload[0]).toMatchObject({ message: 'GraphQL introspection has been disabled, but the requested query contained the field "__schema".', extensions: { code: 'BAD_USER_INPUT' } });
+    const rejected = await socket.nextMessage((message) => message.id === '1');
+    expect(rejected.type).toBe('error');
+    expect(rejected.payload[0]).toMatchObject({ message: 'GraphQL introspection has been disabled, but the requested query contained the field "__schema".', extensions: { code: 'BAD_USER_INPUT' } });
     socket.close();
 
     const typename = await postGraphQL(production.graphqlUrl, '{ __typename }', {}, productionKey);

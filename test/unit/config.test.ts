@@ -78,7 +78,7 @@ describe('security settings', () => {
     expect(loadConfig({ JWT_JWKS_URL: 'https://id.example/jwks.json', JWT_ALGORITHMS: 'PS256, EdDSA' }).auth.jwtAlgorithms).toEqual(['PS256', 'EdDSA']);
   });
 
-  it('rejects a secret together with a JWKS, and algorithms that do not fit the key source', () => {
+  it('rejects mixed JWT key sources', () => {
     const secret = 'a-secret-that-is-long-enough-for-hs256-0123';
     expect(() => loadConfig({ JWT_SECRET: secret, JWT_JWKS_URL: 'https://id.example/jwks.json' })).toThrow(/JWT_SECRET and JWT_JWKS_URL: invalid combination/);
     expect(() => loadConfig({ JWT_JWKS_URL: 'https://id.example/jwks.json', JWT_ALGORITHMS: 'RS256,HS256' })).toThrow(/JWT_ALGORITHMS: invalid value, expected only public-key algorithms/);

@@ -55,7 +55,7 @@ describe('logger redaction', () => {
     expect(line).toContain('[REDACTED JWT]');
   });
 
-  it('logs errors by type, code and a cleaned message, without stack or attached fields', () => {
+  it('logs errors without stacks or attached fields', () => {
     const { logger, lines } = capture();
     const error = Object.assign(new Error("select `c0`.* from `conversations` as `c0` where `c0`.`id` = 'x' - SQLITE_ERROR: no such table: conversations"), {
       code: 'SQLITE_ERROR',
