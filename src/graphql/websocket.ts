@@ -57,7 +57,7 @@ export interface WebSocketOptions {
 }
 
 /**
- * Formats an error for a graphql-ws client. `extensions.http` holds the HTTP status for Yoga and means
+ * Formats an error for a graphql-ws client. `extensions.http` contains the HTTP status for Yoga and means
  * nothing on a socket, so it is left out, as Yoga leaves it out of HTTP bodies.
  */
 function toClientError(error: GraphQLError): GraphQLFormattedError {
@@ -65,6 +65,11 @@ function toClientError(error: GraphQLError): GraphQLFormattedError {
   if (!json.extensions || !('http' in json.extensions)) return json;
   const { http: _http, ...extensions } = json.extensions;
   return { ...json, extensions };
+}
+
+function isSameOrigin(origin: string, host: string | undefined): boolean {
+  if (!host || !URL.canParse(origin)) return false;
+  return new URL(origin).host === host.toLowerCase();
 }
 
 /** Looks at a raw frame only to tell protocol violations from server failures. */
@@ -100,9 +105,9 @@ export function attachWebSocketServer(options: WebSocketOptions) {
     maxPayload: options.maxPayloadBytes,
     handleProtocols: (protocols) => handleProtocols(protocols),
     // Browsers let any page open a WebSocket to any host, so the Origin header is checked here the way
-    // CORS checks it for HTTP.
+    // CORS checks it for HTTP. Pages served by this server itself (GraphiQL) are same-origin.
     verifyClient: (info, callback) => {
-      if (info.origin && !allowedOrigins.has(info.origin)) {
+      if (info.origin && !allowedOrigins.has(info.origin) && !isSameOrigin(info.origin, info.req.headers.host)) {
         logger.info({ event: 'websocket.origin_rejected', origin: info.origin.slice(0, 200) }, 'WebSocket from a disallowed origin rejected');
         callback(false, 403, 'Forbidden');
         return;

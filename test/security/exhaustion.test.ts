@@ -66,7 +66,7 @@ describe('WebSocket frames and subscriptions', () => {
     expect(socket.messages).toEqual([{ type: 'connection_ack' }]);
   });
 
-  it('refuses a connection_init payload over the limit before authenticating', async () => {
+  it('rejects an oversized connection_init', async () => {
     const socket = await openRawSocket(server.wsUrl);
     socket.send({ type: 'connection_init', payload: { authorization: `Bearer ${key}`, pad: 'x'.repeat(5000) } });
     expect((await socket.closed).code).toBe(1009);

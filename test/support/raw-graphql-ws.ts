@@ -44,7 +44,7 @@ export function openRawSocket(url: string, options: RawSocketOptions = {}): Prom
   const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
 
   return new Promise((resolve, reject) => {
-    socket.once('unexpected-response', (_request, response) => reject(new Error(`upgrade refused with HTTP ${response.statusCode}`)));
+    socket.once('unexpected-response', (_request, response) => reject(new Error(`upgrade rejected with HTTP ${response.statusCode}`)));
     socket.once('error', reject);
     socket.once('open', () => {
       socket.off('error', reject);
