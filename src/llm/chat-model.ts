@@ -45,6 +45,15 @@ export interface ModelResponse {
  * the request asks for one. A failed attempt is retried from scratch only while no text has reached the
  * caller; after that the partial text stays with the caller and the error is raised.
  */
+/**
+ * Routes the SDK's own log calls to pino. Only the first argument, a fixed text, is kept: the SDK
+ * passes response bodies and raw stream chunks as further arguments, and those are upstream text.
+ */
+function sdkLogger(logger: Logger) {
+  const forward = (level: 'warn' | 'debug') => (message: unknown) => logger[level]({ event: 'llm.sdk' }, String(message).slice(0, 200));
+  return { error: forward('warn'), warn: forward('warn'), info: forward('debug'), debug: forward('debug') };
+}
+
 export class ChatModel {
   private readonly client: OpenAI;
   private streamOptionsSupported = true;
@@ -59,6 +68,7 @@ export class ChatModel {
       baseURL: settings.baseUrl,
       maxRetries: 0,
       timeout: settings.timeoutMs,
+      logger: sdkLogger(logger),
     });
   }
 

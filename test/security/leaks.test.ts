@@ -228,6 +228,12 @@ for (const nodeEnv of ['development', 'production'] as const) {
       }
     });
 
+    it('logs what the model SDK reports without the upstream chunk', () => {
+      const sdkLines = server.logs.filter((line) => line.event === 'llm.sdk');
+      expect(sdkLines.map((line) => line.msg)).toContain('Could not parse message into JSON:');
+      expect(JSON.stringify(sdkLines)).not.toContain('{not json');
+    });
+
     it('logs each unexpected error once, under the request id the client got', () => {
       const requestIds = [...new Set([...responses.join('\n').matchAll(/"requestId":"([^"]+)"/g)].map((match) => match[1]))];
       const closeIds = [...responses.join('\n').matchAll(/Request id: ([\w-]+)/g)].map((match) => match[1]);
