@@ -11,10 +11,13 @@ import { ToolRegistry } from './agent/tools/registry.js';
 import { TurnRunner } from './agent/turn-runner.js';
 import { ApiKeyService } from './auth/api-key-service.js';
 import { Authenticator } from './auth/authenticator.js';
+import { CredentialLifetime, RevocationPoller } from './auth/credential-lifetime.js';
+import { JwtVerifier } from './auth/jwt.js';
 import type { Config } from './config.js';
-import { ConversationService } from './conversations/conversation-service.js';
+import { ConversationService, DEFAULT_PAGE_SIZE } from './conversations/conversation-service.js';
 import { openDatabase, type Database } from './db/orm.js';
 import type { Services } from './graphql/context.js';
+import { createErrorMasker } from './graphql/errors.js';
 import { buildSchema } from './graphql/schema.js';
 import { attachWebSocketServer } from './graphql/websocket.js';
 import { useOperationRateLimit } from './graphql/use-operation-rate-limit.js';
@@ -24,7 +27,7 @@ import { HomeAssistantRestClient } from './home-assistant/rest-client.js';
 import { DEFAULT_BACKOFF } from './llm/backoff.js';
 import { ChatModel } from './llm/chat-model.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import { newRequestId, withRequestId } from './observability/request-id.js';
+import { currentRequestId, newRequestId, withRequestId } from './observability/request-id.js';
 import { createClientIpResolver } from './security/client-ip.js';
 import { openRateLimitStore } from './security/rate-limit/open-store.js';
 import { RateLimits } from './security/rate-limit/rate-limits.js';
@@ -72,13 +75,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   );
   const budget = new TokenBudget(db, config.limits.tokenBudgetPerDay);
   const resolveClientIp = createClientIpResolver(config.limits.trustedProxies);
-  const apiKeys = new ApiKeyService(db);
-  const authenticator = new Authenticator(
-    apiKeys,
-    { secret: config.auth.jwtSecret, issuer: config.auth.jwtIssuer, audience: config.auth.jwtAudience, clockToleranceSeconds: 30 },
-    logger,
-    rateLimits,
-  );
+  const apiKeys = new ApiKeyService(db, bus);
+  const jwt = new JwtVerifier({
+    secret: config.auth.jwtSecret,
+    jwksUrl: config.auth.jwksUrl,
+    algorithms: config.auth.jwtAlgorithms,
+    issuer: config.auth.jwtIssuer,
+    audience: config.auth.jwtAudience,
+    clockToleranceSeconds: config.auth.clockToleranceSeconds,
+    jwksCacheMs: config.auth.jwksCacheMs,
+    jwksCooldownMs: config.auth.jwksCooldownMs,
+  });
+  const authenticator = new Authenticator(apiKeys, jwt, logger, rateLimits);
+  const lifetime = new CredentialLifetime(bus, config.auth.clockToleranceSeconds * 1000);
+  const revocations = new RevocationPoller(db, bus, logger, config.auth.revocationCheckMs);
+  revocations.start();
 
   const homeAssistant =
     config.homeAssistant.url && config.homeAssistant.token
@@ -107,13 +118,40 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const active = new ActiveReplies();
   const store = new ReplyEventStore(db, active);
   const runner = model
-    ? new TurnRunner({ db, bus, store, model, tools, home, homeAssistant, logger, maxToolRounds: config.agent.maxToolRounds, maxInputTokens: config.openai.maxInputTokens, budget, turnDeadlineMs: config.agent.turnDeadlineMs })
+    ? new TurnRunner({
+        db,
+        bus,
+        store,
+        model,
+        tools,
+        home,
+        homeAssistant,
+        logger,
+        maxToolRounds: config.agent.maxToolRounds,
+        maxInputTokens: config.openai.maxInputTokens,
+        budget,
+        turnDeadlineMs: config.agent.turnDeadlineMs,
+        logContent: config.logConversationContent,
+      })
     : undefined;
   const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens, rateLimits, budget, maxConcurrentReplies: config.limits.concurrentRepliesPerUser });
 
   const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator, budget };
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
-  const yoga = createYogaServer({ schema, services, logger, graphiql: config.graphiql, allowedOrigins: config.allowedOrigins, resolveClientIp, plugins: [useOperationRateLimit(rateLimits)] });
+  const maskError = createErrorMasker({ logger, currentRequestId, hideSuggestions: !config.graphql.introspection });
+  const yoga = createYogaServer({
+    schema,
+    services,
+    logger,
+    graphiql: config.graphiql,
+    allowedOrigins: config.allowedOrigins,
+    maskError,
+    lifetime,
+    queryLimits: { ...config.graphql, defaultPageSize: DEFAULT_PAGE_SIZE },
+    maxBodyBytes: config.http.maxBodyBytes,
+    resolveClientIp,
+    plugins: [useOperationRateLimit(rateLimits)],
+  });
 
   const serveWebPage = createWebPageHandler();
   const server = createServer((request, response) => {
@@ -121,7 +159,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const requestId = newRequestId(request.headers['x-request-id'] as string | undefined);
     withRequestId(requestId, () => void yoga(request, response));
   });
-  const websocket = attachWebSocketServer({ server, yoga, authenticator, logger, resolveClientIp });
+  const websocket = attachWebSocketServer({
+    server,
+    yoga,
+    authenticator,
+    lifetime,
+    logger,
+    maskError,
+    allowedOrigins: config.allowedOrigins,
+    maxPayloadBytes: config.websocket.maxPayloadBytes,
+    maxSubscriptions: config.websocket.maxSubscriptions,
+    connectionInitTimeoutMs: config.websocket.connectionInitTimeoutMs,
+    resolveClientIp,
+  });
 
   let closing: Promise<void> | undefined;
 
@@ -146,6 +196,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     close: (graceMs = config.shutdownGraceMs) => {
       closing ??= (async () => {
         await chat.shutdown(graceMs);
+        await revocations.stop();
         await websocket.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));

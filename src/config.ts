@@ -65,6 +65,25 @@ const addressList = z
   )
   .refine((entries) => entries.every(isAddressOrBlock), 'a comma-separated list of IP addresses or CIDR blocks such as 10.0.0.0/8');
 
+/** JWS algorithms the server can verify: HMAC with JWT_SECRET, the rest with keys from JWT_JWKS_URL. */
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+export const PUBLIC_KEY_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+const JWT_ALGORITHMS = [...HMAC_ALGORITHMS, ...PUBLIC_KEY_ALGORITHMS] as const;
+
+const algorithmList = z
+  .string()
+  .trim()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((algorithm) => algorithm.trim())
+      .filter(Boolean),
+  )
+  .refine(
+    (algorithms) => algorithms.length > 0 && algorithms.every((algorithm) => (JWT_ALGORITHMS as readonly string[]).includes(algorithm)),
+    `a comma-separated list of JWS algorithms from ${JWT_ALGORITHMS.join(', ')}`,
+  );
+
 const optionalSecret = (minLength: number, form: string) =>
   z
     .string()
@@ -101,8 +120,14 @@ const environmentSchema = z.object({
   HA_REQUEST_TIMEOUT_SECONDS: integer(1, 300).default(10),
 
   JWT_SECRET: optionalSecret(32, 'at least 32 characters (use a random value, e.g. `openssl rand -base64 48`)'),
+  JWT_JWKS_URL: httpUrl.optional(),
+  JWT_ALGORITHMS: algorithmList.optional(),
   JWT_ISSUER: z.string().trim().min(1).optional(),
   JWT_AUDIENCE: z.string().trim().min(1).optional(),
+  JWT_CLOCK_TOLERANCE_SECONDS: integer(0, 300).default(30),
+  JWT_JWKS_CACHE_SECONDS: integer(1, 86_400).default(600),
+  JWT_JWKS_COOLDOWN_SECONDS: integer(0, 3600).default(30),
+  API_KEY_REVOCATION_CHECK_SECONDS: integer(1, 3600).default(2),
 
   HA_AI_AGENT_ALLOWED_ORIGINS: originList.default(['http://localhost:3000', 'http://localhost:3001']),
 
@@ -120,6 +145,16 @@ const environmentSchema = z.object({
   SHUTDOWN_GRACE_SECONDS: integer(0, 3600).default(10),
 
   GRAPHIQL: booleanFlag.optional(),
+  GRAPHQL_INTROSPECTION: booleanFlag.optional(),
+  GRAPHQL_MAX_DEPTH: integer(2, 100).default(10),
+  GRAPHQL_MAX_ALIASES: integer(0, 1000).default(10),
+  GRAPHQL_MAX_TOKENS: integer(50, 100_000).default(1000),
+  GRAPHQL_MAX_DIRECTIVES: integer(0, 1000).default(20),
+  GRAPHQL_MAX_COST: integer(10, 100_000_000).default(50_000),
+  HTTP_MAX_BODY_BYTES: integer(1024, 100_000_000).default(262_144),
+  WS_MAX_PAYLOAD_BYTES: integer(1024, 100_000_000).default(262_144),
+  WS_MAX_SUBSCRIPTIONS: integer(1, 10_000).default(50),
+  WS_CONNECTION_INIT_TIMEOUT_SECONDS: integer(1, 300).default(5),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'fatal, error, warn, info, debug, trace or silent').default('info'),
   LOG_CONVERSATION_CONTENT: booleanFlag.default(false),
 });
@@ -157,8 +192,19 @@ export interface Config {
   };
   auth: {
     jwtSecret: string | undefined;
+    /** Set instead of jwtSecret: public keys come from this JWKS document. */
+    jwksUrl: string | undefined;
+    /** The only JWS algorithms accepted; anything else, `none` included, is rejected. */
+    jwtAlgorithms: string[];
     jwtIssuer: string | undefined;
     jwtAudience: string | undefined;
+    /** Allowed clock difference for `exp` and `nbf`, in seconds. */
+    clockToleranceSeconds: number;
+    jwksCacheMs: number;
+    /** Minimum time between two JWKS downloads caused by tokens with an unknown `kid`. */
+    jwksCooldownMs: number;
+    /** How often revocations made elsewhere (the apikey CLI, another instance) are picked up. */
+    revocationCheckMs: number;
   };
   allowedOrigins: string[];
   agent: {
@@ -181,6 +227,24 @@ export interface Config {
   /** Time running replies get to finish after SIGTERM or SIGINT before they are marked INTERRUPTED. */
   shutdownGraceMs: number;
   graphiql: boolean;
+  graphql: {
+    /** Introspection and "Did you mean" suggestions; off in production unless GRAPHQL_INTROSPECTION=true. */
+    introspection: boolean;
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxDirectives: number;
+    maxCost: number;
+  };
+  http: {
+    maxBodyBytes: number;
+  };
+  websocket: {
+    maxPayloadBytes: number;
+    /** Operations one socket may run at once. */
+    maxSubscriptions: number;
+    connectionInitTimeoutMs: number;
+  };
   logLevel: string;
   logConversationContent: boolean;
 }
@@ -222,6 +286,9 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
   }
 
   const env = parsed.data;
+  const problems = crossCheck(env);
+  if (problems.length > 0) throw new ConfigError(problems);
+
   return {
     nodeEnv: env.NODE_ENV,
     host: env.HOST,
@@ -247,8 +314,14 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
     },
     auth: {
       jwtSecret: env.JWT_SECRET,
+      jwksUrl: env.JWT_JWKS_URL,
+      jwtAlgorithms: env.JWT_ALGORITHMS ?? (env.JWT_JWKS_URL ? ['RS256', 'ES256'] : ['HS256']),
       jwtIssuer: env.JWT_ISSUER,
       jwtAudience: env.JWT_AUDIENCE,
+      clockToleranceSeconds: env.JWT_CLOCK_TOLERANCE_SECONDS,
+      jwksCacheMs: env.JWT_JWKS_CACHE_SECONDS * 1000,
+      jwksCooldownMs: env.JWT_JWKS_COOLDOWN_SECONDS * 1000,
+      revocationCheckMs: env.API_KEY_REVOCATION_CHECK_SECONDS * 1000,
     },
     allowedOrigins: env.HA_AI_AGENT_ALLOWED_ORIGINS,
     agent: {
@@ -268,7 +341,46 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
     conversationTtlDays: env.CONVERSATION_TTL_DAYS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== 'production',
+    graphql: {
+      introspection: env.GRAPHQL_INTROSPECTION ?? env.NODE_ENV !== 'production',
+      maxDepth: env.GRAPHQL_MAX_DEPTH,
+      maxAliases: env.GRAPHQL_MAX_ALIASES,
+      maxTokens: env.GRAPHQL_MAX_TOKENS,
+      maxDirectives: env.GRAPHQL_MAX_DIRECTIVES,
+      maxCost: env.GRAPHQL_MAX_COST,
+    },
+    http: {
+      maxBodyBytes: env.HTTP_MAX_BODY_BYTES,
+    },
+    websocket: {
+      maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
+      maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
+      connectionInitTimeoutMs: env.WS_CONNECTION_INIT_TIMEOUT_SECONDS * 1000,
+    },
     logLevel: env.LOG_LEVEL,
     logConversationContent: env.LOG_CONVERSATION_CONTENT,
   };
+}
+
+/**
+ * Checks the rules that involve more than one variable. A server with both a JWT secret and a JWKS URL
+ * would have to pick the key by the token's own `alg` header, which is how HMAC/RSA confusion attacks
+ * start. So only one source of keys is allowed, and the algorithm list must match it.
+ */
+function crossCheck(env: z.output<typeof environmentSchema>): string[] {
+  const problems: string[] = [];
+  if (env.JWT_SECRET && env.JWT_JWKS_URL) {
+    problems.push('JWT_SECRET and JWT_JWKS_URL: invalid combination, expected only one of them (a shared secret or a JWKS URL)');
+  }
+  if (env.JWT_ALGORITHMS) {
+    const hmac = env.JWT_ALGORITHMS.filter((algorithm) => (HMAC_ALGORITHMS as readonly string[]).includes(algorithm));
+    const publicKey = env.JWT_ALGORITHMS.filter((algorithm) => !(HMAC_ALGORITHMS as readonly string[]).includes(algorithm));
+    if (env.JWT_JWKS_URL && hmac.length > 0) {
+      problems.push(`JWT_ALGORITHMS: invalid value, expected only public-key algorithms with JWT_JWKS_URL, not ${hmac.join(', ')}`);
+    }
+    if (!env.JWT_JWKS_URL && publicKey.length > 0) {
+      problems.push(`JWT_ALGORITHMS: invalid value, expected only ${HMAC_ALGORITHMS.join(', ')} without JWT_JWKS_URL, not ${publicKey.join(', ')}`);
+    }
+  }
+  return problems;
 }

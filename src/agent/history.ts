@@ -3,6 +3,7 @@ import type { EntityManager } from '../db/orm.js';
 import { MessageSchema, type Message } from '../conversations/message.entity.js';
 import { ToolCallSchema, type ToolCall } from '../conversations/tool-call.entity.js';
 import { countTokens, MESSAGE_OVERHEAD_TOKENS } from '../llm/tokens.js';
+import { toolResultBlock } from './system-prompt.js';
 
 /**
  * One message of the conversation as the model sees it: a user message, or an assistant reply with its
@@ -35,7 +36,7 @@ function replyUnit(reply: Message, toolCalls: ToolCall[]): ChatCompletionMessage
       })),
     });
     for (const call of calls) {
-      messages.push({ role: 'tool', tool_call_id: call.callId, content: JSON.stringify(call.result ?? call.error ?? null) });
+      messages.push({ role: 'tool', tool_call_id: call.callId, content: toolResultBlock(call.name, call.result ?? call.error ?? null) });
     }
   }
   if (reply.content.length > 0) messages.push({ role: 'assistant', content: reply.content });

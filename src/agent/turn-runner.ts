@@ -21,7 +21,7 @@ import { loadHistory } from './history.js';
 import { buildPrompt } from './prompt-builder.js';
 import type { ReplyEventStore } from './reply-event-store.js';
 import { ReplyEventWriter } from './reply-event-writer.js';
-import { homeContextBlock, systemPrompt } from './system-prompt.js';
+import { homeContextBlock, systemPrompt, toolResultBlock } from './system-prompt.js';
 import type { ToolRegistry } from './tools/registry.js';
 
 export interface TurnRunnerDependencies {
@@ -39,6 +39,8 @@ export interface TurnRunnerDependencies {
   budget: TokenBudget;
   /** Time a whole turn may take, in milliseconds; past it the reply ends FAILED with the text so far. */
   turnDeadlineMs: number;
+  /** Log the user's message and the reply text (LOG_CONVERSATION_CONTENT); off, no message text is logged. */
+  logContent?: boolean;
 }
 
 export interface Turn {
@@ -102,6 +104,7 @@ export class TurnRunner {
 
     try {
       writer.emit({ type: 'ReplyStarted', conversationId: reply.conversationId });
+      if (deps.logContent) log.info({ event: 'turn.content', role: 'USER', content: turn.message }, 'User message');
 
       const canControl = hasScope(turn.caller, 'control');
       const tools = deps.tools.definitions({ caller: turn.caller });
@@ -151,7 +154,7 @@ export class TurnRunner {
         });
         for (const call of response.toolCalls) {
           const result = await this.runTool(turn, call, round, writer, log);
-          messages.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify(result) });
+          messages.push({ role: 'tool', tool_call_id: call.id, content: toolResultBlock(call.name, result) });
         }
       }
 
@@ -163,6 +166,7 @@ export class TurnRunner {
         { event: 'reply.completed', firstTokenMs: firstTokenAt ? firstTokenAt - startedAt : undefined, durationMs: Date.now() - startedAt, usage: { prompt: usage.promptTokens, completion: usage.completionTokens, estimated: usage.estimated } },
         'Reply completed',
       );
+      if (deps.logContent) log.info({ event: 'turn.content', role: 'ASSISTANT', content: writer.content }, 'Reply text');
     } catch (error) {
       clearTimeout(deadline);
       // The endpoint bills a stream cut short for what it generated, but sends no usage for it.

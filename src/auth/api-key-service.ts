@@ -1,7 +1,9 @@
+import type { EventBus } from '../agent/event-bus.js';
 import type { Database } from '../db/orm.js';
 import { SCOPES, type Scope } from '../config.js';
 import { ApiKeySchema, type ApiKey } from './api-key.entity.js';
 import { generateApiKey, hashSecret, parseApiKey, secretMatches } from './api-key-format.js';
+import { apiKeyRevokedTopic } from './credential-lifetime.js';
 
 /** Last-used times are written at most this often per key, so busy keys do not cause a write per request. */
 const LAST_USED_WRITE_INTERVAL_MS = 60_000;
@@ -16,7 +18,11 @@ export interface CreatedApiKey {
 }
 
 export class ApiKeyService {
-  constructor(private readonly db: Database) {}
+  /** With a bus, a revocation also ends the key's open sockets and streams at once. */
+  constructor(
+    private readonly db: Database,
+    private readonly bus?: EventBus,
+  ) {}
 
   async create(userId: string, options: { name?: string; scopes?: readonly Scope[] } = {}): Promise<CreatedApiKey> {
     const scopes = [...new Set(options.scopes ?? ['chat', 'read', 'control'])];
@@ -50,6 +56,7 @@ export class ApiKeyService {
     if (!record) return undefined;
     record.revokedAt ??= new Date();
     await em.flush();
+    this.bus?.publish(apiKeyRevokedTopic(id), { keyId: id });
     return record;
   }
 

@@ -2,18 +2,22 @@ import type { Logger } from '../observability/logger.js';
 import { SCOPES, type Scope } from '../config.js';
 import { AppError } from '../security/errors.js';
 import type { ApiKeyService } from './api-key-service.js';
-import { looksLikeApiKey } from './api-key-format.js';
+import { looksLikeApiKey, parseApiKey } from './api-key-format.js';
 import { DEFAULT_SCOPES, type Caller } from './caller.js';
-import { verifyJwt, type JwtSettings } from './jwt.js';
+import type { JwtVerifier } from './jwt.js';
 
 function parseScopes(value: unknown): Set<Scope> {
   if (typeof value !== 'string') return new Set(DEFAULT_SCOPES);
   return new Set(value.split(/\s+/).filter((scope): scope is Scope => (SCOPES as readonly string[]).includes(scope)));
 }
 
+/** Longest Authorization value looked at; real API keys and JWTs are far shorter. */
+const MAX_AUTHORIZATION_LENGTH = 8_192;
+
 /** Extracts the token from an `Authorization: Bearer <token>` value. */
 export function bearerToken(authorization: string | null | undefined): string | undefined {
   if (!authorization) return undefined;
+  if (authorization.length > MAX_AUTHORIZATION_LENGTH) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   return match?.[1];
 }
@@ -34,7 +38,7 @@ export interface AuthAttemptLimiter {
 export class Authenticator {
   constructor(
     private readonly apiKeys: ApiKeyService,
-    private readonly jwt: JwtSettings,
+    private readonly jwt: JwtVerifier,
     private readonly logger: Logger,
     private readonly attempts?: AuthAttemptLimiter,
   ) {}
@@ -57,21 +61,24 @@ export class Authenticator {
     if (looksLikeApiKey(token)) {
       const key = await this.apiKeys.verify(token);
       if (!key) {
-        this.logger.info({ event: 'auth.rejected', credential: 'api-key' }, 'API key rejected');
+        // The key id is public and shows an operator which key is being tried. The secret is never logged.
+        this.logger.info({ event: 'auth.rejected', credential: 'api-key', keyId: parseApiKey(token)?.id }, 'API key rejected');
         throw AppError.unauthenticated('Invalid or revoked API key.');
       }
       return { userId: key.userId, scopes: parseScopes(key.scopes), credential: { kind: 'api-key', keyId: key.id } };
     }
 
-    const result = await verifyJwt(token, this.jwt);
+    const result = await this.jwt.verify(token);
     if (!result.ok) {
-      this.logger.info({ event: 'auth.rejected', credential: 'jwt', reason: result.reason }, 'JWT rejected');
+      // An unreachable key set rejects every token, which an operator must hear about.
+      const keysUnavailable = result.reason === 'ERR_JWKS_UNREACHABLE' || result.reason === 'ERR_JWKS_TIMEOUT';
+      this.logger[keysUnavailable ? 'warn' : 'info']({ event: 'auth.rejected', credential: 'jwt', reason: result.reason }, 'JWT rejected');
       throw AppError.unauthenticated('Invalid or expired token.');
     }
     return {
       userId: result.payload.sub,
       scopes: parseScopes(result.payload.scope),
-      credential: { kind: 'jwt', expiresAt: result.payload.exp ? new Date(result.payload.exp * 1000) : undefined },
+      credential: { kind: 'jwt', expiresAt: new Date(result.payload.exp * 1000) },
     };
   }
 }

@@ -5,7 +5,7 @@ export interface Caller {
   userId: string;
   scopes: ReadonlySet<Scope>;
   credential:
-    | { kind: 'jwt'; /** Expiry from the `exp` claim, when the token has one. */ expiresAt: Date | undefined }
+    | { kind: 'jwt'; /** Expiry from the `exp` claim, which every accepted token has. */ expiresAt: Date }
     | { kind: 'api-key'; keyId: string };
 }
 

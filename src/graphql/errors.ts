@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type { Logger } from '../observability/logger.js';
-import { AppError, UNEXPECTED_ERROR_MESSAGE } from '../security/errors.js';
+import { AppError, ERROR_CODES, UNEXPECTED_ERROR_MESSAGE } from '../security/errors.js';
 
 declare module 'graphql' {
   interface GraphQLErrorExtensions {
@@ -28,61 +28,104 @@ export function appErrorToGraphQL(error: AppError, source?: GraphQLError): Graph
   });
 }
 
-/**
- * Errors about the client's document or variables (syntax, unknown fields, wrong variable types), which
- * graphql-js raises before execution: they have no path and wrap no other error, and are safe to show.
- */
-function isDocumentError(error: unknown): error is GraphQLError {
-  return error instanceof GraphQLError && !error.path && !error.originalError;
-}
-
-function findAppError(error: unknown): AppError | undefined {
+/** Lists the errors an error wraps, outermost first. */
+function errorChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
   let current: unknown = error;
-  for (let depth = 0; depth < 5 && current; depth += 1) {
-    if (current instanceof AppError) return current;
+  for (let depth = 0; depth < 8 && current !== undefined && current !== null; depth += 1) {
+    chain.push(current);
     current = current instanceof GraphQLError ? current.originalError : undefined;
   }
-  return undefined;
+  return chain;
 }
 
 /**
- * The single place where errors become what a client sees. Catalogued errors keep their code and safe
- * message; GraphQL document errors keep their message with code BAD_USER_INPUT; everything else becomes
- * "Unexpected error." with a request id, and is logged once with that id.
+ * Errors about the client's document or variables (syntax, unknown fields, wrong variable types, query
+ * limits), which graphql-js and the HTTP layer raise before execution. They have no path, and whatever
+ * they wrap is again such an error, so their text describes only what the client sent.
  */
-export function createErrorMasker(logger: Logger, currentRequestId: () => string | undefined) {
-  const seen = new WeakMap<object, GraphQLError>();
+function isClientRequestError(chain: unknown[]): chain is GraphQLError[] {
+  return chain.every((link) => link instanceof GraphQLError && !link.path && link.extensions.code !== 'INTERNAL_SERVER_ERROR');
+}
 
-  return function maskError(error: unknown): GraphQLError {
+/** graphql-js appends ` Did you mean "x"?` (or `… the enum value "X"?`) to some validation messages. */
+const SUGGESTION = /\s*Did you mean [^?]*\?/g;
+
+/** Removes graphql-js's "Did you mean" hints from an error message. */
+export function stripSuggestions(message: string): string {
+  return message.replace(SUGGESTION, '');
+}
+
+export interface ErrorMaskerOptions {
+  logger: Logger;
+  currentRequestId: () => string | undefined;
+  /** Removes "Did you mean" hints, which reveal field and type names when introspection is off. */
+  hideSuggestions: boolean;
+}
+
+export type MaskError = (error: unknown, requestId?: string) => GraphQLError;
+
+/**
+ * Creates the single function that turns errors into what a client receives. Catalogued errors keep
+ * their code and safe message. Errors in the client's own document or variables keep their message
+ * with code BAD_USER_INPUT. Everything else becomes "Unexpected error." with a request id, and is
+ * logged once with that id, however many times and wrappers it passes through.
+ */
+export function createErrorMasker(options: ErrorMaskerOptions): MaskError {
+  const { logger, currentRequestId } = options;
+  const masked = new WeakMap<object, GraphQLError>();
+  const produced = new WeakSet<GraphQLError>();
+  const logged = new WeakMap<object, string>();
+
+  return function maskError(error: unknown, requestId?: string): GraphQLError {
+    if (error instanceof GraphQLError && produced.has(error)) return error;
     if (typeof error === 'object' && error !== null) {
-      const earlier = seen.get(error);
+      const earlier = masked.get(error);
       if (earlier) return earlier;
     }
 
-    let masked: GraphQLError;
-    const appError = findAppError(error);
-    if (appError) {
-      masked = appErrorToGraphQL(appError, error instanceof GraphQLError ? error : undefined);
-    } else if (isDocumentError(error)) {
-      masked = new GraphQLError(error.message, {
-        nodes: error.nodes,
-        source: error.source,
-        positions: error.positions,
-        // No http status here: Yoga picks it from the Accept header, as the GraphQL-over-HTTP spec asks
-        // (200 for application/json, 400 for application/graphql-response+json).
-        extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+    const chain = errorChain(error);
+    // Transports wrap errors that were already masked (graphql-ws does so for a failed stream).
+    const alreadyMasked = chain.find((link): link is GraphQLError => link instanceof GraphQLError && produced.has(link));
+    const appError = chain.find((link): link is AppError => link instanceof AppError);
+
+    let result: GraphQLError;
+    if (alreadyMasked) {
+      result = alreadyMasked;
+    } else if (appError) {
+      result = appErrorToGraphQL(appError, error instanceof GraphQLError ? error : undefined);
+    } else if (isClientRequestError(chain)) {
+      const outer = chain[0] as GraphQLError;
+      const message = options.hideSuggestions ? stripSuggestions(outer.message) : outer.message;
+      const http = outer.extensions.http;
+      // A catalogue code set by our own plugins stays; library codes such as GRAPHQL_PARSE_FAILED become
+      // BAD_USER_INPUT.
+      const code = typeof outer.extensions.code === 'string' && outer.extensions.code in ERROR_CODES ? outer.extensions.code : 'BAD_USER_INPUT';
+      result = new GraphQLError(message, {
+        nodes: outer.nodes,
+        source: outer.source,
+        positions: outer.positions,
+        // Without a status of our own, Yoga picks it from the Accept header, as the GraphQL-over-HTTP spec
+        // asks (200 for application/json, 400 for application/graphql-response+json).
+        extensions: { ...outer.extensions, code, ...(http ? { http } : {}) },
       });
     } else {
-      const requestId = currentRequestId() ?? randomUUID();
-      const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
-      logger.error({ event: 'graphql.unexpected_error', requestId, err: original }, 'Unexpected error');
-      masked = new GraphQLError(UNEXPECTED_ERROR_MESSAGE, {
+      const original = chain.at(-1);
+      const key = typeof original === 'object' && original !== null ? original : undefined;
+      let id = key ? logged.get(key) : undefined;
+      if (!id) {
+        id = requestId ?? currentRequestId() ?? randomUUID();
+        logger.error({ event: 'graphql.unexpected_error', requestId: id, err: original }, 'Unexpected error');
+        if (key) logged.set(key, id);
+      }
+      result = new GraphQLError(UNEXPECTED_ERROR_MESSAGE, {
         path: error instanceof GraphQLError ? error.path : undefined,
-        extensions: { code: 'INTERNAL_SERVER_ERROR', requestId, http: { status: 500 } },
+        extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: id, http: { status: 500 } },
       });
     }
 
-    if (typeof error === 'object' && error !== null) seen.set(error, masked);
-    return masked;
+    produced.add(result);
+    if (typeof error === 'object' && error !== null) masked.set(error, result);
+    return result;
   };
 }

@@ -1,8 +1,9 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { stripSuggestions } from './errors.js';
 
-function asBadUserInput(error: GraphQLError): GraphQLError {
-  return new GraphQLError(error.message, {
+function asBadUserInput(error: GraphQLError, hideSuggestions = false): GraphQLError {
+  return new GraphQLError(hideSuggestions ? stripSuggestions(error.message) : error.message, {
     nodes: error.nodes,
     source: error.source,
     positions: error.positions,
@@ -13,9 +14,10 @@ function asBadUserInput(error: GraphQLError): GraphQLError {
 
 /**
  * Gives syntax and validation errors of a client's document the catalogue code BAD_USER_INPUT, on every
- * transport, instead of graphql-js's GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED.
+ * transport, instead of graphql-js's GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED. With
+ * hideSuggestions, "Did you mean" hints are removed, because they reveal the schema bit by bit.
  */
-export function useDocumentErrorCodes(): Plugin {
+export function useDocumentErrorCodes(options: { hideSuggestions?: boolean } = {}): Plugin {
   return {
     onParse() {
       return ({ result, replaceParseResult }) => {
@@ -24,7 +26,7 @@ export function useDocumentErrorCodes(): Plugin {
     },
     onValidate() {
       return ({ result, setResult }) => {
-        if (result.length > 0) setResult(result.map((error: Error) => (error instanceof GraphQLError ? asBadUserInput(error) : error)));
+        if (result.length > 0) setResult(result.map((error: Error) => (error instanceof GraphQLError ? asBadUserInput(error, options.hideSuggestions) : error)));
       };
     },
   };

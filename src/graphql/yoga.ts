@@ -3,13 +3,18 @@ import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
 import type { Caller } from '../auth/caller.js';
+import type { CredentialLifetime } from '../auth/credential-lifetime.js';
 import type { Logger } from '../observability/logger.js';
+import { cleanErrorMessage } from '../observability/safe-error.js';
 import { currentRequestId, newRequestId } from '../observability/request-id.js';
 import type { ClientIpResolver } from '../security/client-ip.js';
 import type { GraphQLContext, Services } from './context.js';
-import { createErrorMasker } from './errors.js';
+import { corsForAllowedOrigins, useCsrfPrevention, useSecurityHeaders } from '../security/http-guards.js';
+import { useQueryLimits, type QueryLimitOptions } from '../security/query-limits.js';
+import type { MaskError } from './errors.js';
 import { createLoaders } from './loaders.js';
 import { useDocumentErrorCodes } from './use-document-error-codes.js';
+import { useSubscriptionGuard } from './use-subscription-guard.js';
 
 /** Fields the WebSocket adapter adds to the initial context of each operation. */
 export interface WebSocketContextExtra {
@@ -28,6 +33,11 @@ export interface YogaOptions {
   resolveClientIp: ClientIpResolver;
   /** Plugins that run after the built-in ones, such as rate limits. */
   plugins?: Plugin<GraphQLContext>[];
+  /** The single error masker, shared with the WebSocket layer. */
+  maskError: MaskError;
+  lifetime: CredentialLifetime;
+  queryLimits: QueryLimitOptions;
+  maxBodyBytes: number;
 }
 
 export type ServerContext = Record<string, unknown> & { websocket?: WebSocketContextExtra };
@@ -44,9 +54,13 @@ function useRequestIdHeader(): Plugin {
   };
 }
 
+/** Yoga's own log arguments as one line; errors appear by type only, and other text is cleaned. */
+function describeLogArguments(args: unknown[]): string {
+  return args.map((arg) => (arg instanceof Error ? arg.name : cleanErrorMessage(String(arg)))).join(' ');
+}
+
 export function createYogaServer(options: YogaOptions): Yoga {
-  const { services, logger } = options;
-  const maskError = createErrorMasker(logger, currentRequestId);
+  const { services, logger, maskError } = options;
 
   return createYoga<ServerContext, GraphQLContext>({
     schema: options.schema,
@@ -54,23 +68,34 @@ export function createYogaServer(options: YogaOptions): Yoga {
     healthCheckEndpoint: '/health',
     landingPage: false,
     batching: false,
+    multipart: false,
+    maxRequestBodySize: options.maxBodyBytes,
     // GraphiQL runs subscriptions over SSE, because its graphql-ws client cannot send the Headers tab in
     // the connection_init payload, while SSE requests carry the Authorization header like queries.
     graphiql: options.graphiql ? { title: 'HA AI Agent', subscriptionsProtocol: 'SSE', defaultQuery: DEFAULT_GRAPHIQL_QUERY } : false,
     // GraphiQL's scripts and styles are served inline from the installed package instead of a CDN, so it
     // also works on machines without internet access.
     renderGraphiQL,
-    cors: { origin: options.allowedOrigins, credentials: true, allowedHeaders: ['authorization', 'content-type', 'x-request-id'], methods: ['GET', 'POST'] },
+    cors: corsForAllowedOrigins(options.allowedOrigins),
     maskedErrors: { maskError: (error) => maskError(error) },
     logging: {
-      debug: (...args) => logger.debug({ event: 'yoga' }, args.map(String).join(' ')),
-      info: (...args) => logger.info({ event: 'yoga' }, args.map(String).join(' ')),
-      warn: (...args) => logger.warn({ event: 'yoga' }, args.map(String).join(' ')),
+      debug: (...args) => logger.debug({ event: 'yoga' }, describeLogArguments(args)),
+      info: (...args) => logger.info({ event: 'yoga' }, describeLogArguments(args)),
+      warn: (...args) => logger.warn({ event: 'yoga' }, describeLogArguments(args)),
       // Yoga reports here every error that masking replaced. The masker already logged the unexpected
-      // ones with their request id, and the catalogued ones are expected, so this stays at debug.
-      error: (...args) => logger.debug({ event: 'yoga.error', message: args.map((arg) => (arg instanceof Error ? arg.message : String(arg))).join(' ') }),
+      // ones with their request id, and the catalogued ones are expected, so this stays at debug and
+      // names only the error types: their messages may hold SQL or upstream text.
+      error: (...args) => logger.debug({ event: 'yoga.error', types: args.map((arg) => (arg instanceof Error ? arg.name : typeof arg)) }),
     },
-    plugins: [useRequestIdHeader(), useDocumentErrorCodes(), ...(options.plugins ?? [])],
+    plugins: [
+      useRequestIdHeader(),
+      useSecurityHeaders(),
+      useCsrfPrevention('/graphql'),
+      useQueryLimits(options.queryLimits),
+      useDocumentErrorCodes({ hideSuggestions: !options.queryLimits.introspection }),
+      useSubscriptionGuard({ lifetime: options.lifetime, maskError }),
+      ...(options.plugins ?? []),
+    ],
     context: async (initial): Promise<GraphQLContext> => {
       const em = services.db.fork();
       const websocket = initial.websocket;

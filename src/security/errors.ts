@@ -69,6 +69,15 @@ export class AppError extends Error {
     return new AppError('RATE_LIMITED', `Too many ${what}. Try again in ${seconds} s.`, { retryAfter: seconds }, true);
   }
 
+  /** One connection runs more operations at once than WS_MAX_SUBSCRIPTIONS allows. */
+  static tooManyOperations(max: number) {
+    return new AppError(
+      'RATE_LIMITED',
+      `Too many operations on this connection: at most ${max} may run at once. Complete one first or open another connection.`,
+      { limit: max },
+    );
+  }
+
   static budgetExhausted(resetsAt: Date, now = new Date()) {
     const retryAfter = Math.max(1, Math.ceil((resetsAt.getTime() - now.getTime()) / 1000));
     return new AppError(

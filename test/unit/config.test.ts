@@ -79,3 +79,32 @@ describe('loadConfig', () => {
     expect(loadConfig({ HA_AI_AGENT_ALLOWED_ORIGINS: 'https://a.example, http://localhost:5173' }).allowedOrigins).toEqual(['https://a.example', 'http://localhost:5173']);
   });
 });
+
+describe('security settings', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config.auth).toMatchObject({ jwksUrl: undefined, jwtAlgorithms: ['HS256'], clockToleranceSeconds: 30, jwksCacheMs: 600_000, jwksCooldownMs: 30_000, revocationCheckMs: 2000 });
+    expect(config.graphql).toEqual({ introspection: true, maxDepth: 10, maxAliases: 10, maxTokens: 1000, maxDirectives: 20, maxCost: 50_000 });
+    expect(config.http.maxBodyBytes).toBe(262_144);
+    expect(config.websocket).toEqual({ maxPayloadBytes: 262_144, maxSubscriptions: 50, connectionInitTimeoutMs: 5000 });
+  });
+
+  it('uses RS256 and ES256 for a JWKS unless JWT_ALGORITHMS says otherwise', () => {
+    expect(loadConfig({ JWT_JWKS_URL: 'https://id.example/jwks.json' }).auth.jwtAlgorithms).toEqual(['RS256', 'ES256']);
+    expect(loadConfig({ JWT_JWKS_URL: 'https://id.example/jwks.json', JWT_ALGORITHMS: 'PS256, EdDSA' }).auth.jwtAlgorithms).toEqual(['PS256', 'EdDSA']);
+  });
+
+  it('rejects mixed JWT key sources', () => {
+    const secret = 'a-secret-that-is-long-enough-for-hs256-0123';
+    expect(() => loadConfig({ JWT_SECRET: secret, JWT_JWKS_URL: 'https://id.example/jwks.json' })).toThrow(/JWT_SECRET and JWT_JWKS_URL: invalid combination/);
+    expect(() => loadConfig({ JWT_JWKS_URL: 'https://id.example/jwks.json', JWT_ALGORITHMS: 'RS256,HS256' })).toThrow(/JWT_ALGORITHMS: invalid value, expected only public-key algorithms/);
+    expect(() => loadConfig({ JWT_SECRET: secret, JWT_ALGORITHMS: 'RS256' })).toThrow(/JWT_ALGORITHMS: invalid value, expected only HS256, HS384, HS512/);
+    expect(() => loadConfig({ JWT_ALGORITHMS: 'none' })).toThrow(/JWT_ALGORITHMS: invalid value, expected a comma-separated list of JWS algorithms/);
+  });
+
+  it('turns introspection off in production unless GRAPHQL_INTROSPECTION overrides it', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).graphql.introspection).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' }).graphql.introspection).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'development', GRAPHQL_INTROSPECTION: 'false' }).graphql.introspection).toBe(false);
+  });
+});

@@ -314,9 +314,12 @@ function toolResultsAfter(messages: Record<string, unknown>[]): ToolResult[] {
   return results;
 }
 
+/** HA AI Agent wraps each tool result as `<tool_result name="...">JSON</tool_result>`; bare JSON also works. */
+const TOOL_RESULT_BLOCK = /^\s*<tool_result[^>]*>([\s\S]*)<\/tool_result>\s*$/;
+
 function parseToolContent(content: string): Record<string, unknown> {
   try {
-    const parsed: unknown = JSON.parse(content);
+    const parsed: unknown = JSON.parse(TOOL_RESULT_BLOCK.exec(content)?.[1] ?? content);
     if (isRecord(parsed)) {
       return parsed;
     }

@@ -1,0 +1,120 @@
+import { isAsyncIterable, type Plugin } from '@envelop/core';
+import type { ExecutionResult, GraphQLError } from 'graphql';
+import type { CredentialEnd, CredentialLifetime } from '../auth/credential-lifetime.js';
+import { AppError } from '../security/errors.js';
+import type { GraphQLContext } from './context.js';
+import type { MaskError } from './errors.js';
+
+export interface SubscriptionGuardOptions {
+  lifetime: CredentialLifetime;
+  maskError: MaskError;
+}
+
+/** Builds the error that ends a stream whose credential stopped being valid. */
+export function credentialEndedError(reason: CredentialEnd): AppError {
+  return AppError.unauthenticated(
+    reason === 'expired'
+      ? 'Your token has expired. Authenticate again and resubscribe.'
+      : 'Your API key has been revoked. Use another credential and resubscribe.',
+  );
+}
+
+type Step = IteratorResult<ExecutionResult, undefined>;
+
+/**
+ * Wraps a subscription's result stream so that it always ends with a result, never a transport error.
+ * When the caller's credential expires or is revoked, the stream yields one UNAUTHENTICATED error and
+ * completes. When the stream itself fails, it yields the masked error and completes. A consumer that
+ * stops early closes the source without waiting for it, because a source waiting for its next event
+ * would otherwise hold the consumer until that event arrives.
+ */
+function guardStream(
+  source: AsyncIterable<ExecutionResult>,
+  watch: (onEnd: (reason: CredentialEnd) => void) => () => void,
+  maskError: (error: unknown) => GraphQLError,
+): AsyncIterableIterator<ExecutionResult> {
+  const iterator = source[Symbol.asyncIterator]();
+  let finished = false;
+  let ended: CredentialEnd | undefined;
+  let wake: (() => void) | undefined;
+  const stopWatching = watch((reason) => {
+    ended = reason;
+    wake?.();
+  });
+
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    stopWatching();
+    // NOTE: a source that is an async generator waiting for its next event (a quiet conversationEvents
+    // stream) runs its cleanup only when that event arrives; the client sees the end at once.
+    Promise.resolve()
+      .then(() => iterator.return?.())
+      .catch(() => undefined);
+  };
+  const endWith = (error: GraphQLError): Step => {
+    finish();
+    return { done: false, value: { errors: [error] } };
+  };
+
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next(): Promise<Step> {
+      if (finished) return { done: true, value: undefined };
+      if (ended) return endWith(maskError(credentialEndedError(ended)));
+
+      const pending = iterator.next();
+      pending.catch(() => undefined);
+      const credentialEnded = new Promise<'ended'>((resolve) => {
+        wake = () => resolve('ended');
+      });
+      try {
+        const step = await Promise.race([pending, credentialEnded]);
+        if (step === 'ended') return endWith(maskError(credentialEndedError(ended ?? 'expired')));
+        if (step.done) {
+          finished = true;
+          stopWatching();
+        }
+        return step as Step;
+      } catch (error) {
+        return endWith(maskError(error));
+      } finally {
+        wake = undefined;
+      }
+    },
+    async return(): Promise<Step> {
+      finish();
+      return { done: true, value: undefined };
+    },
+    async throw(): Promise<Step> {
+      finish();
+      return { done: true, value: undefined };
+    },
+  };
+}
+
+/**
+ * Guards every subscription stream, on SSE and graphql-ws alike (see guardStream). It runs before
+ * Yoga's error masking, which then handles the errors it yields like any other result errors.
+ */
+export function useSubscriptionGuard(options: SubscriptionGuardOptions): Plugin<GraphQLContext> {
+  return {
+    onSubscribe({ args }) {
+      return {
+        onSubscribeResult({ result, setResult }) {
+          if (!isAsyncIterable(result)) return;
+          const context = args.contextValue;
+          setResult(
+            guardStream(
+              result,
+              (onEnd) => options.lifetime.watch(context.caller, onEnd),
+              (error) => options.maskError(error, context.requestId),
+            ),
+          );
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,91 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postGraphQL } from '../support/clients.js';
+import { openAuthenticatedSocket, openRawSocket } from '../support/raw-graphql-ws.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { CONVERSATION_EVENTS, storeConversation } from '../support/transports.js';
+
+/**
+ * Threat: exhausting memory or connections with oversized bodies and frames, or with a socket that
+ * multiplexes an unbounded number of subscriptions.
+ */
+
+let server: TestServer;
+let key: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ env: { HTTP_MAX_BODY_BYTES: '4096', WS_MAX_PAYLOAD_BYTES: '4096', WS_MAX_SUBSCRIPTIONS: '3' } });
+  key = await server.apiKey('alice');
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+/** Sends a body without Content-Length (chunked), so only the streaming limit can stop it. */
+function postChunked(url: string, token: string, chunks: string[]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'transfer-encoding': 'chunked' } }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    outgoing.on('error', reject);
+    for (const chunk of chunks) outgoing.write(chunk);
+    outgoing.end();
+  });
+}
+
+describe('HTTP body size', () => {
+  it('rejects a body over HTTP_MAX_BODY_BYTES with 413', async () => {
+    const response = await postGraphQL(server.graphqlUrl, '{ viewer { id } }', { pad: 'x'.repeat(5000) }, key);
+    expect(response.status).toBe(413);
+    expect(response.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(response.body.data).toBeUndefined();
+  });
+
+  it('rejects an oversized chunked body that declares no length', async () => {
+    const padding = 'x'.repeat(1000);
+    const chunks = ['{"query":"{ viewer { id } }","variables":{"pad":"', ...Array.from({ length: 8 }, () => padding), '"}}'];
+    const response = await postChunked(server.graphqlUrl, key, chunks);
+    expect(response.status).toBe(413);
+    expect(response.body).not.toContain('"viewer"');
+  });
+
+  it('accepts a body under the limit', async () => {
+    const response = await postGraphQL(server.graphqlUrl, '{ viewer { id } }', { pad: 'x'.repeat(2000) }, key);
+    expect(response.body).toEqual({ data: { viewer: { id: 'alice' } } });
+  });
+});
+
+describe('WebSocket frames and subscriptions', () => {
+  it('closes a socket that sends a frame over WS_MAX_PAYLOAD_BYTES', async () => {
+    const socket = await openAuthenticatedSocket(server.wsUrl, key);
+    socket.send({ type: 'subscribe', id: '1', payload: { query: '{ viewer { id } }', variables: { pad: 'x'.repeat(5000) } } });
+    expect((await socket.closed).code).toBe(1009);
+    expect(socket.messages).toEqual([{ type: 'connection_ack' }]);
+  });
+
+  it('rejects an oversized connection_init', async () => {
+    const socket = await openRawSocket(server.wsUrl);
+    socket.send({ type: 'connection_init', payload: { authorization: `Bearer ${key}`, pad: 'x'.repeat(5000) } });
+    expect((await socket.closed).code).toBe(1009);
+  });
+
+  it('runs at most WS_MAX_SUBSCRIPTIONS operations per socket', async () => {
+    const conversationId = await storeConversation(server.app, 'alice');
+    const socket = await openAuthenticatedSocket(server.wsUrl, key);
+    for (const id of ['1', '2', '3', '4']) socket.send({ type: 'subscribe', id, payload: { query: CONVERSATION_EVENTS, variables: { id: conversationId } } });
+
+    const rejected = await socket.nextMessage((message) => message.id === '4');
+    expect(rejected).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'RATE_LIMITED', limit: 3 } }] });
+    expect(socket.messages.filter((message) => ['1', '2', '3'].includes(message.id))).toEqual([]);
+
+    // Completing one frees a place for the next.
+    socket.send({ type: 'complete', id: '1' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.send({ type: 'subscribe', id: '5', payload: { query: '{ viewer { id } }' } });
+    expect(await socket.nextMessage((message) => message.id === '5')).toMatchObject({ type: 'next', payload: { data: { viewer: { id: 'alice' } } } });
+    socket.close();
+  });
+});
