@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { ActiveReplies } from './agent/active-replies.js';
 import { ChatService } from './agent/chat-service.js';
@@ -33,6 +34,11 @@ import { openRateLimitStore } from './security/rate-limit/open-store.js';
 import { RateLimits } from './security/rate-limit/rate-limits.js';
 import { TokenBudget } from './security/token-budget.js';
 import { createWebPageHandler } from './web/static-files.js';
+
+/** Longest wait at shutdown for open streams to send the last events of their replies, in milliseconds. */
+const STREAM_DRAIN_MS = 1_000;
+/** Shortest such wait, so WebSocket streams, which the HTTP server does not track, flush their last events. */
+const MIN_STREAM_DRAIN_MS = 50;
 
 export interface AppOptions {
   logger?: Logger;
@@ -197,9 +203,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       closing ??= (async () => {
         await chat.shutdown(graceMs);
         await revocations.stop();
+        // Reply streams end by themselves once the last event of their reply is written. Stop accepting
+        // connections, give open streams a moment to send those events, then close what is left.
+        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await Promise.all([Promise.race([httpClosed, delay(STREAM_DRAIN_MS)]), delay(MIN_STREAM_DRAIN_MS)]);
         await websocket.close();
         server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await httpClosed;
         await bus.close();
         await rateLimitStore.close();
         await db.close();

@@ -49,6 +49,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}`,
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'debug',
+    // Attack tests send many bad credentials from one address; only the rate-limit tests lower this.
+    RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '10000',
     ...options.env,
   });
 
