@@ -5,9 +5,11 @@ import { ChatService } from './agent/chat-service.js';
 import { createMemoryEventBus, type EventBus } from './agent/event-bus.js';
 import { interruptOrphanedReplies } from './agent/recovery.js';
 import { ReplyEventStore } from './agent/reply-event-store.js';
-import { callServiceTool } from './agent/tools/call-service.js';
-import { getStatesTool } from './agent/tools/get-states.js';
+import { CreatedAutomations } from './agent/automations/created-automations.js';
+import { ToolConfirmations } from './agent/tool-confirmations.js';
+import { HOME_TOOLS } from './agent/tools/index.js';
 import { ToolRegistry } from './agent/tools/registry.js';
+import { ServicePolicy } from './agent/tools/service-policy.js';
 import { TurnRunner } from './agent/turn-runner.js';
 import { ApiKeyService } from './auth/api-key-service.js';
 import { Authenticator } from './auth/authenticator.js';
@@ -18,14 +20,16 @@ import type { Services } from './graphql/context.js';
 import { buildSchema } from './graphql/schema.js';
 import { attachWebSocketServer } from './graphql/websocket.js';
 import { createYogaServer } from './graphql/yoga.js';
-import { HomeSummaryCache } from './home-assistant/home-summary.js';
-import { HomeAssistantRestClient } from './home-assistant/rest-client.js';
+import { HomeAssistantClient } from './home-assistant/home-assistant.js';
+import { HomeContextProvider } from './home-assistant/home-context-provider.js';
 import { ChatModel } from './llm/chat-model.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { newRequestId, withRequestId } from './observability/request-id.js';
 
 export interface AppOptions {
   logger?: Logger;
+  /** Shares one bus between apps in a test, as Redis does between instances. */
+  bus?: EventBus;
 }
 
 export interface App {
@@ -53,7 +57,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const interrupted = await interruptOrphanedReplies(db);
   if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
 
-  const bus = createMemoryEventBus();
+  const bus = options.bus ?? createMemoryEventBus();
   const apiKeys = new ApiKeyService(db);
   const authenticator = new Authenticator(
     apiKeys,
@@ -63,10 +67,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const homeAssistant =
     config.homeAssistant.url && config.homeAssistant.token
-      ? new HomeAssistantRestClient({ url: config.homeAssistant.url, token: config.homeAssistant.token, timeoutMs: config.homeAssistant.requestTimeoutMs })
+      ? new HomeAssistantClient(
+          { url: config.homeAssistant.url, token: config.homeAssistant.token, requestTimeoutMs: config.homeAssistant.requestTimeoutMs, exposure: config.homeAssistant.exposure },
+          logger,
+        )
       : undefined;
   if (!homeAssistant) logger.warn({ event: 'home_assistant.not_configured' }, 'HA_URL or HA_TOKEN is not set; the agent has no home data');
-  const home = new HomeSummaryCache(homeAssistant, logger);
+  homeAssistant?.start();
+  const home = new HomeContextProvider(homeAssistant, config.agent.contextMaxTokens, logger);
+  const confirmations = new ToolConfirmations(db, bus, logger);
+  const homeTools = {
+    homeAssistant,
+    policy: new ServicePolicy({ allowed: config.agent.allowedServices, denied: config.agent.deniedServices, confirm: config.agent.confirmServices }),
+    automations: new CreatedAutomations(db),
+    verifyTimeoutMs: config.agent.verifyTimeoutMs,
+  };
 
   const model = config.openai.configured
     ? new ChatModel(
@@ -82,15 +97,30 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     : undefined;
   if (!model) logger.warn({ event: 'llm.not_configured' }, 'OPENAI_API_KEY and OPENAI_BASE_URL are not set; chat fails with LLM_NOT_CONFIGURED');
 
-  const tools = new ToolRegistry([getStatesTool, callServiceTool]);
+  const tools = new ToolRegistry(HOME_TOOLS);
   const active = new ActiveReplies();
   const store = new ReplyEventStore(db, active);
   const runner = model
-    ? new TurnRunner({ db, bus, store, model, tools, home, homeAssistant, logger, maxToolRounds: config.agent.maxToolRounds, maxInputTokens: config.openai.maxInputTokens })
+    ? new TurnRunner({
+        db,
+        bus,
+        store,
+        model,
+        tools,
+        home,
+        homeTools,
+        confirmations,
+        logger,
+        maxToolRounds: config.agent.maxToolRounds,
+        maxInputTokens: config.openai.maxInputTokens,
+        toolTimeoutMs: config.agent.toolTimeoutMs,
+        confirmationTtlMs: config.agent.confirmationTtlMs,
+        promptCacheKey: config.openai.promptCacheKey,
+      })
     : undefined;
   const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens });
 
-  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator };
+  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator, home, confirmations };
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
   const yoga = createYogaServer({ schema, services, logger, graphiql: config.graphiql, allowedOrigins: config.allowedOrigins });
 
@@ -123,6 +153,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     close: (graceMs = 10_000) => {
       closing ??= (async () => {
         await chat.shutdown(graceMs);
+        confirmations.close();
+        await homeAssistant?.close();
         await websocket.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -44,6 +44,30 @@ const originList = z
     'a comma-separated list of origins such as https://app.example.org (no path, no wildcard)',
   );
 
+/** A comma-separated list whose entries all match `pattern`; empty entries are dropped. */
+const listOf = (pattern: RegExp, form: string) =>
+  z
+    .string()
+    .trim()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    )
+    .refine((entries) => entries.every((entry) => pattern.test(entry)), form);
+
+const domainList = listOf(/^[a-z0-9_]+$/, 'a comma-separated list of domains such as light,switch');
+const areaList = listOf(/^[^,]+$/, 'a comma-separated list of area ids or names such as kitchen,living_room');
+const entityPatternList = listOf(
+  /^[a-z0-9_*]+\.[a-z0-9_*]+$/,
+  'a comma-separated list of entity ids or patterns with * such as light.kitchen,sensor.*_battery',
+);
+const serviceList = listOf(
+  /^(\*|[a-z0-9_]+(\.[a-z0-9_]+)?)$/,
+  'a comma-separated list of domains or domain.service entries such as light,lock.unlock (or * for all)',
+);
+
 const optionalSecret = (minLength: number, form: string) =>
   z
     .string()
@@ -71,10 +95,18 @@ const environmentSchema = z.object({
   OPENAI_MAX_INPUT_TOKENS: integer(256, 2_000_000).default(16_000),
   OPENAI_MAX_RETRIES: integer(0, 10).default(3),
   OPENAI_TIMEOUT_SECONDS: integer(1, 3600).default(60),
+  OPENAI_PROMPT_CACHE_KEY: booleanFlag.optional(),
 
   HA_URL: httpUrl.optional(),
   HA_TOKEN: z.string().trim().min(1, 'a Home Assistant long-lived access token').optional(),
   HA_REQUEST_TIMEOUT_SECONDS: integer(1, 300).default(10),
+  HA_EXPOSE_ALL: booleanFlag.default(false),
+  HA_EXPOSE_DOMAINS: domainList.optional(),
+  HA_EXCLUDE_DOMAINS: domainList.optional(),
+  HA_EXPOSE_AREAS: areaList.optional(),
+  HA_EXCLUDE_AREAS: areaList.optional(),
+  HA_EXPOSE_ENTITIES: entityPatternList.optional(),
+  HA_EXCLUDE_ENTITIES: entityPatternList.optional(),
 
   JWT_SECRET: optionalSecret(32, 'at least 32 characters (use a random value, e.g. `openssl rand -base64 48`)'),
   JWT_ISSUER: z.string().trim().min(1).optional(),
@@ -83,6 +115,12 @@ const environmentSchema = z.object({
   HA_AI_AGENT_ALLOWED_ORIGINS: originList.default(['http://localhost:3000', 'http://localhost:3001']),
 
   AGENT_MAX_TOOL_ROUNDS: integer(1, 50).default(5),
+  AGENT_TOOL_TIMEOUT_SECONDS: integer(1, 600).default(30),
+  AGENT_VERIFY_TIMEOUT_SECONDS: integer(0, 120).default(5),
+  AGENT_CONFIRMATION_TTL_SECONDS: integer(1, 86_400).default(300),
+  AGENT_ALLOWED_SERVICES: serviceList.optional(),
+  AGENT_DENIED_SERVICES: serviceList.optional(),
+  AGENT_CONFIRM_SERVICES: serviceList.optional(),
   CHAT_MAX_MESSAGE_CHARS: integer(1, 1_000_000).default(16_000),
   HA_CONTEXT_MAX_TOKENS: integer(100, 200_000).default(4000),
   RATE_LIMIT_CHAT_PER_MINUTE: integer(1, 100_000).default(100),
@@ -112,11 +150,14 @@ export interface Config {
     maxInputTokens: number;
     maxRetries: number;
     timeoutMs: number;
+    /** Whether requests carry `prompt_cache_key`; on by default only for OpenAI itself. */
+    promptCacheKey: boolean;
   };
   homeAssistant: {
     url: string | undefined;
     token: string | undefined;
     requestTimeoutMs: number;
+    exposure: ExposureSettings;
   };
   auth: {
     jwtSecret: string | undefined;
@@ -128,6 +169,13 @@ export interface Config {
     maxToolRounds: number;
     maxMessageChars: number;
     contextMaxTokens: number;
+    toolTimeoutMs: number;
+    verifyTimeoutMs: number;
+    confirmationTtlMs: number;
+    /** Unset lists mean the built-in defaults of the tool policy. */
+    allowedServices: string[] | undefined;
+    deniedServices: string[] | undefined;
+    confirmServices: string[];
   };
   limits: {
     chatPerMinute: number;
@@ -138,6 +186,20 @@ export interface Config {
   graphiql: boolean;
   logLevel: string;
   logConversationContent: boolean;
+}
+
+/** Which entities the agent may see and act on; see docs/home-assistant.md. */
+export interface ExposureSettings {
+  /** Ignore Home Assistant's "Expose to Assist" marks and start from every entity. */
+  exposeAll: boolean;
+  domains: string[];
+  excludeDomains: string[];
+  /** Area ids or names. */
+  areas: string[];
+  excludeAreas: string[];
+  /** Entity ids or patterns where `*` matches any run of characters. */
+  entities: string[];
+  excludeEntities: string[];
 }
 
 export class ConfigError extends Error {
@@ -191,11 +253,22 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
       maxInputTokens: env.OPENAI_MAX_INPUT_TOKENS,
       maxRetries: env.OPENAI_MAX_RETRIES,
       timeoutMs: env.OPENAI_TIMEOUT_SECONDS * 1000,
+      // Strict local servers may reject fields they do not know, so only OpenAI itself gets it by default.
+      promptCacheKey: env.OPENAI_PROMPT_CACHE_KEY ?? env.OPENAI_BASE_URL === undefined,
     },
     homeAssistant: {
       url: env.HA_URL?.replace(/\/+$/, ''),
       token: env.HA_TOKEN,
       requestTimeoutMs: env.HA_REQUEST_TIMEOUT_SECONDS * 1000,
+      exposure: {
+        exposeAll: env.HA_EXPOSE_ALL,
+        domains: env.HA_EXPOSE_DOMAINS ?? [],
+        excludeDomains: env.HA_EXCLUDE_DOMAINS ?? [],
+        areas: env.HA_EXPOSE_AREAS ?? [],
+        excludeAreas: env.HA_EXCLUDE_AREAS ?? [],
+        entities: env.HA_EXPOSE_ENTITIES ?? [],
+        excludeEntities: env.HA_EXCLUDE_ENTITIES ?? [],
+      },
     },
     auth: {
       jwtSecret: env.JWT_SECRET,
@@ -207,6 +280,12 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
       maxToolRounds: env.AGENT_MAX_TOOL_ROUNDS,
       maxMessageChars: env.CHAT_MAX_MESSAGE_CHARS,
       contextMaxTokens: env.HA_CONTEXT_MAX_TOKENS,
+      toolTimeoutMs: env.AGENT_TOOL_TIMEOUT_SECONDS * 1000,
+      verifyTimeoutMs: env.AGENT_VERIFY_TIMEOUT_SECONDS * 1000,
+      confirmationTtlMs: env.AGENT_CONFIRMATION_TTL_SECONDS * 1000,
+      allowedServices: env.AGENT_ALLOWED_SERVICES,
+      deniedServices: env.AGENT_DENIED_SERVICES,
+      confirmServices: env.AGENT_CONFIRM_SERVICES ?? [],
     },
     limits: {
       chatPerMinute: env.RATE_LIMIT_CHAT_PER_MINUTE,

@@ -2,8 +2,10 @@ import type { ApiKeyService } from '../auth/api-key-service.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Caller } from '../auth/caller.js';
 import type { ChatService } from '../agent/chat-service.js';
+import type { ToolConfirmations } from '../agent/tool-confirmations.js';
 import type { ConversationService } from '../conversations/conversation-service.js';
 import type { EntityManager } from '../db/orm.js';
+import type { HomeContextProvider } from '../home-assistant/home-context-provider.js';
 import type { Database } from '../db/orm.js';
 import type { Logger } from '../observability/logger.js';
 import type { Loaders } from './loaders.js';
@@ -13,6 +15,8 @@ export interface Services {
   db: Database;
   chat: ChatService;
   conversations: ConversationService;
+  home: HomeContextProvider;
+  confirmations: ToolConfirmations;
   apiKeys: ApiKeyService;
   authenticator: Authenticator;
 }
