@@ -17,15 +17,18 @@ export function systemPrompt(options: { canControl: boolean }): string {
   ].join('\n');
 }
 
-/** The time zone's local time, when the home reported a valid IANA zone. */
+/** The local date and time in the home's time zone, such as "Friday 2026-12-04 21:15 (Europe/Amsterdam)". */
 function localTime(now: Date, timeZone: string | undefined): string | undefined {
   if (!timeZone) return undefined;
+  let parts: Intl.DateTimeFormatPart[];
   try {
-    const text = new Intl.DateTimeFormat('en-CA', { timeZone, dateStyle: 'short', timeStyle: 'short', hourCycle: 'h23', weekday: 'long' }).format(now);
-    return `${text} (${timeZone})`;
+    parts = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'long', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(now);
   } catch {
+    // Home Assistant accepted a zone this Node.js build does not know; the UTC time still goes out.
     return undefined;
   }
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((item) => item.type === type)?.value ?? '';
+  return `${part('weekday')} ${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')} (${timeZone})`;
 }
 
 /**

@@ -123,11 +123,12 @@ export class HomeAssistantClient {
 
   status(): HomeStatus {
     const connection = this.connection.current;
+    const current = this.connection.connected && this.cache.isCurrent;
     return {
       configured: true,
-      connected: this.connection.connected && this.cache.hasData,
+      connected: current,
       since: connection.since,
-      problem: this.connection.connected ? (this.cache.hasData ? undefined : 'The home has not been read yet.') : (connection.problem ?? 'Home Assistant is not connected yet.'),
+      problem: current ? undefined : this.connection.connected ? 'The home is being read again after connecting.' : (connection.problem ?? 'Home Assistant is not connected yet.'),
       haVersion: connection.haVersion,
       syncedAt: this.cache.lastSyncedAt,
     };
@@ -180,7 +181,7 @@ export class HomeAssistantClient {
       this.stableCache = { version, maxTokens, context: buildStableContext(index, this.cache.getConfig(), maxTokens) };
     }
     const stable = this.stableCache.context;
-    const asOf = status.connected ? now : this.cache.hasData ? (this.connection.connected ? this.cache.lastChangedAt : status.since) : undefined;
+    const asOf = this.cache.currentAsOf(now);
     const volatile = buildVolatileContext(index, (entityId) => this.cache.getState(entityId), { connected: status.connected, asOf, now }, maxTokens - stable.tokens);
     return {
       status,

@@ -55,6 +55,10 @@ export class HomeCache {
   /** Bumped on every state change. */
   private stateRevision = 0;
   private resolveFirstSync!: () => void;
+  /** When the data stopped being current: the moment the connection dropped, until a full read after it. */
+  private staleSince: Date | undefined;
+  /** Counts connection losses, so a read that overlapped one does not mark the data current. */
+  private outages = 0;
   /** Settles when the home has been read in full for the first time. */
   readonly firstSync = new Promise<void>((resolve) => {
     this.resolveFirstSync = resolve;
@@ -69,7 +73,12 @@ export class HomeCache {
       connection.subscribeEvents(eventType, () => this.scheduleReload(target));
     }
     connection.onStatus((status) => {
-      if (status.state === 'connected') void this.sync().catch(() => {});
+      if (status.state === 'connected') {
+        void this.sync().catch(() => {});
+        return;
+      }
+      this.outages += 1;
+      if (this.syncedAt && !this.staleSince) this.staleSince = status.since;
     });
   }
 
@@ -93,6 +102,17 @@ export class HomeCache {
 
   get hasData(): boolean {
     return this.syncedAt !== undefined;
+  }
+
+  /** Whether the data is current: read in full since the last connection, and kept live by events since. */
+  get isCurrent(): boolean {
+    return this.syncedAt !== undefined && this.staleSince === undefined;
+  }
+
+  /** Until when the data is known to be correct: `now` while current, else when the connection dropped. */
+  currentAsOf(now: Date): Date | undefined {
+    if (!this.syncedAt) return undefined;
+    return this.staleSince ?? now;
   }
 
   getState(entityId: string): HassState | undefined {
@@ -134,6 +154,7 @@ export class HomeCache {
 
   private async readAll(): Promise<void> {
     const startedAt = Date.now();
+    const outages = this.outages;
     const [states, config, services, floors, areas, devices, entities] = await Promise.all([
       this.connection.command<HassState[]>({ type: 'get_states' }),
       this.connection.command<HassConfig>({ type: 'get_config' }),
@@ -155,6 +176,8 @@ export class HomeCache {
     this.stateRevision += 1;
     this.syncedAt = new Date();
     this.changedAt = this.syncedAt;
+    if (outages === this.outages && this.connection.connected) this.staleSince = undefined;
+    else this.staleSince ??= this.syncedAt;
     this.resolveFirstSync();
     this.logger.info(
       { event: 'home.synced', entities: states.length, areas: areas.length, devices: devices.length, durationMs: Date.now() - startedAt },

@@ -128,10 +128,11 @@ function socketFactory(settings: HomeAssistantConnectionSettings): () => Promise
 
 /**
  * A WebSocket connection to Home Assistant built on home-assistant-js-websocket, which numbers commands,
- * matches results and resubscribes events after a reconnect. This class adds what a server needs: a
- * timeout on every command, a `ping` heartbeat, connecting again with backoff (also when the first
- * attempt fails, which the library does not retry), and catalogued errors. While disconnected, every
- * command fails at once with HOME_ASSISTANT_UNAVAILABLE.
+ * matches results to them and tracks subscriptions. This class adds what a server needs: a timeout on
+ * every command, a `ping` heartbeat, connecting again with exponential backoff and jitter after any
+ * failure or drop (the library retries drops only, on a fixed schedule, and not a failed first attempt),
+ * subscribing again on every new connection, and catalogued errors. While disconnected, every command
+ * fails at once with HOME_ASSISTANT_UNAVAILABLE.
  */
 export class HomeAssistantConnection {
   private connection: Connection | undefined;
@@ -225,7 +226,6 @@ export class HomeAssistantConnection {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    this.setStatus({ state: this.status.state === 'connected' ? 'disconnected' : this.status.state });
     let connection: Connection;
     try {
       connection = await createConnection({ createSocket: socketFactory(this.settings), setupRetry: 0 });
@@ -241,16 +241,14 @@ export class HomeAssistantConnection {
 
     this.connection = connection;
     this.failedAttempts = 0;
+    // Each drop starts a new connection through scheduleReconnect, whose backoff is ours; closing the old
+    // one inside this listener stops the library's own reconnect loop, which has a fixed schedule.
     connection.addEventListener('disconnected', () => {
-      this.setStatus({ state: 'disconnected', problem: 'The connection to Home Assistant was lost.' });
-      this.logger.warn({ event: 'home_assistant.disconnected' }, 'Lost the WebSocket connection to Home Assistant; reconnecting');
-    });
-    connection.addEventListener('ready', () => this.onConnected(connection));
-    connection.addEventListener('reconnect-error', () => {
-      // The library stops retrying after an auth failure; a new connection starts over with backoff.
       connection.close();
       if (this.connection === connection) this.connection = undefined;
-      this.scheduleReconnect('Home Assistant rejected the access token. Check HA_TOKEN.');
+      clearInterval(this.pingTimer);
+      this.logger.warn({ event: 'home_assistant.disconnected' }, 'Lost the WebSocket connection to Home Assistant; reconnecting');
+      this.scheduleReconnect('The connection to Home Assistant was lost.');
     });
     await Promise.all(this.subscriptions.map((subscription) => this.subscribeOn(connection, subscription)));
     this.onConnected(connection);
@@ -267,7 +265,7 @@ export class HomeAssistantConnection {
     try {
       await connection.subscribeEvents<HassEvent>(subscription.callback, subscription.eventType);
     } catch (error) {
-      // The library subscribes again after a reconnect, so only a rejection by Home Assistant matters here.
+      // A dropped connection is handled by the reconnect; this logs a subscription Home Assistant refused.
       this.logger.warn(
         { event: 'home_assistant.subscribe_failed', eventType: subscription.eventType, code: errorCode(error) },
         'Subscribing to a Home Assistant event failed',
@@ -297,7 +295,7 @@ export class HomeAssistantConnection {
     const base = Math.min(max, initial * 2 ** Math.min(this.failedAttempts - 1, 16));
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.setStatus({ state: 'disconnected', problem });
-    this.logger.warn({ event: 'home_assistant.connect_failed', attempt: this.failedAttempts, retryInMs: delay, problem }, 'Connecting to Home Assistant failed; will retry');
+    this.logger.warn({ event: 'home_assistant.reconnect_scheduled', attempt: this.failedAttempts, retryInMs: delay, problem }, 'Home Assistant is not connected; connecting again later');
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => void this.connect(), delay);
     this.reconnectTimer.unref();
