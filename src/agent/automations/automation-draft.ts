@@ -201,8 +201,8 @@ function checkServiceAction(service: string, record: Record<string, unknown>, pa
     return { description: service };
   }
   const [, domain, name] = match as unknown as [string, string, string];
-  if (!services[domain]?.[name]) problems.push(`${path}: Home Assistant has no service ${service}.`);
-  else if (!policy.isAllowed(domain, name)) problems.push(`${path}: ${service} is not a service the agent may use (AGENT_ALLOWED_SERVICES / AGENT_DENIED_SERVICES).`);
+  if (!policy.isAllowed(domain, name)) problems.push(`${path}: ${service} is not a service the agent may use (AGENT_ALLOWED_SERVICES / AGENT_DENIED_SERVICES).`);
+  else if (!services[domain]?.[name]) problems.push(`${path}: Home Assistant has no service ${service}.`);
 
   const target = isRecord(record.target) ? record.target : {};
   const data = isRecord(record.data) ? record.data : {};
