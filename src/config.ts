@@ -188,9 +188,9 @@ export interface Config {
   logConversationContent: boolean;
 }
 
-/** Which entities the agent may see and act on; see docs/home-assistant.md. */
+/** Rules for the entities the agent may see and act on, described in docs/home-assistant.md. */
 export interface ExposureSettings {
-  /** Ignore Home Assistant's "Expose to Assist" marks and start from every entity. */
+  /** Whether to start from every entity instead of those Home Assistant exposes to Assist. */
   exposeAll: boolean;
   domains: string[];
   excludeDomains: string[];

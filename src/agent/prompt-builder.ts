@@ -8,7 +8,7 @@ export interface PromptParts {
   system: string;
   /** The stable home context; it goes right after the system prompt. */
   context: string;
-  /** What changes every turn (states, time); it goes after the history, before the message. */
+  /** The part that changes every turn (states, time); it goes after the history, before the message. */
   turnContext?: string;
   history: HistoryUnit[];
   message: string;
@@ -52,7 +52,7 @@ export function assertMessageFits(parts: Pick<PromptParts, 'system' | 'message' 
 /**
  * Assembles the prompt within `maxInputTokens`: the system prompt, tools and the message always; then
  * the home context and the turn context if they fit; then earlier messages newest first, as many whole
- * units as fit. The order keeps what changes least first, so a cached prefix covers as much as possible.
+ * units as fit. What changes least comes first, so a cached prefix covers as much as possible.
  */
 export function buildPrompt(parts: PromptParts, maxInputTokens: number): Prompt {
   assertMessageFits(parts, maxInputTokens);

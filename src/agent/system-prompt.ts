@@ -17,7 +17,7 @@ export function systemPrompt(options: { canControl: boolean }): string {
   ].join('\n');
 }
 
-/** The local date and time in the home's time zone, such as "Friday 2026-12-04 21:15 (Europe/Amsterdam)". */
+/** Formats the local date and time in the home's time zone, such as "Friday 2026-12-04 21:15 (Europe/Amsterdam)". */
 function localTime(now: Date, timeZone: string | undefined): string | undefined {
   if (!timeZone) return undefined;
   let parts: Intl.DateTimeFormatPart[];
@@ -32,7 +32,7 @@ function localTime(now: Date, timeZone: string | undefined): string | undefined 
 }
 
 /**
- * The part of the prompt that changes every turn: current states and the time. It goes after the
+ * Builds the part of the prompt that changes every turn: current states and the time. It goes after the
  * conversation, just before the user's message, so everything before it can stay cached.
  */
 export function turnContextBlock(volatileBlock: string, now: Date, timeZone: string | undefined): string {

@@ -88,7 +88,7 @@ function snapshot(row: ToolCall): ToolCallSnapshot {
   };
 }
 
-/** The same call with the same arguments, whatever the key order of the model's JSON. */
+/** Builds a key that is equal for the same call with the same arguments, whatever their key order. */
 function callKey(call: AssembledToolCall): string {
   const canonical = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(canonical);
@@ -101,8 +101,8 @@ function callKey(call: AssembledToolCall): string {
 }
 
 /**
- * A key for providers that cache prompt prefixes: the same for every turn that starts with the same
- * instructions, tools and home context, so those requests are routed to the same cache.
+ * Derives the key for providers that cache prompt prefixes. It is the same for every turn that starts
+ * with the same instructions, tools and home context, so those requests are routed to the same cache.
  */
 function promptCacheKey(system: string, tools: ChatCompletionTool[], context: string): string {
   const digest = createHash('sha256').update(system).update('\0').update(JSON.stringify(tools)).update('\0').update(context).digest('hex');
@@ -164,7 +164,7 @@ export class TurnRunner {
       for (let round = 1; ; round += 1) {
         const offerTools = round <= deps.maxToolRounds && !stopTools;
         if (round > 1 && prompt.turnContextIndex >= 0) {
-          // States change with the tools' actions, so every round sees them as they are now.
+          // States change with the tools' actions, so every round gets them as they are now.
           const current = deps.home.current();
           messages[prompt.turnContextIndex] = { role: 'system', content: turnContextBlock(current.volatileBlock, new Date(), deps.home.timeZone()) };
         }
@@ -193,7 +193,7 @@ export class TurnRunner {
             (call): ChatCompletionMessageToolCall => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }),
           ),
         });
-        // A call identical to an earlier one in this turn is not run again, and the model must then answer.
+        // A call identical to an earlier one in this turn is not run again, and the next request offers no tools.
         const repeated = response.toolCalls.map((call) => {
           const key = callKey(call);
           const seen = seenCalls.has(key);
@@ -308,8 +308,8 @@ export class TurnRunner {
   }
 
   /**
-   * Stores the confirmation request, tells the client, waits for the decision and runs the action once
-   * approved. The wait does not count against the tool's time limit.
+   * Stores the confirmation request, emits it to the client, waits for the decision and runs the action
+   * once approved. The wait does not count against the tool's time limit.
    */
   private async confirmAndRun(
     turn: Turn,
@@ -344,8 +344,8 @@ export class TurnRunner {
 
   /**
    * Runs a tool step within AGENT_TOOL_TIMEOUT_SECONDS. The tool's signal aborts at the deadline, and a
-   * tool that ignores it is left behind; either way the call fails with HOME_ASSISTANT_UNAVAILABLE, since
-   * every tool waits on Home Assistant. A cancelled reply passes its abort on.
+   * tool that ignores it is left behind. Either way the call fails with HOME_ASSISTANT_UNAVAILABLE,
+   * because every tool waits on Home Assistant. A cancelled reply passes its abort on.
    */
   private async withDeadline<Step extends ToolStep>(run: (signal: AbortSignal) => Promise<Step>, turn: Turn): Promise<Step | ToolOutcome> {
     const turnSignal = turn.reply.controller.signal;

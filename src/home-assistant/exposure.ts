@@ -2,7 +2,7 @@ import type { ExposureSettings } from '../config.js';
 import { normalizeText } from './text.js';
 import { entityDomain, type HassEntityEntry } from './types.js';
 
-/** What the exposure rules need to know about one entity. */
+/** The facts about one entity that the exposure rules use. */
 export interface ExposureCandidate {
   entityId: string;
   registry: HassEntityEntry | undefined;
@@ -36,7 +36,7 @@ export function assistExposure(entry: HassEntityEntry | undefined): boolean | un
 }
 
 /**
- * Decides which entities the agent sees and acts on. The base set is every entity that Home Assistant
+ * Decides which entities the agent may read and act on. The base set is every entity that Home Assistant
  * exposes to Assist; an entity without that mark (no registry entry, or a home without the setting)
  * counts as exposed, and HA_EXPOSE_ALL makes every entity the base set. Include lists then narrow the
  * base set: when any of HA_EXPOSE_DOMAINS, HA_EXPOSE_AREAS or HA_EXPOSE_ENTITIES is set, an entity must

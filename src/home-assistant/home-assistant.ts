@@ -27,7 +27,7 @@ export interface HomeStatus {
   connected: boolean;
   /** When the connection entered its current state. */
   since: Date | undefined;
-  /** Why Home Assistant is not available, in our words. */
+  /** Reason Home Assistant is not available, in our words. */
   problem: string | undefined;
   haVersion: string | undefined;
   /** When everything was last read in full. */
@@ -60,7 +60,7 @@ export interface EntityHistory {
 /** The compressed rows of `history/history_during_period`: `s` state, `lu` last updated, `lc` last changed. */
 type CompressedHistory = Record<string, { s: string; lu?: number; lc?: number }[]>;
 
-/** The context when no Home Assistant is configured. */
+/** Builds the context for a server without Home Assistant. */
 export function unconfiguredContext(maxTokens: number): HomeContextSnapshot {
   const text = 'Home Assistant is not configured (HA_URL and HA_TOKEN are unset), so there is no home data and every home tool fails.';
   const block = wrapStable(text);
@@ -82,7 +82,7 @@ export function unconfiguredContext(maxTokens: number): HomeContextSnapshot {
  * Home Assistant as the agent uses it: a live WebSocket connection with a cache of the whole home, the
  * exposure rules applied on top, and REST for the automation config editor, which has no WebSocket
  * command. Every call is bounded by the request timeout and fails with HOME_ASSISTANT_UNAVAILABLE when
- * Home Assistant cannot answer.
+ * Home Assistant cannot respond.
  */
 export class HomeAssistantClient {
   readonly connection: HomeAssistantConnection;
@@ -124,11 +124,14 @@ export class HomeAssistantClient {
   status(): HomeStatus {
     const connection = this.connection.current;
     const current = this.connection.connected && this.cache.isCurrent;
+    let problem: string | undefined;
+    if (!this.connection.connected) problem = connection.problem ?? 'Home Assistant is not connected yet.';
+    else if (!current) problem = 'The home is being read again after connecting.';
     return {
       configured: true,
       connected: current,
       since: connection.since,
-      problem: current ? undefined : this.connection.connected ? 'The home is being read again after connecting.' : (connection.problem ?? 'Home Assistant is not connected yet.'),
+      problem,
       haVersion: connection.haVersion,
       syncedAt: this.cache.lastSyncedAt,
     };
@@ -162,7 +165,7 @@ export class HomeAssistantClient {
     await this.cache.sync();
   }
 
-  /** The exposed part of the home, rebuilt only when the home's structure changed. */
+  /** Returns the exposed part of the home, rebuilding it only when the home's structure changed. */
   index(): HomeIndex {
     const version = this.cache.structureVersion;
     if (this.indexCache?.version !== version) {
@@ -198,8 +201,8 @@ export class HomeAssistantClient {
   }
 
   /**
-   * Calls a service over the WebSocket API on exactly these entities. Home Assistant answers once the
-   * service has run; the state changes arrive as events, which StateVerifier watches.
+   * Calls a service over the WebSocket API on exactly these entities. Home Assistant responds once the
+   * service has run, and the state changes arrive as events, which StateVerifier watches.
    */
   async callService(domain: string, service: string, data: Record<string, unknown>, entityIds: string[], signal: AbortSignal): Promise<void> {
     this.assertAvailable();

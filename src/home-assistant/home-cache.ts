@@ -12,7 +12,7 @@ export interface Registries {
 
 type RegistryName = keyof Registries;
 
-/** Registry list commands; Home Assistant answers each with an array. */
+/** Registry list commands, each of which returns an array. */
 const REGISTRY_COMMANDS: Record<RegistryName, string> = {
   floors: 'config/floor_registry/list',
   areas: 'config/area_registry/list',

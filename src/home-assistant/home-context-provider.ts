@@ -31,12 +31,12 @@ export class HomeContextProvider {
     return client.context(this.maxTokens);
   }
 
-  /** The context from what is cached now, without waiting; used again for each tool round of a turn. */
+  /** Builds the context from what is cached now, without waiting; each tool round of a turn uses it. */
   current(now = new Date()): HomeContextSnapshot {
     return this.client ? this.client.context(this.maxTokens, now) : unconfiguredContext(this.maxTokens);
   }
 
-  /** The IANA time zone of the home, when Home Assistant reported one. */
+  /** Returns the IANA time zone of the home, when Home Assistant reported one. */
   timeZone(): string | undefined {
     const zone = this.client?.cache.getConfig()?.time_zone;
     return typeof zone === 'string' && zone !== '' ? zone : undefined;

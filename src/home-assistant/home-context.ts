@@ -83,7 +83,7 @@ const STATE_DOMAINS = [
 
 /** The entity list may use this share of the budget; the states get the rest. */
 const ENTITY_SHARE = 0.7;
-/** Longest state value shown; sensor texts can be paragraphs. */
+/** Maximum length of a state value shown, because sensor texts can be paragraphs. */
 const MAX_STATE_CHARS = 40;
 
 function section(name: ContextSectionName, text: string): ContextSection {
@@ -122,8 +122,8 @@ function singular(word: string): string {
 }
 
 /**
- * Whether the name only repeats the entity id's words, perhaps with the domain's name added ("Hallway
- * Light" for light.hallway), so the list can leave it out.
+ * Tells whether the name only repeats the entity id's words, perhaps with the domain's name added
+ * ("Hallway Light" for light.hallway), so the list can leave it out.
  */
 function nameIsRedundant(entity: IndexedEntity): boolean {
   const idWords = new Set([...entity.entityId.slice(entity.domain.length + 1).split('_'), ...entity.domain.split('_')].map(singular));
@@ -159,7 +159,7 @@ function groupByPlace(index: HomeIndex): Group[] {
   return groups.filter((group) => group.entities.length > 0);
 }
 
-/** Which entities a rendering names one by one: all, those of some domains, or none. */
+/** The entities a rendering names one by one: all, those of some domains, or none. */
 interface Selection {
   detail: EntityDetail;
   /** Domains listed by name; undefined lists every domain. */
@@ -189,8 +189,9 @@ function legend(selection: Selection): string {
 }
 
 /**
- * The renderings to try, most detailed first: everything; then the primary domains by name, leaving out
- * the least important domain at each step; then the primary domains without names; then counts only.
+ * Lists the renderings to try, most detailed first. Everything comes first, then the primary domains by
+ * name, leaving out the least important domain at each step, then the primary domains without names,
+ * and counts only at the end.
  */
 function selections(index: HomeIndex): Selection[] {
   const present = PRIMARY_DOMAINS.filter((domain) => index.entities.some((entity) => entity.domain === domain));
@@ -224,7 +225,7 @@ export function buildStableContext(index: HomeIndex, config: HassConfig | undefi
   return { block, tokens: countTokens(block), sections: [summary, entities], detail: chosen!.detail, listedEntities: entities === chosen!.section ? chosen!.listed : 0 };
 }
 
-/** Keeps whole lines from the top while they fit, then one line that says how many were left out. */
+/** Keeps whole lines from the top while they fit, then adds one line with the number left out. */
 function truncateLines(full: ContextSection, budget: number, tail: (omitted: number) => string): ContextSection {
   const lines = full.text.split('\n');
   const kept: string[] = [];

@@ -73,9 +73,9 @@ export class StateVerifier {
   }
 
   /**
-   * Waits until every targeted entity reached a final state or cannot change, or the timeout passes,
-   * then reads the entities that sent no event once more through `reread` (events can be lost on a
-   * reconnect) and returns the outcome per entity.
+   * Waits until every targeted entity reached a final state or cannot change, or the timeout passes.
+   * Then reads the entities that sent no event once more through `reread`, because events can be lost
+   * on a reconnect, and returns the outcome per entity.
    */
   async settle(reread: (entityId: string) => Promise<HassState | undefined | 'failed'>): Promise<EntityVerification[]> {
     const deadline = Date.now() + this.request.timeoutMs;

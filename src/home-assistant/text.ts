@@ -46,5 +46,6 @@ export function splitTerms(text: string): string[] {
 
 /** Orders by UTF-16 code units, so the order never depends on the process locale. */
 export function compareCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
 }

@@ -20,15 +20,15 @@ export interface HomeAssistantConnectionSettings {
   requestTimeoutMs: number;
   /** First delay before connecting again after a failed connection, in milliseconds. @default 1000 */
   reconnectInitialMs?: number;
-  /** Longest delay between connection attempts, in milliseconds. @default 30000 */
+  /** Maximum delay between connection attempts, in milliseconds. @default 30000 */
   reconnectMaxMs?: number;
   /** Interval of the `ping` heartbeat that detects a silently dead connection, in milliseconds. @default 30000 */
   pingIntervalMs?: number;
 }
 
 /**
- * A command Home Assistant answered with `success: false`. The message is ours and names only the
- * command and Home Assistant's error code (such as `not_found` or `invalid_format`), never its text.
+ * An error result (`success: false`) from Home Assistant. The message is ours and names only the command
+ * and Home Assistant's error code (such as `not_found` or `invalid_format`), never its text.
  */
 export class HomeAssistantCommandError extends Error {
   constructor(
@@ -47,7 +47,7 @@ export interface ConnectionStatus {
   /** When the state last changed. */
   since: Date;
   haVersion: string | undefined;
-  /** Why the last connection attempt or connection failed, in our words. */
+  /** Reason the last connection attempt or connection failed, in our words. */
   problem: string | undefined;
 }
 
@@ -56,7 +56,7 @@ interface EventSubscription {
   callback: (event: HassEvent) => void;
 }
 
-/** The error codes home-assistant-js-websocket rejects with, as numbers or inside a result frame. */
+/** Extracts the error code home-assistant-js-websocket rejects with, a number alone or inside a result frame. */
 function libraryErrorCode(error: unknown): number | undefined {
   if (typeof error === 'number') return error;
   if (typeof error === 'object' && error !== null) {
@@ -81,7 +81,7 @@ function socketFactory(settings: HomeAssistantConnectionSettings): () => Promise
   return () =>
     new Promise<HaWebSocket>((resolve, reject) => {
       const socket = new WebSocket(websocketUrl(settings.url), { handshakeTimeout: settings.requestTimeoutMs });
-      // ws raises 'error' events as exceptions when nobody listens; a reset connection must only close it.
+      // ws raises an 'error' event as an exception when no listener is attached, and a reset must only close the socket.
       socket.on('error', () => {});
       let settled = false;
       let invalidAuth = false;
@@ -128,11 +128,11 @@ function socketFactory(settings: HomeAssistantConnectionSettings): () => Promise
 
 /**
  * A WebSocket connection to Home Assistant built on home-assistant-js-websocket, which numbers commands,
- * matches results to them and tracks subscriptions. This class adds what a server needs: a timeout on
- * every command, a `ping` heartbeat, connecting again with exponential backoff and jitter after any
- * failure or drop (the library retries drops only, on a fixed schedule, and not a failed first attempt),
- * subscribing again on every new connection, and catalogued errors. While disconnected, every command
- * fails at once with HOME_ASSISTANT_UNAVAILABLE.
+ * matches results to them and tracks subscriptions. This class adds a timeout on every command, a `ping`
+ * heartbeat, subscriptions renewed on every new connection, and catalogued errors. It also connects
+ * again with exponential backoff and jitter after any failure or drop, because the library retries only
+ * drops, on a fixed schedule. While disconnected, every command fails at once with
+ * HOME_ASSISTANT_UNAVAILABLE.
  */
 export class HomeAssistantConnection {
   private connection: Connection | undefined;
@@ -181,7 +181,7 @@ export class HomeAssistantConnection {
   /**
    * Sends one command and returns its result. Raises HOME_ASSISTANT_UNAVAILABLE when disconnected, when
    * the connection drops before the result or when the result takes longer than the request timeout, and
-   * HomeAssistantCommandError when Home Assistant answers with an error. An abort rejects with the
+   * HomeAssistantCommandError when Home Assistant returns an error result. An abort rejects with the
    * signal's reason.
    */
   command<Result>(message: MessageBase, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Result> {
@@ -194,7 +194,7 @@ export class HomeAssistantConnection {
     return new Promise<Result>((resolve, reject) => {
       const onAbort = () => finish(() => reject(signal?.reason));
       const timer = setTimeout(
-        () => finish(() => reject(AppError.homeAssistantUnavailable(`Home Assistant did not answer ${message.type} within ${formatSeconds(timeoutMs)}.`))),
+        () => finish(() => reject(AppError.homeAssistantUnavailable(`Home Assistant did not respond to ${message.type} within ${formatSeconds(timeoutMs)}.`))),
         timeoutMs,
       );
       let done = false;
@@ -241,8 +241,8 @@ export class HomeAssistantConnection {
 
     this.connection = connection;
     this.failedAttempts = 0;
-    // Each drop starts a new connection through scheduleReconnect, whose backoff is ours; closing the old
-    // one inside this listener stops the library's own reconnect loop, which has a fixed schedule.
+    // Closing the dropped connection inside this listener stops the library's own reconnect loop, which
+    // has a fixed schedule. scheduleReconnect then opens a new one with our backoff.
     connection.addEventListener('disconnected', () => {
       connection.close();
       if (this.connection === connection) this.connection = undefined;
@@ -280,7 +280,7 @@ export class HomeAssistantConnection {
       if (!this.connected || this.connection !== connection) return;
       this.command({ type: 'ping' }).catch(() => {
         if (this.connection !== connection || this.closed) return;
-        this.logger.warn({ event: 'home_assistant.ping_failed' }, 'Home Assistant did not answer a ping; reconnecting');
+        this.logger.warn({ event: 'home_assistant.ping_failed' }, 'Home Assistant did not respond to a ping; reconnecting');
         connection.reconnect(true);
       });
     }, interval);
@@ -325,7 +325,7 @@ export class HomeAssistantConnection {
   }
 }
 
-/** The code of a result error (`{code, message}`) or of a library error (a number). */
+/** Extracts the code of a result error (`{code, message}`) or of a library error (a number). */
 function errorCode(error: unknown): string | number | undefined {
   if (typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string') return (error as { code: string }).code;
   return libraryErrorCode(error);

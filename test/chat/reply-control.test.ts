@@ -101,7 +101,7 @@ describe('idempotent chat', () => {
     expect(list.body.data?.conversations.edges).toHaveLength(1);
     expect(list.body.data?.conversations.edges[0].node.messages.edges).toHaveLength(2);
     const turnRequests = stack.model.requests.slice(requestsBefore).filter((request) => request.body.messages.some((message: { role: string; content: string }) => message.role === 'user' && message.content === input.message));
-    // One turn of this rule asks the model three times: search, call the service, answer.
+    // One turn of this rule sends the model three requests: search, call the service, reply.
     expect(turnRequests).toHaveLength(3);
   });
 
@@ -184,8 +184,8 @@ describe('prompt budget', () => {
       expect(prompt.history).toBe(history.reduce((sum, message) => sum + countTokens(message.content, { disallowedSpecial: new Set() }) + 4, 0));
       expect(prompt.message).toBe(countTokens('And now a short question') + 4);
       expect(prompt.system + prompt.context + prompt.history + prompt.message + prompt.tools).toBeLessThanOrEqual(3500);
-      // The builder stops at the first older message that does not fit; an assistant reply that fit but
-      // would start the history alone is left out as well.
+      // The builder stops at the first older message that does not fit. An assistant reply that fit but
+      // would start the history alone is left out too, so the message before it is the one over budget.
       const used = prompt.system + prompt.context + prompt.history + prompt.message + prompt.tools;
       const cost = (message: { content: string }) => countTokens(message.content, { disallowedSpecial: new Set() }) + 4;
       const unsent = earlier.slice(0, earlier.length - history.length);

@@ -67,7 +67,7 @@ describe('restart on the same database', () => {
     }
   });
 
-  it('ends a reply that waited for a confirmation when the process dies', async () => {
+  it('interrupts a waiting confirmation on crash', async () => {
     homeAssistant.setState('lock.front_door', 'locked');
     const first = await startServerProcess(env);
     const stream = collectSse(`${first.url}/graphql`, key, CHAT_STREAM, { input: { message: 'Unlock the front door' } });

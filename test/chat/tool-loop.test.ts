@@ -43,13 +43,13 @@ describe('tools', () => {
     expect(joinDeltas(events)).toBe('Kitchen Temperature over the last 24 hours: 21.8 °C, 21.0 °C, 21.4 °C, 22.0 °C (3 changes); now 22.0 °C.');
   });
 
-  it('refuses the history of an entity that is not exposed', async () => {
+  it('rejects history of hidden entities', async () => {
     stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'get_history', arguments: { entity_ids: ['sensor.router_uptime'] } }] });
     const [refused] = finished(await turn(stack, key, 'Show the router history'));
     expect(refused).toMatchObject({ status: 'REJECTED', error: { code: 'NOT_FOUND', message: 'Unknown or not exposed: sensor.router_uptime. Find entity ids with search_entities.' } });
   });
 
-  it('lists the services of a domain with the policy applied', async () => {
+  it('lists services with the policy', async () => {
     const events = await turn(stack, key, 'Which services does the lock domain have?');
     const [listed] = finished(events);
     expect(listed?.name).toBe('list_services');
@@ -60,7 +60,7 @@ describe('tools', () => {
     expect(joinDeltas(events)).toMatch(/^The lock domain has \d+ services\. I may use: lock, open, unlock\.$/);
   });
 
-  it('reads states of an area and reports unknown ids', async () => {
+  it('reads an area and flags unknown ids', async () => {
     stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'get_states', arguments: { area: 'Office' } }, { name: 'get_states', arguments: { entity_ids: ['light.kitchen', 'light.nowhere', 'sensor.router_uptime'] } }] });
     const [office, mixed] = finished(await turn(stack, key, 'Office status please'));
     expect(office!.result.states.map((state: { entity_id: string }) => state.entity_id)).toEqual(['light.office_desk_lamp', 'sensor.office_desk_power', 'switch.office_monitor']);
@@ -69,7 +69,7 @@ describe('tools', () => {
     expect(mixed!.result.unknown_entity_ids).toEqual(['light.nowhere', 'sensor.router_uptime']);
   });
 
-  it('targets an area and acts only on its exposed entities of the domain', async () => {
+  it('resolves an area to exposed entities', async () => {
     stack.homeAssistant.setState('light.kitchen', 'on');
     stack.homeAssistant.setState('light.kitchen_cabinets', 'on');
     const callsBefore = stack.homeAssistant.serviceCalls.length;
@@ -81,7 +81,7 @@ describe('tools', () => {
     expect(stack.homeAssistant.serviceCalls.slice(callsBefore).map((recorded) => recorded.target)).toEqual([{ entity_id: ['light.kitchen', 'light.kitchen_cabinets'] }]);
   });
 
-  it('refuses unknown entities, wrong domains, denied services and bad data', async () => {
+  it('rejects invalid service calls', async () => {
     const callsBefore = stack.homeAssistant.serviceCalls.length;
     stack.model.enqueue({
       kind: 'tool_calls',
@@ -115,7 +115,7 @@ describe('tools', () => {
     expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
   });
 
-  it('runs the calls of one round in parallel and answers each', async () => {
+  it('runs one round in parallel', async () => {
     stack.homeAssistant.setState('light.kitchen', 'on');
     stack.homeAssistant.setState('light.hallway', 'on');
     stack.homeAssistant.faults.latencyMs = 200;
@@ -143,7 +143,7 @@ describe('tools', () => {
     }
   });
 
-  it('stops offering tools when the model repeats an identical call', async () => {
+  it('stops tools after a repeated call', async () => {
     const call = { name: 'get_states', arguments: { entity_ids: ['light.kitchen'] } };
     const reordered = { name: 'get_states', arguments: '{ "entity_ids" : ["light.kitchen"] }' };
     stack.model.enqueue({ kind: 'tool_calls', calls: [call] }, { kind: 'tool_calls', calls: [reordered] });
@@ -160,7 +160,7 @@ describe('tools', () => {
 });
 
 describe('tool limits', () => {
-  it('answers without tools after the last tool round', async () => {
+  it('offers no tools after the last round', async () => {
     const stack = await startTestStack({ env: { AGENT_MAX_TOOL_ROUNDS: '1' } });
     try {
       const key = await stack.apiKey('alice');
@@ -174,7 +174,7 @@ describe('tool limits', () => {
     }
   });
 
-  it('fails a tool that exceeds its time with HOME_ASSISTANT_UNAVAILABLE', async () => {
+  it('fails a tool past its timeout', async () => {
     const stack = await startTestStack({ env: { AGENT_TOOL_TIMEOUT_SECONDS: '1' } });
     try {
       const key = await stack.apiKey('alice');
@@ -190,7 +190,7 @@ describe('tool limits', () => {
     }
   });
 
-  it('fails a Home Assistant command that exceeds the request timeout', async () => {
+  it('fails a command past the request timeout', async () => {
     const stack = await startTestStack({ env: { HA_REQUEST_TIMEOUT_SECONDS: '1' } });
     try {
       const key = await stack.apiKey('alice');
@@ -199,13 +199,13 @@ describe('tool limits', () => {
       const events = await turn(stack, key, 'Turn off the kitchen light');
       const call = finished(events).find((item) => item.name === 'call_service')!;
       expect(call).toMatchObject({ status: 'FAILED', error: { code: 'HOME_ASSISTANT_UNAVAILABLE' } });
-      expect(call.error?.message).toBe('Home Assistant did not answer call_service within 1 s. The call may not have reached Home Assistant; nothing was verified.');
+      expect(call.error?.message).toBe('Home Assistant did not respond to call_service within 1 s. The call may not have reached Home Assistant; nothing was verified.');
     } finally {
       await stack.close();
     }
   });
 
-  it('reports a failure Home Assistant raises while running the service', async () => {
+  it('reports a failed service run', async () => {
     const stack = await startTestStack();
     try {
       const key = await stack.apiKey('alice');

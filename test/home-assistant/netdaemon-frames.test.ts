@@ -11,7 +11,7 @@ import { AppError } from '../../src/security/errors.js';
 import { waitFor } from '../support/clients.js';
 import { requireFixtures } from '../support/fixtures.js';
 
-/** Frame files answering each command; every reply gets the id of the request it answers. */
+/** Frame files that reply to each command; every reply gets the id of its request. */
 const REPLIES: Record<string, string> = {
   supported_features: 'result_msg.json',
   subscribe_events: 'result_msg.json',
@@ -26,7 +26,7 @@ const REPLIES: Record<string, string> = {
 };
 
 /**
- * A WebSocket server that answers with the real frames NetDaemon recorded from Home Assistant, so the
+ * A WebSocket server that replies with the real frames NetDaemon recorded from Home Assistant, so the
  * client is tested against what Home Assistant sends rather than against our own simulator.
  */
 class FrameServer {
@@ -106,7 +106,7 @@ async function connect(ctx: { skip: (note?: string) => never }, token = 'netdaem
 }
 
 describe('Home Assistant client against recorded frames', () => {
-  it('authenticates, reads every part of the home and subscribes', async (ctx) => {
+  it('reads the home and subscribes', async (ctx) => {
     const { server, client } = await connect(ctx);
     expect(await client.waitUntilReady(5_000)).toBe(true);
 
@@ -130,7 +130,7 @@ describe('Home Assistant client against recorded frames', () => {
     expect(context.stableBlock).toContain('binary_sensor.vardagsrum_pir "Rörelsedetektor vardagsrum uppe" [motion]');
   });
 
-  it('applies a recorded state_changed event to the cache', async (ctx) => {
+  it('applies a recorded state event', async (ctx) => {
     const { server, client } = await connect(ctx);
     await client.waitUntilReady(5_000);
     const revision = client.cache.stateVersion;
@@ -142,7 +142,7 @@ describe('Home Assistant client against recorded frames', () => {
     expect(client.context(4000).volatileBlock).toContain('binary_sensor.vardagsrum_pir: off');
   });
 
-  it('reads a registry again after its recorded update event', async (ctx) => {
+  it('rereads a registry after its event', async (ctx) => {
     const { server, client } = await connect(ctx);
     await client.waitUntilReady(5_000);
     const reads = () => server.requests.filter((request) => request.type === 'config/area_registry/list').length;
@@ -154,7 +154,7 @@ describe('Home Assistant client against recorded frames', () => {
     expect(server.requests.filter((request) => request.type === 'config/device_registry/list').length).toBeGreaterThan(1);
   });
 
-  it('turns a recorded error result into our own error', async (ctx) => {
+  it('maps a recorded error result', async (ctx) => {
     const { client } = await connect(ctx);
     await client.waitUntilReady(5_000);
     const error = await client.connection.command({ type: 'fire_event', event_type: 100 }).catch((caught: unknown) => caught);

@@ -56,7 +56,7 @@ function conversation(userText: string, steps: Step[], earlier: ChatCompletionMe
   return messages;
 }
 
-/** A search step whose result holds the entities of `HOME` in the domain (or all). */
+/** Builds a search step whose result contains the entities of `HOME` in the domain (or all of them). */
 function searchStep(domain?: string): Step {
   const entities = domain ? HOME.filter((row) => row.entity_id.startsWith(`${domain}.`)) : HOME;
   return { name: 'search_entities', args: {}, result: { total: entities.length, entities } };

@@ -26,7 +26,7 @@ describe('loadConfig', () => {
     expect(config.agent).toMatchObject({ toolTimeoutMs: 30_000, verifyTimeoutMs: 5_000, confirmationTtlMs: 300_000, allowedServices: undefined, deniedServices: undefined, confirmServices: [] });
   });
 
-  it('reads the exposure, policy and tool settings', () => {
+  it('reads exposure and policy settings', () => {
     const config = loadConfig({
       OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1',
       HA_EXPOSE_ALL: 'true',
@@ -44,7 +44,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1', OPENAI_PROMPT_CACHE_KEY: 'true' }).openai.promptCacheKey).toBe(true);
   });
 
-  it('names invalid exposure and policy lists', () => {
+  it('names invalid exposure lists', () => {
     expect(() => loadConfig({ HA_EXPOSE_DOMAINS: 'Light!' })).toThrow(/HA_EXPOSE_DOMAINS: invalid value, expected a comma-separated list of domains/);
     expect(() => loadConfig({ HA_EXCLUDE_ENTITIES: 'kitchen' })).toThrow(/HA_EXCLUDE_ENTITIES: invalid value, expected a comma-separated list of entity ids or patterns/);
     expect(() => loadConfig({ AGENT_DENIED_SERVICES: 'lock.unlock.now' })).toThrow(/AGENT_DENIED_SERVICES: invalid value/);

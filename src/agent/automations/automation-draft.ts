@@ -4,7 +4,7 @@ import { normalizeText } from '../../home-assistant/text.js';
 import type { HassServices, HassState } from '../../home-assistant/types.js';
 import type { ServicePolicy } from '../tools/service-policy.js';
 
-/** Longest automation config accepted, in characters. */
+/** Maximum length of an automation config, in characters. */
 export const MAX_AUTOMATION_CHARS = 20_000;
 
 const MODES = new Set(['single', 'restart', 'queued', 'parallel']);
@@ -20,7 +20,7 @@ export interface AutomationPreview {
   entities: { entity_id: string; name: string }[];
   services: string[];
   warnings: string[];
-  /** What will be saved, without the id, which is assigned when the automation is created. */
+  /** The config to be saved, without the id, which is assigned at creation. */
   config: Record<string, unknown>;
 }
 
@@ -38,7 +38,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A single item or a list, as Home Assistant accepts for triggers, conditions and actions. */
+/** Wraps a single item in a list, since Home Assistant accepts either form for triggers, conditions and actions. */
 function asList(value: unknown): unknown[] {
   if (value === undefined || value === null) return [];
   return Array.isArray(value) ? value : [value];
@@ -100,9 +100,9 @@ interface ActionCheck {
 }
 
 /**
- * Checks every reference of the config against the home and the policy: entities must exist and be
- * exposed, areas and devices must exist, services must exist and be allowed, and nothing may name its
- * targets or services through templates, which would let the automation reach past those checks.
+ * Checks every reference of the config against the home and the policy. Entities must exist and be
+ * exposed, areas and devices must exist, and services must exist and be allowed. Nothing may name its
+ * targets or services through templates, because those would let the automation reach past the checks.
  */
 export function validateAutomationDraft(text: string, context: DraftContext): DraftResult {
   const parsed = parseAutomationText(text);
@@ -155,7 +155,9 @@ export function validateAutomationDraft(text: string, context: DraftContext): Dr
 
   const checked: ActionCheck[] = [];
   walk(actions.items, actions.key, (record, path) => {
-    const service = typeof record.action === 'string' ? record.action : typeof record.service === 'string' ? record.service : undefined;
+    let service: string | undefined;
+    if (typeof record.action === 'string') service = record.action;
+    else if (typeof record.service === 'string') service = record.service;
     if (service !== undefined) {
       checked.push(checkServiceAction(service, record, path, context, problems, warnings));
     } else if (typeof record.scene === 'string') {

@@ -151,7 +151,7 @@ export const deleteAutomationTool = defineTool({
           deleted = await home.rest.deleteAutomationConfig(created.automationId, confirmed.signal);
         } catch (error) {
           gone.stop();
-          if (error instanceof HomeAssistantRequestError) return failed('BAD_USER_INPUT', `Home Assistant refused to delete the automation (HTTP ${error.status}).`);
+          if (error instanceof HomeAssistantRequestError) return failed('BAD_USER_INPUT', `Home Assistant rejected deleting the automation (HTTP ${error.status}).`);
           throw error;
         }
         await confirmed.home.automations.markDeleted(created.id);

@@ -17,7 +17,7 @@ import {
   type ToolVerification,
 } from './tool.js';
 
-/** Most entities one call may act on; a larger target is more likely a mistake than a wish. */
+/** Maximum entities one call may act on; a larger target is more likely a mistake than a wish. */
 const MAX_TARGET_ENTITIES = 50;
 
 /** Keys that select entities; the agent must name targets in the arguments, where they are checked. */

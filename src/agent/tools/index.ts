@@ -6,7 +6,7 @@ import { listServicesTool } from './list-services.js';
 import { searchEntitiesTool } from './search-entities.js';
 import type { AgentTool } from './tool.js';
 
-/** Every tool the agent offers, in the order the model sees them. */
+/** Every tool the agent offers, in the order the model gets them. */
 export const HOME_TOOLS: AgentTool[] = [
   searchEntitiesTool,
   getStatesTool,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { HassServiceDescription } from '../../home-assistant/types.js';
 import { availableHome, completed, defineTool, DOMAIN_PATTERN, rejected } from './tool.js';
 
-/** Longest description passed on; some integrations write paragraphs. */
+/** Maximum length of a description passed on, because some integrations write paragraphs. */
 const MAX_DESCRIPTION_CHARS = 160;
 
 function shorten(text: unknown): string | undefined {
@@ -10,7 +10,7 @@ function shorten(text: unknown): string | undefined {
   return text.length > MAX_DESCRIPTION_CHARS ? `${text.slice(0, MAX_DESCRIPTION_CHARS - 1)}…` : text;
 }
 
-/** Flattens a service's fields; a section is a field that holds `{collapsed, fields}`. */
+/** Flattens a service's fields; a section is a field that contains `{collapsed, fields}`. */
 export function serviceFields(description: HassServiceDescription | undefined): Map<string, Record<string, unknown>> {
   const fields = new Map<string, Record<string, unknown>>();
   const visit = (node: Record<string, unknown> | undefined) => {

@@ -7,7 +7,7 @@ import { availableHome, completed, defineTool, DOMAIN_PATTERN, rejected } from '
 const DEFAULT_RESULTS = 10;
 const MAX_RESULTS = 50;
 
-/** The compact form of an entity in tool results. */
+/** Builds the compact form of an entity for tool results. */
 export function describeEntity(entity: IndexedEntity, state: HassState | undefined): Record<string, unknown> {
   const view: Record<string, unknown> = { entity_id: entity.entityId, name: entity.name };
   if (entity.areaName) view.area = entity.areaName;

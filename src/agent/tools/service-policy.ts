@@ -147,7 +147,7 @@ export class ServicePolicy {
     return reasons.size > 0 ? { kind: 'confirm', reasons: [...reasons] } : { kind: 'allow' };
   }
 
-  /** Whether a service may need a confirmation for some target, so list_services can say so. */
+  /** Tells whether a service may need a confirmation for some target, so list_services can report it. */
   mayNeedConfirmation(domain: string, service: string): boolean {
     if (matches(this.settings.confirm, domain, service)) return true;
     if (domain === 'lock') return service === 'unlock' || service === 'open';

@@ -7,7 +7,7 @@ import { AppError } from '../../security/errors.js';
 import type { CreatedAutomations } from '../automations/created-automations.js';
 import type { ServicePolicy } from './service-policy.js';
 
-/** What the Home Assistant tools share: the client, the service policy and where created automations are recorded. */
+/** Dependencies the Home Assistant tools share: the client, the service policy and the record of created automations. */
 export interface HomeToolDependencies {
   /** Undefined when HA_URL or HA_TOKEN is unset; every tool then fails with HOME_ASSISTANT_UNAVAILABLE. */
   homeAssistant: HomeAssistantClient | undefined;
@@ -31,7 +31,7 @@ export type ToolStatus = 'COMPLETED' | 'FAILED' | 'REJECTED' | 'EXPIRED';
 
 export type ToolVerification = ToolCallVerification;
 
-/** What a tool returns: the JSON the model reads, and whether the call did what was asked. */
+/** The outcome of a tool: the JSON the model reads, and whether the call did what was requested. */
 export interface ToolOutcome {
   result: unknown;
   status: ToolStatus;
@@ -40,12 +40,12 @@ export interface ToolOutcome {
 }
 
 /**
- * A state change that waits for the user: the turn stores the summary and preview, asks the client for a
- * confirmation and calls `execute` only once the same user approves it before it expires.
+ * A state change that waits for the user. The turn stores the summary and preview, requests a
+ * confirmation from the client and calls `execute` only once the same user approves before it expires.
  */
 export interface ConfirmationRequest {
   kind: 'confirmation';
-  /** What will happen, in plain words, shown to the user. */
+  /** The action in plain words, shown to the user. */
   summary: string;
   /** Structured detail stored on the tool call, such as an automation's config. */
   preview?: unknown;
@@ -60,7 +60,7 @@ export function isConfirmationRequest(step: ToolStep): step is ConfirmationReque
 
 export interface AgentTool<Arguments = unknown> {
   name: string;
-  /** What the model reads to decide when to call the tool. */
+  /** The text the model reads to decide when to call the tool. */
   description: string;
   arguments: z.ZodType<Arguments>;
   /** Whether the tool can change something in the home; such tools need the `control` scope. */

@@ -300,7 +300,7 @@ class WebSocketSession {
     }
   }
 
-  /** Answers from the recorded states, with Home Assistant's defaults: start state included, significant changes only. */
+  /** Replies from the recorded states, with Home Assistant's defaults: start state included, significant changes only. */
   private history(message: Message): void {
     const start = Date.parse(message.start_time as string);
     const end = message.end_time === undefined ? Date.now() : Date.parse(message.end_time as string);

@@ -116,7 +116,7 @@ const STOP_WORDS = new Set([
   'search', 'look', 'list', 'show', 'change', 'changed',
 ]);
 
-/** Maximum number of entities one answer names. */
+/** Maximum number of entities one reply names. */
 const MAX_ANSWERED_ENTITIES = 5;
 const ECHO_LENGTH = 60;
 
@@ -166,7 +166,7 @@ interface Steps {
   offered: Set<string>;
 }
 
-/** The first step of most rules: search, or the text that reports its failure. */
+/** Runs the first step of most rules: a search, or the text that reports its failure. */
 function searched(steps: Steps, args: Record<string, unknown>): { plan: ReplyPlan } | { entries: Entry[] } {
   const result = lastResult(steps.results, 'search_entities');
   if (!result) return { plan: steps.call('search_entities', args) };
@@ -475,7 +475,7 @@ function bestMatch(words: string[], entries: Entry[]): Entry | undefined {
   return best.score > 0 || entries.length === 1 ? best.entry : undefined;
 }
 
-/** The entities that share the most words with the question, at most five. */
+/** Picks the entities that share the most words with the question, at most five. */
 function topMatches(words: string[], entries: Entry[]): Entry[] {
   const ranked = rankMatches(words, entries);
   const bestScore = ranked[0]?.score ?? 0;
