@@ -145,17 +145,27 @@ export class HomeAssistantClient {
     throw AppError.homeAssistantUnavailable(`Home Assistant is unavailable: ${status.problem ?? 'not connected.'} (for ${seconds} s)`);
   }
 
-  /** Waits for the first full read of the home, at most `timeoutMs`. Returns whether it happened. */
+  /**
+   * Waits for the first full read of the home, at most `timeoutMs`, but not past a failed connection
+   * attempt, so turns do not each wait out the timeout while Home Assistant is down. Returns whether the
+   * home has been read.
+   */
   async waitUntilReady(timeoutMs = this.settings.requestTimeoutMs): Promise<boolean> {
     if (this.cache.hasData) return true;
+    if (this.connection.current.state !== 'connecting' && !this.connection.connected) return false;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => {
+    let stopListening = () => {};
+    const giveUp = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
+      stopListening = this.connection.onStatus((status) => {
+        if (status.state === 'disconnected' || status.state === 'closed') resolve(false);
+      });
     });
     try {
-      return await Promise.race([this.cache.firstSync.then(() => true), timeout]);
+      return await Promise.race([this.cache.firstSync.then(() => true), giveUp]);
     } finally {
       clearTimeout(timer);
+      stopListening();
     }
   }
 

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTokens } from 'gpt-tokenizer';
-import { DEMO_HOME_PATH, loadHome } from '../../src/simulators/home-assistant/index.js';
+import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator } from '../../src/simulators/home-assistant/index.js';
+import { SCRIPTED_MODEL_NAME, startScriptedModel } from '../../src/simulators/scripted-model/index.js';
 import { collectSse, postGraphQL, waitFor } from '../support/clients.js';
 import { fixturesDir, requireFixtures } from '../support/fixtures.js';
+import { startTestServer } from '../support/server.js';
 import { CHAT_STREAM, eventsOf, joinDeltas, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
 const HOME = `query($refresh: Boolean) { home(refresh: $refresh) { available configured problem haVersion updatedAt ageSeconds syncedAt totalTokens maxTokens entityListDetail entityCount exposedEntityCount sections { name tokens text } text } }`;
@@ -201,6 +203,35 @@ describe('Home Assistant outages', () => {
       expect(synced.problem).toBeNull();
     } finally {
       await stack.close();
+    }
+  });
+
+  it('answers at once when Home Assistant is down at startup', async () => {
+    const homeAssistant = await startHomeAssistantSimulator({ home: loadHome(DEMO_HOME_PATH) });
+    homeAssistant.faults.unavailable = true;
+    const model = await startScriptedModel();
+    const server = await startTestServer({
+      env: { OPENAI_BASE_URL: model.url, OPENAI_MODEL: SCRIPTED_MODEL_NAME, HA_URL: homeAssistant.url, HA_TOKEN: homeAssistant.token, HA_REQUEST_TIMEOUT_SECONDS: '20' },
+    });
+    try {
+      const key = await server.apiKey('alice');
+      await waitFor(() => (server.logs.some((line) => line.event === 'home_assistant.reconnect_scheduled') ? true : undefined), 5_000, 'the failed first connection');
+      const startedAt = Date.now();
+      const stream = collectSse(server.graphqlUrl, key, CHAT_STREAM, { input: { message: 'Turn off the kitchen light' } });
+      await stream.done;
+      // The request timeout is 20 s; a turn that waited for the first read would take that long.
+      expect(Date.now() - startedAt).toBeLessThan(10_000);
+
+      const events = eventsOf(stream.results, 'chatStream');
+      expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
+      const tool = events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { error: { code: string; message: string } };
+      expect(tool.error.code).toBe('HOME_ASSISTANT_UNAVAILABLE');
+      expect(tool.error.message).toMatch(/^Home Assistant is unavailable: Home Assistant could not be reached\./);
+      expect(model.requests[0]!.body.messages.at(-2).content).toContain('Home Assistant is unreachable and no states have been read yet.');
+    } finally {
+      await server.close();
+      await model.close();
+      await homeAssistant.close();
     }
   });
 

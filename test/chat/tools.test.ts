@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectSse, postGraphQL, waitFor, type Collected } from '../support/clients.js';
+import { collectSse, collectWs, postGraphQL, waitFor, wsClient, type Collected } from '../support/clients.js';
 import { CHAT_STREAM, CONFIRM_TOOL_CALL, eventsOf, joinDeltas, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -151,6 +151,28 @@ describe('confirmations', () => {
     const again = await confirm(awaiting.toolCall.id, true);
     expect(again.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
     expect(again.body.errors?.[0]?.message).toMatch(/^This action was already approved at /);
+  });
+
+  it('confirms over graphql-ws too', async () => {
+    stack.homeAssistant.setState('lock.garden_gate', 'locked');
+    const client = wsClient(stack.wsUrl, key);
+    try {
+      const stream = collectWs(client, CHAT_STREAM, { input: { message: 'Unlock the garden gate' } });
+      const awaiting = await waitFor(
+        () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as { toolCall: { id: string } } | undefined,
+        10_000,
+        'a confirmation request',
+      );
+      const confirmation = collectWs(client, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: true });
+      await confirmation.done;
+      expect(confirmation.results[0]?.data?.confirmToolCall.status).toBe('RUNNING');
+      await stream.done;
+      expect(joinDeltas(eventsOf(stream.results, 'chatStream'))).toBe('Done: Garden Gate is now unlocked.');
+      expect(stack.homeAssistant.getState('lock.garden_gate')?.state).toBe('unlocked');
+    } finally {
+      await client.dispose();
+      stack.homeAssistant.setState('lock.garden_gate', 'locked');
+    }
   });
 
   it('does nothing when the user declines', async () => {
