@@ -93,6 +93,8 @@ describe('chat turn', () => {
       'create_automation',
       'delete_automation',
     ]);
+    // OPENAI_BASE_URL is set and OPENAI_PROMPT_CACHE_KEY is not, so the field stays out.
+    expect(request?.body).not.toHaveProperty('prompt_cache_key');
     expect(request?.body.messages[0].role).toBe('system');
     expect(request?.body.messages.at(-1)).toEqual({ role: 'user', content: 'Hello again' });
   });

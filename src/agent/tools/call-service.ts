@@ -173,7 +173,14 @@ async function execute(args: CallArguments, entities: IndexedEntity[], data: Rec
     throw error;
   }
 
-  const results = await verifier.settle(async (entityId) => home.readState(entityId, context.signal));
+  const results = await verifier.settle(async (entityId) => {
+    try {
+      return await home.readState(entityId, context.signal);
+    } catch (error) {
+      context.logger.warn({ event: 'tool.verify_read_failed', entityId, code: isAppError(error) ? error.code : undefined }, 'Reading a state to verify a service call failed');
+      return 'failed';
+    }
+  });
   const outcome = aggregate(results);
   const names = new Map(entities.map((entity) => [entity.entityId, entity.name]));
   const verification: ToolVerification = { outcome, entities: results };
