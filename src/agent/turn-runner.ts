@@ -310,6 +310,7 @@ export class TurnRunner {
   /**
    * Stores the confirmation request, emits it to the client, waits for the decision and runs the action
    * once approved. The wait does not count against the tool's time limit.
+   * NOTE: a graceful shutdown waits its whole grace period for a reply that waits here, then interrupts it.
    */
   private async confirmAndRun(
     turn: Turn,

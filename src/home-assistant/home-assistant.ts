@@ -216,10 +216,9 @@ export class HomeAssistantClient {
    */
   async callService(domain: string, service: string, data: Record<string, unknown>, entityIds: string[], signal: AbortSignal): Promise<void> {
     this.assertAvailable();
-    await this.connection.command(
-      { type: 'call_service', domain, service, service_data: data, target: { entity_id: entityIds } },
-      { signal },
-    );
+    // A service without targets, such as a script's own service, must get no target key at all.
+    const target = entityIds.length > 0 ? { target: { entity_id: entityIds } } : {};
+    await this.connection.command({ type: 'call_service', domain, service, service_data: data, ...target }, { signal });
   }
 
   /** Reads the states of entities between two instants from the recorder, over the WebSocket API. */

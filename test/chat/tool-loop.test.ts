@@ -115,6 +115,18 @@ describe('tools', () => {
     expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
   });
 
+  it('runs a script through its own service', async () => {
+    const callsBefore = stack.homeAssistant.serviceCalls.length;
+    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'call_service', arguments: { domain: 'script', service: 'good_night' } }] });
+    const [call] = finished(await turn(stack, key, 'Good night'));
+    expect(call).toMatchObject({ status: 'COMPLETED', result: { service: 'script.good_night' } });
+    expect(call!.result.entities.map((entity: { entity_id: string }) => entity.entity_id)).toEqual(['script.good_night']);
+    const recorded = stack.homeAssistant.serviceCalls.slice(callsBefore);
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]).toMatchObject({ domain: 'script', service: 'good_night', target: {} });
+    expect(recorded[0]?.error).toBeUndefined();
+  });
+
   it('runs one round in parallel', async () => {
     stack.homeAssistant.setState('light.kitchen', 'on');
     stack.homeAssistant.setState('light.hallway', 'on');
