@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTokens } from 'gpt-tokenizer';
+import { conversationTopic } from '../../src/agent/chat-events.js';
 import { collectSse, collectWs, postGraphQL, wsClient } from '../support/clients.js';
 import { CHAT_MUTATION, CHAT_STREAM, REPLY_STREAM, eventsOf, joinDeltas, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
@@ -124,7 +125,14 @@ describe('conversationEvents', () => {
 
     const query = `subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename ... on ReplyStarted { sequence messageId } ... on ReplyDelta { sequence messageId text } ... on ToolCallStarted { sequence messageId } ... on ToolCallFinished { sequence messageId } ... on ReplyCompleted { sequence messageId } } }`;
     const watchers = [collectWs(client, query, { id: conversationId }), collectWs(wsClient(stack.wsUrl, key), query, { id: conversationId })];
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Live-only subscriptions miss what comes before they are registered. A probe event on the
+    // conversation's topic shows when both are listening, and the probes are left out of the comparison.
+    const isProbe = (result: { data?: Record<string, any> | null }) => result.data?.conversationEvents.text === 'probe';
+    await until(() => {
+      stack.app.bus.publish(conversationTopic(conversationId), { type: 'ReplyDelta', sequence: 0, messageId: conversationId, text: 'probe' });
+      return watchers.every((watcher) => watcher.results.some(isProbe));
+    }, 'both watchers to listen');
+    const watched = (watcher: (typeof watchers)[number]) => watcher.results.filter((result) => !isProbe(result));
 
     const turns: StreamedEvent[][] = [];
     for (const message of ['Is the kitchen light on?', 'Say hello']) {
@@ -134,9 +142,9 @@ describe('conversationEvents', () => {
     }
     const expected = turns.flat().map((event) => ({ __typename: event.__typename, sequence: event.sequence, messageId: event.messageId, ...(event.text ? { text: event.text } : {}) }));
 
-    await until(() => watchers.every((watcher) => watcher.results.length >= expected.length), 'both watchers to see both turns');
+    await until(() => watchers.every((watcher) => watched(watcher).length >= expected.length), 'both watchers to see both turns');
     for (const watcher of watchers) {
-      expect(eventsOf(watcher.results, 'conversationEvents')).toEqual(expected);
+      expect(eventsOf(watched(watcher), 'conversationEvents')).toEqual(expected);
       watcher.cancel();
     }
     await client.dispose();
