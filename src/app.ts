@@ -6,9 +6,11 @@ import { ChatService } from './agent/chat-service.js';
 import { createMemoryEventBus, type EventBus } from './agent/event-bus.js';
 import { interruptOrphanedReplies } from './agent/recovery.js';
 import { ReplyEventStore } from './agent/reply-event-store.js';
-import { callServiceTool } from './agent/tools/call-service.js';
-import { getStatesTool } from './agent/tools/get-states.js';
+import { CreatedAutomations } from './agent/automations/created-automations.js';
+import { ToolConfirmations } from './agent/tool-confirmations.js';
+import { HOME_TOOLS } from './agent/tools/index.js';
 import { ToolRegistry } from './agent/tools/registry.js';
+import { ServicePolicy } from './agent/tools/service-policy.js';
 import { TurnRunner } from './agent/turn-runner.js';
 import { ApiKeyService } from './auth/api-key-service.js';
 import { Authenticator } from './auth/authenticator.js';
@@ -23,8 +25,8 @@ import { buildSchema } from './graphql/schema.js';
 import { attachWebSocketServer } from './graphql/websocket.js';
 import { useOperationRateLimit } from './graphql/use-operation-rate-limit.js';
 import { createYogaServer } from './graphql/yoga.js';
-import { HomeSummaryCache } from './home-assistant/home-summary.js';
-import { HomeAssistantRestClient } from './home-assistant/rest-client.js';
+import { HomeAssistantClient } from './home-assistant/home-assistant.js';
+import { HomeContextProvider } from './home-assistant/home-context-provider.js';
 import { DEFAULT_BACKOFF } from './llm/backoff.js';
 import { ChatModel } from './llm/chat-model.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -42,6 +44,8 @@ const MIN_STREAM_DRAIN_MS = 50;
 
 export interface AppOptions {
   logger?: Logger;
+  /** Shares one bus between apps in a test, as Redis does between instances. */
+  bus?: EventBus;
 }
 
 export interface App {
@@ -69,7 +73,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const interrupted = await interruptOrphanedReplies(db);
   if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
 
-  const bus = createMemoryEventBus();
+  const bus = options.bus ?? createMemoryEventBus();
   const rateLimitStore = await openRateLimitStore(config.redisUrl, config.redisKeyPrefix, logger).catch(async (error: unknown) => {
     await db.close();
     throw error;
@@ -99,10 +103,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const homeAssistant =
     config.homeAssistant.url && config.homeAssistant.token
-      ? new HomeAssistantRestClient({ url: config.homeAssistant.url, token: config.homeAssistant.token, timeoutMs: config.homeAssistant.requestTimeoutMs })
+      ? new HomeAssistantClient(
+          { url: config.homeAssistant.url, token: config.homeAssistant.token, requestTimeoutMs: config.homeAssistant.requestTimeoutMs, exposure: config.homeAssistant.exposure },
+          logger,
+        )
       : undefined;
   if (!homeAssistant) logger.warn({ event: 'home_assistant.not_configured' }, 'HA_URL or HA_TOKEN is not set; the agent has no home data');
-  const home = new HomeSummaryCache(homeAssistant, logger);
+  homeAssistant?.start();
+  const home = new HomeContextProvider(homeAssistant, config.agent.contextMaxTokens, logger);
+  const confirmations = new ToolConfirmations(db, bus, logger);
+  const homeTools = {
+    homeAssistant,
+    policy: new ServicePolicy({ allowed: config.agent.allowedServices, denied: config.agent.deniedServices, confirm: config.agent.confirmServices }),
+    automations: new CreatedAutomations(db),
+    verifyTimeoutMs: config.agent.verifyTimeoutMs,
+  };
 
   const model = config.openai.configured
     ? new ChatModel(
@@ -120,7 +135,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     : undefined;
   if (!model) logger.warn({ event: 'llm.not_configured' }, 'OPENAI_API_KEY and OPENAI_BASE_URL are not set; chat fails with LLM_NOT_CONFIGURED');
 
-  const tools = new ToolRegistry([getStatesTool, callServiceTool]);
+  const tools = new ToolRegistry(HOME_TOOLS);
   const active = new ActiveReplies();
   const store = new ReplyEventStore(db, active);
   const runner = model
@@ -131,18 +146,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         model,
         tools,
         home,
-        homeAssistant,
+        homeTools,
+        confirmations,
         logger,
         maxToolRounds: config.agent.maxToolRounds,
         maxInputTokens: config.openai.maxInputTokens,
         budget,
         turnDeadlineMs: config.agent.turnDeadlineMs,
         logContent: config.logConversationContent,
+        toolTimeoutMs: config.agent.toolTimeoutMs,
+        confirmationTtlMs: config.agent.confirmationTtlMs,
+        promptCacheKey: config.openai.promptCacheKey,
       })
     : undefined;
   const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens, rateLimits, budget, maxConcurrentReplies: config.limits.concurrentRepliesPerUser });
 
-  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator, budget };
+  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator, budget, home, confirmations };
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
   const maskError = createErrorMasker({ logger, currentRequestId, hideSuggestions: !config.graphql.introspection });
   const yoga = createYogaServer({
@@ -202,6 +221,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     close: (graceMs = config.shutdownGraceMs) => {
       closing ??= (async () => {
         await chat.shutdown(graceMs);
+        confirmations.close();
+        await homeAssistant?.close();
         await revocations.stop();
         // Reply streams end by themselves once the last event of their reply is written. Stop accepting
         // connections, give open streams a moment to send those events, then close what is left.

@@ -83,6 +83,29 @@ const algorithmList = z
     (algorithms) => algorithms.length > 0 && algorithms.every((algorithm) => (JWT_ALGORITHMS as readonly string[]).includes(algorithm)),
     `a comma-separated list of JWS algorithms from ${JWT_ALGORITHMS.join(', ')}`,
   );
+/** A comma-separated list whose entries all match `pattern`; empty entries are dropped. */
+const listOf = (pattern: RegExp, form: string) =>
+  z
+    .string()
+    .trim()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    )
+    .refine((entries) => entries.every((entry) => pattern.test(entry)), form);
+
+const domainList = listOf(/^[a-z0-9_]+$/, 'a comma-separated list of domains such as light,switch');
+const areaList = listOf(/^[^,]+$/, 'a comma-separated list of area ids or names such as kitchen,living_room');
+const entityPatternList = listOf(
+  /^[a-z0-9_*]+\.[a-z0-9_*]+$/,
+  'a comma-separated list of entity ids or patterns with * such as light.kitchen,sensor.*_battery',
+);
+const serviceList = listOf(
+  /^(\*|[a-z0-9_]+(\.[a-z0-9_]+)?)$/,
+  'a comma-separated list of domains or domain.service entries such as light,lock.unlock (or * for all)',
+);
 
 const optionalSecret = (minLength: number, form: string) =>
   z
@@ -114,10 +137,18 @@ const environmentSchema = z.object({
   OPENAI_TIMEOUT_SECONDS: integer(1, 3600).default(60),
   OPENAI_IDLE_TIMEOUT_SECONDS: integer(1, 3600).default(60),
   OPENAI_RETRY_AFTER_MAX_SECONDS: integer(0, 3600).default(30),
+  OPENAI_PROMPT_CACHE_KEY: booleanFlag.optional(),
 
   HA_URL: httpUrl.optional(),
   HA_TOKEN: z.string().trim().min(1, 'a Home Assistant long-lived access token').optional(),
   HA_REQUEST_TIMEOUT_SECONDS: integer(1, 300).default(10),
+  HA_EXPOSE_ALL: booleanFlag.default(false),
+  HA_EXPOSE_DOMAINS: domainList.optional(),
+  HA_EXCLUDE_DOMAINS: domainList.optional(),
+  HA_EXPOSE_AREAS: areaList.optional(),
+  HA_EXCLUDE_AREAS: areaList.optional(),
+  HA_EXPOSE_ENTITIES: entityPatternList.optional(),
+  HA_EXCLUDE_ENTITIES: entityPatternList.optional(),
 
   JWT_SECRET: optionalSecret(32, 'at least 32 characters (use a random value, e.g. `openssl rand -base64 48`)'),
   JWT_JWKS_URL: httpUrl.optional(),
@@ -133,6 +164,12 @@ const environmentSchema = z.object({
 
   AGENT_MAX_TOOL_ROUNDS: integer(1, 50).default(5),
   AGENT_TURN_DEADLINE_SECONDS: integer(1, 86_400).default(300),
+  AGENT_TOOL_TIMEOUT_SECONDS: integer(1, 600).default(30),
+  AGENT_VERIFY_TIMEOUT_SECONDS: integer(0, 120).default(5),
+  AGENT_CONFIRMATION_TTL_SECONDS: integer(1, 86_400).default(300),
+  AGENT_ALLOWED_SERVICES: serviceList.optional(),
+  AGENT_DENIED_SERVICES: serviceList.optional(),
+  AGENT_CONFIRM_SERVICES: serviceList.optional(),
   CHAT_MAX_MESSAGE_CHARS: integer(1, 1_000_000).default(16_000),
   HA_CONTEXT_MAX_TOKENS: integer(100, 200_000).default(4000),
   RATE_LIMIT_CHAT_PER_MINUTE: integer(1, 100_000).default(100),
@@ -184,11 +221,14 @@ export interface Config {
     idleTimeoutMs: number;
     /** Maximum Retry-After the service waits for. A longer one fails the call at once. */
     maxRetryAfterMs: number;
+    /** Whether requests carry `prompt_cache_key`; on by default only for OpenAI itself. */
+    promptCacheKey: boolean;
   };
   homeAssistant: {
     url: string | undefined;
     token: string | undefined;
     requestTimeoutMs: number;
+    exposure: ExposureSettings;
   };
   auth: {
     jwtSecret: string | undefined;
@@ -213,6 +253,13 @@ export interface Config {
     contextMaxTokens: number;
     /** Time a whole turn may take, tool calls and retries included. */
     turnDeadlineMs: number;
+    toolTimeoutMs: number;
+    verifyTimeoutMs: number;
+    confirmationTtlMs: number;
+    /** Unset lists mean the built-in defaults of the tool policy. */
+    allowedServices: string[] | undefined;
+    deniedServices: string[] | undefined;
+    confirmServices: string[];
   };
   limits: {
     chatPerMinute: number;
@@ -247,6 +294,20 @@ export interface Config {
   };
   logLevel: string;
   logConversationContent: boolean;
+}
+
+/** Rules for the entities the agent may see and act on, described in docs/home-assistant.md. */
+export interface ExposureSettings {
+  /** Whether to start from every entity instead of those Home Assistant exposes to Assist. */
+  exposeAll: boolean;
+  domains: string[];
+  excludeDomains: string[];
+  /** Area ids or names. */
+  areas: string[];
+  excludeAreas: string[];
+  /** Entity ids or patterns where `*` matches any run of characters. */
+  entities: string[];
+  excludeEntities: string[];
 }
 
 export class ConfigError extends Error {
@@ -306,11 +367,22 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
       timeoutMs: env.OPENAI_TIMEOUT_SECONDS * 1000,
       idleTimeoutMs: env.OPENAI_IDLE_TIMEOUT_SECONDS * 1000,
       maxRetryAfterMs: env.OPENAI_RETRY_AFTER_MAX_SECONDS * 1000,
+      // Strict local servers may reject fields they do not know, so only OpenAI itself gets it by default.
+      promptCacheKey: env.OPENAI_PROMPT_CACHE_KEY ?? env.OPENAI_BASE_URL === undefined,
     },
     homeAssistant: {
       url: env.HA_URL?.replace(/\/+$/, ''),
       token: env.HA_TOKEN,
       requestTimeoutMs: env.HA_REQUEST_TIMEOUT_SECONDS * 1000,
+      exposure: {
+        exposeAll: env.HA_EXPOSE_ALL,
+        domains: env.HA_EXPOSE_DOMAINS ?? [],
+        excludeDomains: env.HA_EXCLUDE_DOMAINS ?? [],
+        areas: env.HA_EXPOSE_AREAS ?? [],
+        excludeAreas: env.HA_EXCLUDE_AREAS ?? [],
+        entities: env.HA_EXPOSE_ENTITIES ?? [],
+        excludeEntities: env.HA_EXCLUDE_ENTITIES ?? [],
+      },
     },
     auth: {
       jwtSecret: env.JWT_SECRET,
@@ -329,6 +401,12 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
       maxMessageChars: env.CHAT_MAX_MESSAGE_CHARS,
       contextMaxTokens: env.HA_CONTEXT_MAX_TOKENS,
       turnDeadlineMs: env.AGENT_TURN_DEADLINE_SECONDS * 1000,
+      toolTimeoutMs: env.AGENT_TOOL_TIMEOUT_SECONDS * 1000,
+      verifyTimeoutMs: env.AGENT_VERIFY_TIMEOUT_SECONDS * 1000,
+      confirmationTtlMs: env.AGENT_CONFIRMATION_TTL_SECONDS * 1000,
+      allowedServices: env.AGENT_ALLOWED_SERVICES,
+      deniedServices: env.AGENT_DENIED_SERVICES,
+      confirmServices: env.AGENT_CONFIRM_SERVICES ?? [],
     },
     limits: {
       chatPerMinute: env.RATE_LIMIT_CHAT_PER_MINUTE,

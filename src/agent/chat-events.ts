@@ -1,4 +1,4 @@
-import type { ToolCallError, ToolCallStatus } from '../conversations/tool-call.entity.js';
+import type { ToolCallDecision, ToolCallError, ToolCallStatus, ToolCallVerification } from '../conversations/tool-call.entity.js';
 
 /** A tool call as it was when an event was emitted. */
 export interface ToolCallSnapshot {
@@ -8,6 +8,12 @@ export interface ToolCallSnapshot {
   result: unknown;
   status: ToolCallStatus;
   error: ToolCallError | null;
+  summary?: string | null;
+  expiresAt?: string | null;
+  preview?: unknown;
+  verification?: ToolCallVerification | null;
+  decision?: ToolCallDecision | null;
+  decidedAt?: string | null;
 }
 
 interface EventBase {
@@ -37,6 +43,12 @@ const TERMINAL_TYPES: ReadonlySet<ChatEventType> = new Set(['ReplyCompleted', 'R
 export function isTerminal(event: Pick<ChatEvent, 'type'>): boolean {
   return TERMINAL_TYPES.has(event.type);
 }
+
+/**
+ * Instance-wide requests about replies, such as a cancellation or a confirmation; the instance that
+ * generates the reply acts on them.
+ */
+export const REPLY_CONTROL_TOPIC = 'reply-control';
 
 export const replyTopic = (messageId: string) => `reply:${messageId}`;
 export const conversationTopic = (conversationId: string) => `conversation:${conversationId}`;

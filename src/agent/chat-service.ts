@@ -10,7 +10,7 @@ import { AppError } from '../security/errors.js';
 import type { RateLimits } from '../security/rate-limit/rate-limits.js';
 import type { TokenBudget } from '../security/token-budget.js';
 import type { AbortReason, ActiveReplies, ActiveReply } from './active-replies.js';
-import { conversationDeletedTopic, type ChatEvent } from './chat-events.js';
+import { conversationDeletedTopic, REPLY_CONTROL_TOPIC, type ChatEvent } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
 import { assertMessageFits } from './prompt-builder.js';
 import type { ReplyEventStore } from './reply-event-store.js';
@@ -50,8 +50,6 @@ export interface ChatServiceDependencies {
   maxConcurrentReplies: number;
 }
 
-/** Instance-wide requests about replies; an instance acts on those for replies it generates. */
-const REPLY_CONTROL_TOPIC = 'reply-control';
 type ReplyControl = { action: 'cancel'; messageId: string };
 
 /** How long a cancel waits for another instance to stop a reply before ending it here. */
@@ -97,7 +95,7 @@ export class ChatService {
     }
 
     assertMessageFits(
-      { system: systemPrompt({ canControl: hasScope(caller, 'control'), now: new Date() }), message: input.message, tools: deps.tools.definitions({ caller }) },
+      { system: systemPrompt({ canControl: hasScope(caller, 'control') }), message: input.message, tools: deps.tools.definitions({ caller }) },
       deps.maxInputTokens,
     );
 

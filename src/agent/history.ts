@@ -56,7 +56,7 @@ export async function loadHistory(em: EntityManager, conversationId: string, bef
         ? [{ role: 'user', content: message.content }]
         : replyUnit(
             message,
-            toolCalls.filter((call) => call.messageId === message.id && call.status !== 'RUNNING'),
+            toolCalls.filter((call) => call.messageId === message.id && call.status !== 'RUNNING' && call.status !== 'AWAITING_CONFIRMATION'),
           );
     if (unitMessages.length === 0) continue;
     units.push({ messages: unitMessages, tokens: unitMessages.reduce((sum, item) => sum + countMessageTokens(item), 0) });

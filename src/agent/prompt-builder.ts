@@ -6,7 +6,10 @@ import type { HistoryUnit } from './history.js';
 
 export interface PromptParts {
   system: string;
+  /** The stable home context; it goes right after the system prompt. */
   context: string;
+  /** The part that changes every turn (states, time); it goes after the history, before the message. */
+  turnContext?: string;
   history: HistoryUnit[];
   message: string;
   tools: ChatCompletionTool[];
@@ -15,6 +18,8 @@ export interface PromptParts {
 export interface Prompt {
   messages: ChatCompletionMessageParam[];
   breakdown: PromptBreakdown;
+  /** Position of the turn context in `messages`, so a later tool round can replace it; -1 when left out. */
+  turnContextIndex: number;
 }
 
 export function countToolTokens(tools: ChatCompletionTool[]): number {
@@ -46,7 +51,8 @@ export function assertMessageFits(parts: Pick<PromptParts, 'system' | 'message' 
 
 /**
  * Assembles the prompt within `maxInputTokens`: the system prompt, tools and the message always; then
- * the home context if it fits; then earlier messages newest first, as many whole units as fit.
+ * the home context and the turn context if they fit; then earlier messages newest first, as many whole
+ * units as fit. What changes least comes first, so a cached prefix covers as much as possible.
  */
 export function buildPrompt(parts: PromptParts, maxInputTokens: number): Prompt {
   assertMessageFits(parts, maxInputTokens);
@@ -57,6 +63,13 @@ export function buildPrompt(parts: PromptParts, maxInputTokens: number): Prompt 
   const includeContext = contextTokens > 0 && contextTokens <= remaining;
   if (includeContext) remaining -= contextTokens;
   else contextTokens = 0;
+
+  const turnTokens = parts.turnContext ? countTokens(parts.turnContext) + MESSAGE_OVERHEAD_TOKENS : 0;
+  const includeTurn = turnTokens > 0 && turnTokens <= remaining;
+  if (includeTurn) {
+    remaining -= turnTokens;
+    contextTokens += turnTokens;
+  }
 
   const kept: HistoryUnit[] = [];
   for (let index = parts.history.length - 1; index >= 0; index -= 1) {
@@ -71,9 +84,15 @@ export function buildPrompt(parts: PromptParts, maxInputTokens: number): Prompt 
   const messages: ChatCompletionMessageParam[] = [{ role: 'system', content: parts.system }];
   if (includeContext) messages.push({ role: 'system', content: parts.context });
   for (const unit of kept) messages.push(...unit.messages);
+  let turnContextIndex = -1;
+  if (includeTurn && parts.turnContext) {
+    turnContextIndex = messages.length;
+    messages.push({ role: 'system', content: parts.turnContext });
+  }
   messages.push({ role: 'user', content: parts.message });
 
   return {
+    turnContextIndex,
     messages,
     breakdown: {
       system: fixed.system,

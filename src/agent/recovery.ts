@@ -30,8 +30,8 @@ export async function endUnownedReply(
     await tx.insert(ReplyEventSchema, { messageId, sequence, type: outcome.event, payload: {}, createdAt: now });
     await tx.nativeUpdate(
       ToolCallSchema,
-      { messageId, status: 'RUNNING' },
-      { status: 'FAILED', finishedAt: now, error: { code: 'INTERNAL_SERVER_ERROR', message: 'The reply ended before the tool finished.' } },
+      { messageId, status: { $in: ['RUNNING', 'AWAITING_CONFIRMATION'] } },
+      { status: 'FAILED', finishedAt: now, error: { code: 'INTERNAL_SERVER_ERROR', message: 'The reply ended before the tool finished or was confirmed.' } },
     );
     ended = { type: outcome.event, sequence, messageId };
   });

@@ -1,12 +1,12 @@
-import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall } from 'openai/resources/chat/completions';
+import { createHash } from 'node:crypto';
+import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall, ChatCompletionTool } from 'openai/resources/chat/completions';
 import type { Caller } from '../auth/caller.js';
 import { hasScope } from '../auth/caller.js';
 import type { Database } from '../db/orm.js';
 import { uuidv7 } from '../db/uuid.js';
 import type { MessageError, TokenUsage } from '../conversations/message.entity.js';
-import { ToolCallSchema } from '../conversations/tool-call.entity.js';
-import type { HomeSummaryCache } from '../home-assistant/home-summary.js';
-import type { HomeAssistantRestClient } from '../home-assistant/rest-client.js';
+import { ToolCallSchema, type ToolCall } from '../conversations/tool-call.entity.js';
+import type { HomeContextProvider } from '../home-assistant/home-context-provider.js';
 import type { ChatModel } from '../llm/chat-model.js';
 import { ModelError } from '../llm/model-errors.js';
 import { countTokens } from '../llm/tokens.js';
@@ -21,8 +21,10 @@ import { loadHistory } from './history.js';
 import { buildPrompt } from './prompt-builder.js';
 import type { ReplyEventStore } from './reply-event-store.js';
 import { ReplyEventWriter } from './reply-event-writer.js';
-import { homeContextBlock, systemPrompt, toolResultBlock } from './system-prompt.js';
+import { systemPrompt, toolResultBlock, turnContextBlock } from './system-prompt.js';
+import type { ToolConfirmations } from './tool-confirmations.js';
 import type { ToolRegistry } from './tools/registry.js';
+import { failed, isConfirmationRequest, rejected, type HomeToolDependencies, type ToolContext, type ToolOutcome, type ToolStep } from './tools/tool.js';
 
 export interface TurnRunnerDependencies {
   db: Database;
@@ -30,8 +32,9 @@ export interface TurnRunnerDependencies {
   store: ReplyEventStore;
   model: ChatModel;
   tools: ToolRegistry;
-  home: HomeSummaryCache;
-  homeAssistant: HomeAssistantRestClient | undefined;
+  home: HomeContextProvider;
+  homeTools: HomeToolDependencies;
+  confirmations: ToolConfirmations;
   logger: Logger;
   maxToolRounds: number;
   maxInputTokens: number;
@@ -41,6 +44,12 @@ export interface TurnRunnerDependencies {
   turnDeadlineMs: number;
   /** Log the user's message and the reply text (LOG_CONVERSATION_CONTENT); off, no message text is logged. */
   logContent?: boolean;
+  /** Time one tool call may take, not counting the wait for a confirmation, in milliseconds. */
+  toolTimeoutMs: number;
+  /** How long a confirmation request stays open, in milliseconds. */
+  confirmationTtlMs: number;
+  /** Whether model requests carry `prompt_cache_key`. */
+  promptCacheKey: boolean;
 }
 
 export interface Turn {
@@ -73,9 +82,49 @@ function deadlineFailure(deadlineMs: number): MessageError {
   return { code: 'LLM_UNAVAILABLE', message: `The reply did not finish within ${Math.round(deadlineMs / 1000)} s (AGENT_TURN_DEADLINE_SECONDS).`, retryable: true };
 }
 
-function snapshot(row: { id: string; name: string; arguments: unknown; result: unknown; status: ToolCallSnapshot['status']; error?: ToolCallSnapshot['error'] }): ToolCallSnapshot {
-  return { id: row.id, name: row.name, arguments: row.arguments, result: row.result ?? null, status: row.status, error: row.error ?? null };
+function snapshot(row: ToolCall): ToolCallSnapshot {
+  return {
+    id: row.id,
+    name: row.name,
+    arguments: row.arguments,
+    result: row.result ?? null,
+    status: row.status,
+    error: row.error ?? null,
+    summary: row.summary ?? null,
+    expiresAt: row.expiresAt ? row.expiresAt.toISOString() : null,
+    preview: row.preview ?? null,
+    verification: row.verification ?? null,
+    decision: row.decision ?? null,
+    decidedAt: row.decidedAt ? row.decidedAt.toISOString() : null,
+  };
 }
+
+/** Builds a key that is equal for the same call with the same arguments, whatever their key order. */
+function callKey(call: AssembledToolCall): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (typeof value === 'object' && value !== null) {
+      return Object.fromEntries(Object.keys(value).sort().map((key) => [key, canonical((value as Record<string, unknown>)[key])]));
+    }
+    return value;
+  };
+  return `${call.name}:${JSON.stringify(canonical(safeJson(call.arguments)))}`;
+}
+
+/**
+ * Derives the key for providers that cache prompt prefixes. It is the same for every turn that starts
+ * with the same instructions, tools and home context, so those requests are routed to the same cache.
+ */
+function promptCacheKey(system: string, tools: ChatCompletionTool[], context: string): string {
+  const digest = createHash('sha256').update(system).update('\0').update(JSON.stringify(tools)).update('\0').update(context).digest('hex');
+  return `ha-ai-agent-${digest.slice(0, 24)}`;
+}
+
+/** Thrown inside a tool's deadline race; never leaves this module. */
+class ToolTimeout extends Error {}
+
+/** Most tool calls of one round that run at the same time. */
+const MAX_PARALLEL_TOOL_CALLS = 8;
 
 /**
  * Runs one chat turn: builds the prompt, streams the model, runs the tools it asks for and loops until
@@ -111,10 +160,12 @@ export class TurnRunner {
       const home = await deps.home.get({ refresh: turn.refreshContext });
       const em = deps.db.fork();
       const history = await loadHistory(em, reply.conversationId, turn.userMessageId);
+      const system = systemPrompt({ canControl });
       const prompt = buildPrompt(
         {
-          system: systemPrompt({ canControl, now: new Date() }),
-          context: homeContextBlock(home.text),
+          system,
+          context: home.stableBlock,
+          turnContext: turnContextBlock(home.volatileBlock, new Date(), deps.home.timeZone()),
           history,
           message: turn.message,
           tools,
@@ -123,15 +174,24 @@ export class TurnRunner {
       );
       usage.prompt = prompt.breakdown;
       const messages: ChatCompletionMessageParam[] = prompt.messages;
+      const cacheKey = deps.promptCacheKey ? promptCacheKey(system, tools, home.stableBlock) : undefined;
+      const seenCalls = new Set<string>();
+      let stopTools = false;
 
       for (let round = 1; ; round += 1) {
-        const offerTools = round <= deps.maxToolRounds;
+        const offerTools = round <= deps.maxToolRounds && !stopTools;
+        if (round > 1 && prompt.turnContextIndex >= 0) {
+          // States change with the tools' actions, so every round gets them as they are now.
+          const homeNow = deps.home.current();
+          messages[prompt.turnContextIndex] = { role: 'system', content: turnContextBlock(homeNow.volatileBlock, new Date(), deps.home.timeZone()) };
+        }
         const current = { messages, text: '' };
         inFlight = current;
         const response = await deps.model.complete({
           messages,
           tools: offerTools ? tools : [],
           signal,
+          promptCacheKey: cacheKey,
           onText: (delta) => {
             if (current.text === '' && writer.content !== '' && !/\s$/.test(writer.content)) writer.emit({ type: 'ReplyDelta', text: '\n\n' });
             current.text += delta;
@@ -152,10 +212,16 @@ export class TurnRunner {
             (call): ChatCompletionMessageToolCall => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }),
           ),
         });
-        for (const call of response.toolCalls) {
-          const result = await this.runTool(turn, call, round, writer, log);
-          messages.push({ role: 'tool', tool_call_id: call.id, content: toolResultBlock(call.name, result) });
-        }
+        // A call identical to an earlier one in this turn is not run again, and the next request offers no tools.
+        const repeated = response.toolCalls.map((call) => {
+          const key = callKey(call);
+          const seen = seenCalls.has(key);
+          seenCalls.add(key);
+          return seen;
+        });
+        if (repeated.some(Boolean)) stopTools = true;
+        const results = await runLimited(response.toolCalls, MAX_PARALLEL_TOOL_CALLS, (call, index) => this.runTool(turn, call, round, writer, log, repeated[index] === true));
+        response.toolCalls.forEach((call, index) => messages.push({ role: 'tool', tool_call_id: call.id, content: toolResultBlock(call.name, results[index]) }));
       }
 
       clearTimeout(deadline);
@@ -186,7 +252,7 @@ export class TurnRunner {
         .fork()
         .nativeUpdate(
           ToolCallSchema,
-          { messageId: writer.messageId, status: 'RUNNING' },
+          { messageId: writer.messageId, status: { $in: ['RUNNING', 'AWAITING_CONFIRMATION'] } },
           { status: reason === 'cancelled' ? 'CANCELLED' : 'FAILED', finishedAt: completedAt },
         );
       if (reason === 'cancelled') {
@@ -238,7 +304,7 @@ export class TurnRunner {
     }
   }
 
-  private async runTool(turn: Turn, call: AssembledToolCall, round: number, writer: ReplyEventWriter, log: Logger): Promise<unknown> {
+  private async runTool(turn: Turn, call: AssembledToolCall, round: number, writer: ReplyEventWriter, log: Logger, repeated: boolean): Promise<unknown> {
     const { deps } = this;
     const em = deps.db.fork();
     const row = em.create(ToolCallSchema, {
@@ -254,26 +320,117 @@ export class TurnRunner {
       round,
       createdAt: new Date(),
       finishedAt: null,
+      summary: null,
+      expiresAt: null,
+      preview: null,
+      verification: null,
+      decision: null,
+      decidedBy: null,
+      decidedAt: null,
     });
     await em.flush();
     writer.emit({ type: 'ToolCallStarted', toolCall: snapshot(row) });
+    const toolLog = log.child({ toolCallId: row.id, tool: call.name });
 
-    const outcome = await deps.tools.execute(call.name, call.arguments, {
-      caller: turn.caller,
-      signal: turn.reply.controller.signal,
-      homeAssistant: deps.homeAssistant,
-      logger: log.child({ toolCallId: row.id, tool: call.name }),
-    });
-    row.arguments = outcome.arguments;
+    let outcome: ToolOutcome;
+    if (repeated) {
+      outcome = rejected('CONFLICT', 'This exact call was already made in this turn; use its result above instead of repeating it.');
+    } else {
+      const step = await this.withDeadline((signal) => deps.tools.execute(call.name, call.arguments, this.toolContext(turn, row.id, signal, toolLog)), turn);
+      if ('arguments' in step) row.arguments = step.arguments;
+      outcome = isConfirmationRequest(step) ? await this.confirmAndRun(turn, row, em, step, writer, toolLog) : step;
+    }
+
     row.result = outcome.result;
     row.status = outcome.status;
     row.error = outcome.error ?? null;
+    row.verification = outcome.verification ?? null;
     row.finishedAt = new Date();
     await em.flush();
-    log.info({ event: 'tool.finished', toolCallId: row.id, tool: call.name, status: row.status, code: row.error?.code }, 'Tool call finished');
+    toolLog.info({ event: 'tool.finished', status: row.status, code: row.error?.code, verified: row.verification?.outcome }, 'Tool call finished');
     writer.emit({ type: 'ToolCallFinished', toolCall: snapshot(row) });
     return outcome.result;
   }
+
+  /**
+   * Stores the confirmation request, emits it to the client, waits for the decision and runs the action
+   * once approved. The wait does not count against the tool's time limit.
+   * NOTE: a graceful shutdown waits its whole grace period for a reply that waits here, then interrupts it.
+   */
+  private async confirmAndRun(
+    turn: Turn,
+    row: ToolCall,
+    em: ReturnType<Database['fork']>,
+    request: Extract<ToolStep, { kind: 'confirmation' }>,
+    writer: ReplyEventWriter,
+    log: Logger,
+  ): Promise<ToolOutcome> {
+    const { deps } = this;
+    const expiresAt = new Date(Date.now() + deps.confirmationTtlMs);
+    row.status = 'AWAITING_CONFIRMATION';
+    row.summary = request.summary;
+    row.preview = request.preview ?? null;
+    row.expiresAt = expiresAt;
+    await em.flush();
+    writer.emit({ type: 'ToolCallAwaitingConfirmation', toolCall: snapshot(row), summary: request.summary, expiresAt: expiresAt.toISOString() });
+    log.info({ event: 'tool.awaiting_confirmation', expiresAt: expiresAt.toISOString() }, 'Tool call waits for a confirmation');
+
+    const decision = await deps.confirmations.wait(row.id, expiresAt, turn.reply.controller.signal);
+    await em.refresh(row);
+    if (decision === 'DENIED') return rejected('FORBIDDEN', 'The user declined this action, so nothing was done.');
+    if (decision === 'EXPIRED') {
+      return { ...failed('FORBIDDEN', `Nobody confirmed this action before it expired at ${expiresAt.toISOString()}, so nothing was done.`), status: 'EXPIRED' };
+    }
+    return this.withDeadline((signal) => deps.tools.runConfirmed(row.name, request, this.toolContext(turn, row.id, signal, log)), turn);
+  }
+
+  private toolContext(turn: Turn, toolCallId: string, signal: AbortSignal, logger: Logger): ToolContext {
+    return { caller: turn.caller, signal, home: this.deps.homeTools, logger, toolCallId };
+  }
+
+  /**
+   * Runs a tool step within AGENT_TOOL_TIMEOUT_SECONDS. The tool's signal aborts at the deadline, and a
+   * tool that ignores it is left behind. Either way the call fails with HOME_ASSISTANT_UNAVAILABLE,
+   * because every tool waits on Home Assistant. A cancelled reply passes its abort on.
+   */
+  private async withDeadline<Step extends ToolStep>(run: (signal: AbortSignal) => Promise<Step>, turn: Turn): Promise<Step | ToolOutcome> {
+    const turnSignal = turn.reply.controller.signal;
+    const deadline = new AbortController();
+    const signal = AbortSignal.any([turnSignal, deadline.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        deadline.abort(new ToolTimeout());
+        reject(new ToolTimeout());
+      }, this.deps.toolTimeoutMs);
+    });
+    try {
+      return await Promise.race([run(signal), timeout]);
+    } catch (error) {
+      if (turnSignal.aborted) throw error;
+      if (error instanceof ToolTimeout || deadline.signal.aborted) {
+        return failed('HOME_ASSISTANT_UNAVAILABLE', `The tool did not finish within ${Math.round(this.deps.toolTimeoutMs / 1000)} s, so its outcome is unknown.`);
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Maps items with at most `limit` running at once; results keep the order of the items. */
+async function runLimited<Item, Result>(items: Item[], limit: number, run: (item: Item, index: number) => Promise<Result>): Promise<Result[]> {
+  const results: Result[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next;
+      next += 1;
+      results[index] = await run(items[index] as Item, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 function safeJson(text: string): unknown {

@@ -1,11 +1,19 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
 
-export const TOOL_CALL_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'REJECTED', 'CANCELLED'] as const;
+export const TOOL_CALL_STATUSES = ['RUNNING', 'AWAITING_CONFIRMATION', 'COMPLETED', 'FAILED', 'REJECTED', 'EXPIRED', 'CANCELLED'] as const;
 export type ToolCallStatus = (typeof TOOL_CALL_STATUSES)[number];
 
 export interface ToolCallError {
   code: string;
   message: string;
+}
+
+export type ToolCallDecision = 'APPROVED' | 'DENIED';
+
+/** The verified effect of a state-changing call on each targeted entity. */
+export interface ToolCallVerification {
+  outcome: 'CHANGED' | 'UNCHANGED' | 'PARTIAL' | 'UNKNOWN_ENTITY';
+  entities: { entityId: string; outcome: 'CHANGED' | 'UNCHANGED' | 'UNKNOWN_ENTITY'; previousState: string | null; state: string | null }[];
 }
 
 export const ToolCallSchema = defineEntity({
@@ -27,6 +35,17 @@ export const ToolCallSchema = defineEntity({
     round: p.integer(),
     createdAt: p.datetime(3),
     finishedAt: p.datetime(3).nullable(),
+    /** For a call that waits for a confirmation: what it will do, in plain words. */
+    summary: p.text().nullable(),
+    /** When an unanswered confirmation expires. */
+    expiresAt: p.datetime(3).nullable(),
+    /** Structured detail shown with the confirmation, such as an automation's config. */
+    preview: p.json<unknown>().nullable(),
+    verification: p.json<ToolCallVerification>().nullable(),
+    decision: p.string().length(16).$type<ToolCallDecision>().nullable(),
+    /** The user who approved or declined; always the owner. */
+    decidedBy: p.string().length(255).nullable(),
+    decidedAt: p.datetime(3).nullable(),
   }),
 });
 

@@ -3,6 +3,7 @@ import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import type { EntityManager } from '@mikro-orm/knex';
+import { CreatedAutomationSchema } from '../agent/automations/created-automation.entity.js';
 import { ApiKeySchema } from '../auth/api-key.entity.js';
 import { ConversationSchema } from '../conversations/conversation.entity.js';
 import { MessageSchema } from '../conversations/message.entity.js';
@@ -14,7 +15,7 @@ import { migrations } from './migrations/index.js';
 
 export type { EntityManager };
 
-export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema, DailyTokenUsageSchema];
+export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema, DailyTokenUsageSchema, CreatedAutomationSchema];
 
 /** How long a SQLite writer waits for another process's lock before failing, in milliseconds. */
 const SQLITE_BUSY_TIMEOUT_MS = 10_000;

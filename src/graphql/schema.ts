@@ -3,6 +3,7 @@ import { createBuilder } from './builder.js';
 import { addChatOperations, type ChatSchemaOptions } from './types/chat.js';
 import { addConversationTypes } from './types/conversation.js';
 import { addEventTypes } from './types/events.js';
+import { addHomeOperations } from './types/home.js';
 import { createRefs } from './types/refs.js';
 import { addScalars } from './types/scalars.js';
 import { addViewerType } from './types/viewer.js';
@@ -24,6 +25,7 @@ export function buildSchema(options: SchemaOptions = DEFAULT_SCHEMA_OPTIONS): Gr
   addConversationTypes(builder, refs);
   const chatEvent = addEventTypes(builder, refs);
   addChatOperations(builder, { ...refs, ChatEvent: chatEvent }, options);
+  addHomeOperations(builder, refs);
 
   return builder.toSchema();
 }

@@ -8,6 +8,10 @@ export interface HomeAssistantRestSettings {
   timeoutMs: number;
 }
 
+function automationPath(id: string): string {
+  return `/api/config/automation/config/${encodeURIComponent(id)}`;
+}
+
 /**
  * Raised for a request Home Assistant received and refused (4xx other than 401 and 404), such as a
  * service called with invalid data. Its message is ours; Home Assistant's own text stays out of it.
@@ -52,8 +56,27 @@ export class HomeAssistantRestClient {
     return this.request<HassState[]>('POST', path, data, signal);
   }
 
+  /**
+   * Reads an automation from the config editor API, which has no WebSocket command. Returns undefined when
+   * no automation has this id.
+   */
+  getAutomationConfig(id: string, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
+    return this.request<Record<string, unknown>>('GET', automationPath(id), undefined, signal, { notFoundAsUndefined: true });
+  }
+
+  /** Creates or replaces the automation `id`; Home Assistant then reloads its automations. */
+  async saveAutomationConfig(id: string, config: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+    await this.request<unknown>('POST', automationPath(id), config, signal);
+  }
+
+  /** Deletes the automation `id`. Returns false when Home Assistant had no automation with this id. */
+  async deleteAutomationConfig(id: string, signal?: AbortSignal): Promise<boolean> {
+    const result = await this.request<unknown>('DELETE', automationPath(id), undefined, signal, { notFoundAsUndefined: true });
+    return result !== undefined;
+  }
+
   private async request<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     body: unknown,
     signal: AbortSignal | undefined,

@@ -26,3 +26,69 @@ export function friendlyName(state: HassState): string {
   const name = state.attributes.friendly_name;
   return typeof name === 'string' && name.trim() !== '' ? name : state.entity_id;
 }
+
+/** One service as WebSocket `get_services` describes it (REST `/api/services` has the same inner shape). */
+export interface HassServiceDescription {
+  name?: string;
+  description?: string;
+  /** Field name to description; a section is a field that holds `{collapsed, fields}`. */
+  fields?: Record<string, unknown>;
+  target?: Record<string, unknown>;
+  response?: { optional: boolean };
+}
+
+/** WebSocket `get_services`: domain, then service, then description. */
+export type HassServices = Record<string, Record<string, HassServiceDescription>>;
+
+export interface HassFloor {
+  floor_id: string;
+  name: string;
+  level?: number | null;
+  aliases?: string[];
+}
+
+export interface HassArea {
+  area_id: string;
+  name: string;
+  floor_id?: string | null;
+  aliases?: string[];
+}
+
+export interface HassDevice {
+  id: string;
+  name: string | null;
+  name_by_user?: string | null;
+  area_id?: string | null;
+  manufacturer?: string | null;
+  model?: string | null;
+}
+
+/** One element of `config/entity_registry/list`. */
+export interface HassEntityEntry {
+  entity_id: string;
+  name?: string | null;
+  original_name?: string | null;
+  area_id?: string | null;
+  device_id?: string | null;
+  disabled_by?: string | null;
+  hidden_by?: string | null;
+  entity_category?: string | null;
+  platform?: string;
+  /** `options.conversation.should_expose` is Home Assistant's "Expose to Assist" switch. */
+  options?: Record<string, unknown> | null;
+}
+
+/** A bus event as `subscribe_events` delivers it. */
+export interface HassEvent<Data = Record<string, unknown>> {
+  event_type: string;
+  data: Data;
+  origin?: string;
+  time_fired?: string;
+  context?: { id: string; parent_id: string | null; user_id: string | null };
+}
+
+export interface StateChangedData {
+  entity_id: string;
+  old_state: HassState | null;
+  new_state: HassState | null;
+}

@@ -39,7 +39,7 @@ describe('OpenAI-compatible endpoints', () => {
 
   it('stores the reference turn from the well-behaved stream', () => {
     expect(reference.status).toBe('COMPLETED');
-    expect(reference.toolCalls.map((call) => call.name)).toEqual(['get_states', 'call_service']);
+    expect(reference.toolCalls.map((call) => call.name)).toEqual(['search_entities', 'call_service']);
     expect(reference.usage.estimated).toBe(false);
     expect(reference.content).toBe(reference.streamed);
   });

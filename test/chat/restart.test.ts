@@ -6,9 +6,9 @@ import { ApiKeyService } from '../../src/auth/api-key-service.js';
 import { openDatabase } from '../../src/db/orm.js';
 import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator, type HomeAssistantSimulator } from '../../src/simulators/home-assistant/index.js';
 import { SCRIPTED_MODEL_NAME, startScriptedModel, type ScriptedModel } from '../../src/simulators/scripted-model/index.js';
-import { collectSse, postGraphQL } from '../support/clients.js';
+import { collectSse, postGraphQL, waitFor } from '../support/clients.js';
 import { startServerProcess } from '../support/process.js';
-import { CHAT_STREAM, REPLY_STREAM, eventsOf } from '../support/stack.js';
+import { CHAT_STREAM, CONFIRM_TOOL_CALL, REPLY_STREAM, eventsOf } from '../support/stack.js';
 
 let dataDir: string;
 let homeAssistant: HomeAssistantSimulator;
@@ -66,4 +66,39 @@ describe('restart on the same database', () => {
       await second.stop();
     }
   });
+
+  it('interrupts a waiting confirmation on crash', async () => {
+    homeAssistant.setState('lock.front_door', 'locked');
+    const first = await startServerProcess(env);
+    const stream = collectSse(`${first.url}/graphql`, key, CHAT_STREAM, { input: { message: 'Unlock the front door' } });
+    const awaiting = await waitFor(
+      () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as { messageId: string; toolCall: { id: string } } | undefined,
+      15_000,
+      'a confirmation request',
+    );
+    stream.cancel();
+    await first.stop('SIGKILL');
+
+    const second = await startServerProcess(env);
+    try {
+      const late = await postGraphQL(`${second.url}/graphql`, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: true }, key);
+      expect(late.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      expect(late.body.errors?.[0]?.message).toBe(
+        'This action can no longer be confirmed: its reply ended (INTERRUPTED) before it was confirmed, for example by a cancellation or a server restart. Nothing was done; ask the agent again.',
+      );
+      expect(homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+
+      const replay = collectSse(`${second.url}/graphql`, key, REPLY_STREAM, { messageId: awaiting.messageId });
+      await replay.done;
+      const events = eventsOf(replay.results, 'replyStream');
+      expect(events.at(-1)?.__typename).toBe('ReplyInterrupted');
+      const stored = await postGraphQL(`${second.url}/graphql`, `query($id: ID!) { message(id: $id) { status toolCalls { id status error { message } } } }`, { id: awaiting.messageId }, key);
+      const unlock = stored.body.data?.message.toolCalls.find((call: { id: string }) => call.id === awaiting.toolCall.id);
+      expect(stored.body.data?.message.status).toBe('INTERRUPTED');
+      expect(unlock).toEqual({ id: awaiting.toolCall.id, status: 'FAILED', error: { message: 'The reply ended before the tool finished or was confirmed.' } });
+    } finally {
+      await second.stop();
+    }
+  });
 });
+

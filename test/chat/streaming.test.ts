@@ -83,7 +83,18 @@ describe('chat turn', () => {
     expect(request?.body.stream).toBe(true);
     expect(request?.body.stream_options).toEqual({ include_usage: true });
     expect(request?.body.model).toBe('scripted-demo-model');
-    expect(request?.body.tools.map((tool: { function: { name: string } }) => tool.function.name)).toEqual(['get_states', 'call_service']);
+    expect(request?.body.tools.map((tool: { function: { name: string } }) => tool.function.name)).toEqual([
+      'search_entities',
+      'get_states',
+      'get_history',
+      'list_services',
+      'call_service',
+      'validate_automation',
+      'create_automation',
+      'delete_automation',
+    ]);
+    // OPENAI_BASE_URL is set and OPENAI_PROMPT_CACHE_KEY is not, so the field stays out.
+    expect(request?.body).not.toHaveProperty('prompt_cache_key');
     expect(request?.body.messages[0].role).toBe('system');
     expect(request?.body.messages.at(-1)).toEqual({ role: 'user', content: 'Hello again' });
   });

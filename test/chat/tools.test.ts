@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectSse, postGraphQL } from '../support/clients.js';
-import { CHAT_STREAM, eventsOf, joinDeltas, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
+import { collectSse, collectWs, postGraphQL, waitFor, wsClient, type Collected } from '../support/clients.js';
+import { CHAT_STREAM, CONFIRM_TOOL_CALL, eventsOf, joinDeltas, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
 let key: string;
@@ -14,7 +14,21 @@ afterAll(async () => {
   await stack.close();
 });
 
-const TOOL_CALLS = `query($id: ID!) { message(id: $id) { status content toolCalls { id name arguments result status error { code message } } } }`;
+const TOOL_CALLS = `query($id: ID!) { message(id: $id) { status content toolCalls { id name arguments result status error { code message } summary expiresAt preview verification { outcome entities { entityId outcome previousState state } } confirmation { approved decidedAt } } } }`;
+
+interface StoredToolCall {
+  id: string;
+  name: string;
+  arguments: Record<string, unknown>;
+  result: Record<string, any>;
+  status: string;
+  error: { code: string; message: string } | null;
+  summary: string | null;
+  expiresAt: string | null;
+  preview: Record<string, any> | null;
+  verification: { outcome: string; entities: { entityId: string; outcome: string; previousState: string | null; state: string | null }[] } | null;
+  confirmation: { approved: boolean; decidedAt: string } | null;
+}
 
 async function chat(message: string, token = key): Promise<{ events: StreamedEvent[]; messageId: string }> {
   const stream = collectSse(stack.graphqlUrl, token, CHAT_STREAM, { input: { message } });
@@ -23,61 +37,275 @@ async function chat(message: string, token = key): Promise<{ events: StreamedEve
   return { events, messageId: events[0]?.messageId as string };
 }
 
+async function storedCalls(messageId: string, token = key): Promise<{ content: string; status: string; toolCalls: StoredToolCall[] }> {
+  const response = await postGraphQL(stack.graphqlUrl, TOOL_CALLS, { id: messageId }, token);
+  return response.body.data?.message;
+}
+
+/** Starts a turn and waits until it requests a confirmation. */
+async function untilConfirmation(message: string, token = key): Promise<{ stream: Collected; awaiting: StreamedEvent & { toolCall: { id: string }; summary: string; expiresAt: string } }> {
+  const stream = collectSse(stack.graphqlUrl, token, CHAT_STREAM, { input: { message } });
+  const awaiting = await waitFor(
+    () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation'),
+    10_000,
+    'a confirmation request',
+  );
+  return { stream, awaiting };
+}
+
+function confirm(toolCallId: string, approve: boolean, token = key) {
+  return postGraphQL(stack.graphqlUrl, CONFIRM_TOOL_CALL, { id: toolCallId, approve }, token);
+}
+
 describe('tool round trip', () => {
-  it('turns on the kitchen light and stores the tool calls', async () => {
-    stack.homeAssistant.setState('light.kitchen', 'off');
+  it('turns off the kitchen light and verifies it', async () => {
+    stack.homeAssistant.setState('light.kitchen', 'on');
     const callsBefore = stack.homeAssistant.serviceCalls.length;
 
-    const { events, messageId } = await chat('Turn on the kitchen light');
+    const { events, messageId } = await chat('Turn off the kitchen light');
 
-    expect(stack.homeAssistant.getState('light.kitchen')?.state).toBe('on');
+    expect(stack.homeAssistant.getState('light.kitchen')?.state).toBe('off');
     const calls = stack.homeAssistant.serviceCalls.slice(callsBefore);
     expect(calls).toHaveLength(1);
-    expect(calls[0]).toMatchObject({ domain: 'light', service: 'turn_on' });
+    expect(calls[0]).toMatchObject({ domain: 'light', service: 'turn_off', transport: 'websocket', target: { entity_id: ['light.kitchen'] } });
 
-    const stored = await postGraphQL(stack.graphqlUrl, TOOL_CALLS, { id: messageId }, key);
-    const reply = stored.body.data?.message;
+    const reply = await storedCalls(messageId);
     expect(reply.status).toBe('COMPLETED');
-    expect(reply.toolCalls.map((call: { name: string }) => call.name)).toEqual(['get_states', 'call_service']);
-    const serviceCall = reply.toolCalls[1];
-    expect(serviceCall.arguments).toMatchObject({ domain: 'light', service: 'turn_on', entity_ids: ['light.kitchen'] });
-    expect(serviceCall.result).toEqual({ ok: true, service: 'light.turn_on', changed: [{ entity_id: 'light.kitchen', state: 'on' }] });
+    expect(reply.toolCalls.map((call) => call.name)).toEqual(['search_entities', 'call_service']);
+    expect(reply.toolCalls[0]?.result.entities[0]).toMatchObject({ entity_id: 'light.kitchen', name: 'Kitchen Light', area: 'Kitchen' });
+    const serviceCall = reply.toolCalls[1]!;
+    expect(serviceCall.arguments).toMatchObject({ domain: 'light', service: 'turn_off', entity_ids: ['light.kitchen'] });
     expect(serviceCall.status).toBe('COMPLETED');
-    expect(reply.toolCalls[0].result.states.some((state: { entity_id: string }) => state.entity_id === 'light.kitchen')).toBe(true);
+    expect(serviceCall.result).toEqual({
+      service: 'light.turn_off',
+      outcome: 'changed',
+      entities: [{ entity_id: 'light.kitchen', name: 'Kitchen Light', outcome: 'changed', previous_state: 'on', state: 'off' }],
+    });
+    expect(serviceCall.verification).toEqual({ outcome: 'CHANGED', entities: [{ entityId: 'light.kitchen', outcome: 'CHANGED', previousState: 'on', state: 'off' }] });
+    expect(reply.content).toBe('Done: Kitchen Light is now off.');
 
     const finished = events.filter((event) => event.__typename === 'ToolCallFinished');
-    expect(finished.map((event) => (event.toolCall as { id: string }).id)).toEqual(reply.toolCalls.map((call: { id: string }) => call.id));
+    expect(finished.map((event) => (event.toolCall as { id: string }).id)).toEqual(reply.toolCalls.map((call) => call.id));
+    expect((finished[1]?.toolCall as { verification: unknown }).verification).toEqual(serviceCall.verification);
     expect(joinDeltas(events)).toBe(reply.content);
   });
 
-  it('refuses to unlock a door outside the allowed domains', async () => {
-    const before = stack.homeAssistant.getState('lock.front_door')?.state;
-    const callsBefore = stack.homeAssistant.serviceCalls.length;
+  it('reports an unchanged call', async () => {
+    stack.homeAssistant.setState('light.bedroom', 'off');
 
-    const { events, messageId } = await chat('Unlock the front door');
+    const { messageId } = await chat('Turn off the bedroom light');
 
-    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe(before);
-    expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
-    const stored = await postGraphQL(stack.graphqlUrl, TOOL_CALLS, { id: messageId }, key);
-    const refused = stored.body.data?.message.toolCalls.find((call: { name: string }) => call.name === 'call_service');
-    expect(refused.status).toBe('REJECTED');
-    expect(refused.error.code).toBe('FORBIDDEN');
-    expect(refused.error.message).toContain('lock');
-    expect(refused.result).toEqual({ error: { code: 'FORBIDDEN', message: refused.error.message } });
-    expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
+    const reply = await storedCalls(messageId);
+    const serviceCall = reply.toolCalls.find((call) => call.name === 'call_service')!;
+    expect(serviceCall.status).toBe('COMPLETED');
+    expect(serviceCall.result.outcome).toBe('unchanged');
+    expect(serviceCall.result.note).toContain('do not claim success');
+    expect(serviceCall.verification).toEqual({ outcome: 'UNCHANGED', entities: [{ entityId: 'light.bedroom', outcome: 'UNCHANGED', previousState: 'off', state: 'off' }] });
+    expect(reply.content).toBe('Nothing changed: Bedroom Light is still off.');
   });
 
-  it('offers no state-changing tool without the control scope', async () => {
+  it('reports an unavailable device unchanged', async () => {
+    stack.homeAssistant.setState('light.garage', 'unavailable');
+    try {
+      const { messageId } = await chat('Turn on the garage light');
+      const reply = await storedCalls(messageId);
+      const serviceCall = reply.toolCalls.find((call) => call.name === 'call_service')!;
+      expect(serviceCall.verification?.outcome).toBe('UNCHANGED');
+      expect(reply.content).toBe('Nothing changed: Garage Light is still unavailable.');
+      expect(stack.homeAssistant.getState('light.garage')?.state).toBe('unavailable');
+    } finally {
+      stack.homeAssistant.setState('light.garage', 'off');
+    }
+  });
+});
+
+describe('confirmations', () => {
+  it('runs an approved unlock', async () => {
+    stack.homeAssistant.setState('lock.front_door', 'locked');
+    const callsBefore = stack.homeAssistant.serviceCalls.length;
+
+    const { stream, awaiting } = await untilConfirmation('Unlock the front door');
+    expect(awaiting.summary).toBe('Unlock Front Door (lock.front_door).');
+    expect(Date.parse(awaiting.expiresAt)).toBeGreaterThan(Date.now());
+    expect(awaiting.toolCall).toMatchObject({ name: 'call_service', status: 'AWAITING_CONFIRMATION', summary: awaiting.summary });
+    expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+
+    const approved = await confirm(awaiting.toolCall.id, true);
+    expect(approved.body.errors, JSON.stringify(approved.body.errors)).toBeUndefined();
+    expect(approved.body.data?.confirmToolCall).toMatchObject({ id: awaiting.toolCall.id, status: 'RUNNING', confirmation: { approved: true } });
+
+    await stream.done;
+    const events = eventsOf(stream.results, 'chatStream');
+    expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
+    expect(joinDeltas(events)).toBe('Done: Front Door is now unlocked.');
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('unlocked');
+    expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toHaveLength(1);
+
+    const reply = await storedCalls(awaiting.messageId);
+    const unlock = reply.toolCalls.find((call) => call.id === awaiting.toolCall.id)!;
+    expect(unlock).toMatchObject({ status: 'COMPLETED', summary: awaiting.summary, confirmation: { approved: true } });
+    expect(unlock.preview).toMatchObject({ service: 'lock.unlock', entities: [{ entity_id: 'lock.front_door', name: 'Front Door' }] });
+    expect(unlock.verification).toEqual({ outcome: 'CHANGED', entities: [{ entityId: 'lock.front_door', outcome: 'CHANGED', previousState: 'locked', state: 'unlocked' }] });
+
+    const again = await confirm(awaiting.toolCall.id, true);
+    expect(again.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(again.body.errors?.[0]?.message).toMatch(/^This action was already approved at /);
+  });
+
+  it('confirms over graphql-ws too', async () => {
+    stack.homeAssistant.setState('lock.garden_gate', 'locked');
+    const client = wsClient(stack.wsUrl, key);
+    try {
+      const stream = collectWs(client, CHAT_STREAM, { input: { message: 'Unlock the garden gate' } });
+      const awaiting = await waitFor(
+        () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as { toolCall: { id: string } } | undefined,
+        10_000,
+        'a confirmation request',
+      );
+      const confirmation = collectWs(client, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: true });
+      await confirmation.done;
+      expect(confirmation.results[0]?.data?.confirmToolCall.status).toBe('RUNNING');
+      await stream.done;
+      expect(joinDeltas(eventsOf(stream.results, 'chatStream'))).toBe('Done: Garden Gate is now unlocked.');
+      expect(stack.homeAssistant.getState('lock.garden_gate')?.state).toBe('unlocked');
+    } finally {
+      await client.dispose();
+      stack.homeAssistant.setState('lock.garden_gate', 'locked');
+    }
+  });
+
+  it('does nothing when the user declines', async () => {
+    stack.homeAssistant.setState('lock.front_door', 'locked');
+    const callsBefore = stack.homeAssistant.serviceCalls.length;
+
+    const { stream, awaiting } = await untilConfirmation('Unlock the front door');
+    const declined = await confirm(awaiting.toolCall.id, false);
+    expect(declined.body.data?.confirmToolCall).toMatchObject({ status: 'REJECTED', confirmation: { approved: false } });
+
+    await stream.done;
+    const events = eventsOf(stream.results, 'chatStream');
+    expect(joinDeltas(events)).toBe('OK, I did not unlock Front Door, because you declined.');
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+    expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
+    const unlock = (await storedCalls(awaiting.messageId)).toolCalls.find((call) => call.id === awaiting.toolCall.id)!;
+    expect(unlock).toMatchObject({ status: 'REJECTED', error: { code: 'FORBIDDEN' }, confirmation: { approved: false } });
+    expect(unlock.verification).toBeNull();
+
+    const late = await confirm(awaiting.toolCall.id, true);
+    expect(late.body.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' } });
+    expect(late.body.errors?.[0]?.message).toMatch(/already declined/);
+  });
+
+  it('hides the confirmation from another user', async () => {
+    stack.homeAssistant.setState('lock.front_door', 'locked');
+    const mallory = await stack.apiKey('mallory');
+
+    const { stream, awaiting } = await untilConfirmation('Unlock the front door');
+    const foreign = await confirm(awaiting.toolCall.id, true, mallory);
+    expect(foreign.body.errors?.[0]).toMatchObject({ message: 'Tool call not found.', extensions: { code: 'NOT_FOUND' } });
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+
+    await confirm(awaiting.toolCall.id, false);
+    await stream.done;
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+  });
+
+  it('needs the control scope to approve', async () => {
+    stack.homeAssistant.setState('lock.front_door', 'locked');
+    const { stream, awaiting } = await untilConfirmation('Unlock the front door');
+    const chatOnly = await stack.apiKey('alice', ['chat', 'read']);
+
+    const refused = await confirm(awaiting.toolCall.id, true, chatOnly);
+    expect(refused.body.errors?.[0]).toMatchObject({ extensions: { code: 'FORBIDDEN' } });
+    const declined = await confirm(awaiting.toolCall.id, false, chatOnly);
+    expect(declined.body.data?.confirmToolCall.status).toBe('REJECTED');
+    await stream.done;
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+  });
+
+  it('asks for garage doors, not blinds', async () => {
+    stack.homeAssistant.setState('cover.garage_door', 'closed');
+    const { stream, awaiting } = await untilConfirmation('Open the garage door');
+    expect(awaiting.summary).toBe('Open Garage Door (cover.garage_door).');
+    await confirm(awaiting.toolCall.id, false);
+    await stream.done;
+    expect(stack.homeAssistant.getState('cover.garage_door')?.state).toBe('closed');
+
+    stack.homeAssistant.setState('cover.living_room_blinds', 'closed');
+    const { events } = await chat('Open the living room blinds');
+    expect(events.some((event) => event.__typename === 'ToolCallAwaitingConfirmation')).toBe(false);
+    expect(joinDeltas(events)).toBe('Done: Living Room Blinds is now open.');
+  });
+
+  it('rejects a malformed tool call id', async () => {
+    const response = await confirm('not-a-uuid', true);
+    expect(response.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('ends the wait when the reply is cancelled', async () => {
+    stack.homeAssistant.setState('lock.front_door', 'locked');
+    const { stream, awaiting } = await untilConfirmation('Unlock the front door');
+
+    const cancelled = await postGraphQL(stack.graphqlUrl, `mutation($id: ID!) { cancelReply(messageId: $id) { status } }`, { id: awaiting.messageId }, key);
+    expect(cancelled.body.data?.cancelReply.status).toBe('CANCELLED');
+    await stream.done;
+    expect(eventsOf(stream.results, 'chatStream').at(-1)?.__typename).toBe('ReplyCancelled');
+
+    const unlock = (await storedCalls(awaiting.messageId)).toolCalls.find((call) => call.id === awaiting.toolCall.id)!;
+    expect(unlock.status).toBe('CANCELLED');
+    const late = await confirm(awaiting.toolCall.id, true);
+    expect(late.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(late.body.errors?.[0]?.message).toContain('its reply ended (CANCELLED)');
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+  });
+});
+
+describe('confirmation expiry', () => {
+  it('expires an unanswered confirmation', async () => {
+    const short = await startTestStack({ env: { AGENT_CONFIRMATION_TTL_SECONDS: '1' } });
+    try {
+      const user = await short.apiKey('alice');
+      const stream = collectSse(short.graphqlUrl, user, CHAT_STREAM, { input: { message: 'Unlock the front door' } });
+      await stream.done;
+      const events = eventsOf(stream.results, 'chatStream');
+      const awaiting = events.find((event) => event.__typename === 'ToolCallAwaitingConfirmation') as StreamedEvent & { toolCall: { id: string } };
+      expect(awaiting).toBeDefined();
+      const finished = events.findLast((event) => event.__typename === 'ToolCallFinished') as StreamedEvent & { toolCall: { status: string; error: { code: string; message: string } } };
+      expect(finished.toolCall.status).toBe('EXPIRED');
+      expect(finished.toolCall.error.message).toMatch(/^Nobody confirmed this action before it expired at /);
+      expect(joinDeltas(events)).toBe('I did not unlock Front Door: nobody confirmed it in time.');
+      expect(short.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+
+      const late = await postGraphQL(short.graphqlUrl, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: true }, user);
+      expect(late.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      expect(late.body.errors?.[0]?.message).toMatch(/^The confirmation expired at .+ Nothing was done; ask the agent again\.$/);
+      expect(short.homeAssistant.serviceCalls.filter((call) => call.domain === 'lock')).toEqual([]);
+    } finally {
+      await short.close();
+    }
+  });
+});
+
+describe('read-only callers', () => {
+  it('offers and runs no changing tool', async () => {
     stack.homeAssistant.setState('light.kitchen', 'off');
     const readOnly = await stack.apiKey('reader', ['chat', 'read']);
     const before = stack.model.requests.length;
     const callsBefore = stack.homeAssistant.serviceCalls.length;
 
-    await chat('Turn on the kitchen light', readOnly);
+    const { messageId } = await chat('Turn on the kitchen light', readOnly);
 
     const offered = stack.model.requests[before]?.body.tools.map((tool: { function: { name: string } }) => tool.function.name);
-    expect(offered).toEqual(['get_states']);
+    expect(offered).toEqual(['search_entities', 'get_states', 'get_history', 'list_services', 'validate_automation']);
+    expect(stack.model.requests[before]?.body.messages[0].content).toContain('This user may only read the home.');
+
+    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'call_service', arguments: { domain: 'light', service: 'turn_on', entity_ids: ['light.kitchen'] } }] });
+    const forced = await chat('Turn on the kitchen light', readOnly);
+    const reply = await storedCalls(forced.messageId, readOnly);
+    expect(reply.toolCalls[0]).toMatchObject({ name: 'call_service', status: 'REJECTED', error: { code: 'FORBIDDEN', message: 'This user may only read the home, not change it.' } });
     expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
     expect(stack.homeAssistant.getState('light.kitchen')?.state).toBe('off');
+    expect((await storedCalls(messageId, readOnly)).status).toBe('COMPLETED');
   });
 });

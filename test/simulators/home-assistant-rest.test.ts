@@ -171,7 +171,7 @@ describe('REST service calls', () => {
 
   it('resolves an entity area that overrides its device area', async () => {
     const changed = (await (await callService('light', 'turn_on', { area_id: 'garden' })).json()) as HassState[];
-    expect(changed.map((state) => state.entity_id)).toEqual(['light.garden_path']);
+    expect(changed.map((state) => state.entity_id)).toEqual(['light.garden_path', 'light.porch']);
     const inGarage = (await (await callService('light', 'turn_on', { area_id: 'garage' })).json()) as HassState[];
     expect(inGarage.map((state) => state.entity_id)).toEqual(['light.garage']);
   });

@@ -284,6 +284,29 @@ describe('WebSocket service calls and events', () => {
     expect(result.response['weather.home']?.forecast).toHaveLength(5);
   });
 
+  it('answers history/history_during_period in the compressed row form', async () => {
+    const start = new Date(Date.now() - 60_000).toISOString();
+    sim.setState('sensor.kitchen_temperature', '22.0');
+    sim.setState('sensor.kitchen_temperature', '22.5', { unit_of_measurement: '°C' });
+    const client = await raw();
+    client.send({ id: 1, type: 'history/history_during_period', start_time: start, entity_ids: ['sensor.kitchen_temperature', 'light.nowhere'], minimal_response: true, no_attributes: true, significant_changes_only: false });
+    const reply = await client.next<{ id: number; success: boolean; result: Record<string, { s: string; lu: number; a?: unknown }[]> }>();
+    expect(reply).toMatchObject({ id: 1, success: true });
+    expect(Object.keys(reply.result)).toEqual(['sensor.kitchen_temperature']);
+    const rows = reply.result['sensor.kitchen_temperature']!;
+    expect(rows.map((row) => row.s)).toEqual(['21.8', '22.0', '22.5']);
+    expect(rows[0]!.lu).toBeCloseTo(Date.parse(start) / 1000, 3);
+    expect(rows.every((row) => row.a === undefined)).toBe(true);
+
+    client.send({ id: 2, type: 'history/history_during_period', start_time: start, entity_ids: ['sensor.kitchen_temperature'], include_start_time_state: false });
+    const withAttributes = await client.next<{ result: Record<string, { s: string; a?: Record<string, unknown> }[]> }>();
+    expect(withAttributes.result['sensor.kitchen_temperature']!.map((row) => row.s)).toEqual(['22.0', '22.5']);
+    expect(withAttributes.result['sensor.kitchen_temperature']![1]!.a).toMatchObject({ unit_of_measurement: '°C' });
+
+    client.send({ id: 3, type: 'history/history_during_period', start_time: 'yesterday', entity_ids: [] });
+    expect(await client.next()).toEqual({ id: 3, type: 'result', success: false, error: { code: 'invalid_start_time', message: 'Invalid start_time' } });
+  });
+
   it('stops events after unsubscribe', async () => {
     const client = await raw();
     client.send({ id: 1, type: 'subscribe_events', event_type: 'state_changed' });

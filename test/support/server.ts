@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SignJWT } from 'jose';
+import type { EventBus } from '../../src/agent/event-bus.js';
 import { createApp, type App } from '../../src/app.js';
 import type { Scope } from '../../src/config.js';
 import { loadConfig } from '../../src/config.js';
@@ -33,6 +34,8 @@ export interface TestServerOptions {
   env?: Record<string, string | undefined>;
   /** Keep the database in this folder instead of a new temporary one (to restart on the same file). */
   dataDir?: string;
+  /** Share this bus with other servers, as instances share Redis. */
+  bus?: EventBus;
 }
 
 /**
@@ -66,7 +69,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const secrets = [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret].filter((value): value is string => Boolean(value));
   const logger = createLogger({ level: config.logLevel, secrets, destination: { write: (line: string) => destination.write(line) } });
 
-  const app = await createApp(config, { logger });
+  const app = await createApp(config, { logger, bus: options.bus });
   const url = await app.listen();
 
   return {

@@ -18,6 +18,10 @@ export interface TestStackOptions extends TestServerOptions {
 }
 
 /** Starts the Home Assistant simulator, the scripted model and the server wired to both. */
+export const CONFIRM_TOOL_CALL = `mutation Confirm($id: ID!, $approve: Boolean!) {
+  confirmToolCall(toolCallId: $id, approve: $approve) { id name status summary expiresAt confirmation { approved decidedAt } }
+}`;
+
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const homeAssistant = await startHomeAssistantSimulator({ home: options.home ?? loadHome(DEMO_HOME_PATH) });
   const model = await startScriptedModel({ apiKey: TEST_OPENAI_KEY, ...options.model });
@@ -50,7 +54,8 @@ export const EVENT_FIELDS = `
   ... on ReplyStarted { sequence messageId conversationId }
   ... on ReplyDelta { sequence messageId text }
   ... on ToolCallStarted { sequence messageId toolCall { id name arguments status } }
-  ... on ToolCallFinished { sequence messageId toolCall { id name arguments result status error { code message } } }
+  ... on ToolCallAwaitingConfirmation { sequence messageId summary expiresAt toolCall { id name status summary expiresAt preview } }
+  ... on ToolCallFinished { sequence messageId toolCall { id name arguments result status error { code message } verification { outcome entities { entityId outcome previousState state } } confirmation { approved } } }
   ... on ReplyCompleted { sequence messageId message { id content status usage { promptTokens completionTokens totalTokens estimated } } }
   ... on ReplyFailed { sequence messageId code errorMessage retryable }
   ... on ReplyCancelled { sequence messageId message { id content status } }

@@ -30,6 +30,33 @@ describe('loadConfig', () => {
     expect(config.allowedOrigins).toEqual(['http://localhost:3000', 'http://localhost:3001']);
     expect(config.logConversationContent).toBe(false);
     expect(config.graphiql).toBe(true);
+    expect(config.openai.promptCacheKey).toBe(true);
+    expect(config.homeAssistant.exposure).toEqual({ exposeAll: false, domains: [], excludeDomains: [], areas: [], excludeAreas: [], entities: [], excludeEntities: [] });
+    expect(config.agent).toMatchObject({ toolTimeoutMs: 30_000, verifyTimeoutMs: 5_000, confirmationTtlMs: 300_000, allowedServices: undefined, deniedServices: undefined, confirmServices: [] });
+  });
+
+  it('reads exposure and policy settings', () => {
+    const config = loadConfig({
+      OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1',
+      HA_EXPOSE_ALL: 'true',
+      HA_EXPOSE_DOMAINS: 'light, switch',
+      HA_EXCLUDE_AREAS: 'garage,Living Room',
+      HA_EXCLUDE_ENTITIES: 'sensor.*_battery',
+      AGENT_ALLOWED_SERVICES: 'light,lock.lock',
+      AGENT_CONFIRM_SERVICES: 'script',
+      AGENT_TOOL_TIMEOUT_SECONDS: '12',
+      AGENT_CONFIRMATION_TTL_SECONDS: '60',
+    });
+    expect(config.openai.promptCacheKey).toBe(false);
+    expect(config.homeAssistant.exposure).toMatchObject({ exposeAll: true, domains: ['light', 'switch'], excludeAreas: ['garage', 'Living Room'], excludeEntities: ['sensor.*_battery'] });
+    expect(config.agent).toMatchObject({ allowedServices: ['light', 'lock.lock'], confirmServices: ['script'], toolTimeoutMs: 12_000, confirmationTtlMs: 60_000 });
+    expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1', OPENAI_PROMPT_CACHE_KEY: 'true' }).openai.promptCacheKey).toBe(true);
+  });
+
+  it('names invalid exposure lists', () => {
+    expect(() => loadConfig({ HA_EXPOSE_DOMAINS: 'Light!' })).toThrow(/HA_EXPOSE_DOMAINS: invalid value, expected a comma-separated list of domains/);
+    expect(() => loadConfig({ HA_EXCLUDE_ENTITIES: 'kitchen' })).toThrow(/HA_EXCLUDE_ENTITIES: invalid value, expected a comma-separated list of entity ids or patterns/);
+    expect(() => loadConfig({ AGENT_DENIED_SERVICES: 'lock.unlock.now' })).toThrow(/AGENT_DENIED_SERVICES: invalid value/);
   });
 
   it('treats a base URL alone as a configured model', () => {

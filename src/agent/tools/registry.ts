@@ -2,7 +2,7 @@ import type { ChatCompletionTool } from 'openai/resources/chat/completions';
 import { hasScope } from '../../auth/caller.js';
 import { isAppError } from '../../security/errors.js';
 import { toToolJsonSchema } from './json-schema.js';
-import { failed, type AgentTool, type ToolContext, type ToolOutcome } from './tool.js';
+import { failed, type AgentTool, type ConfirmationRequest, type ToolContext, type ToolOutcome, type ToolStep } from './tool.js';
 
 /** The tools offered to the model, and the single place where a model's tool call is checked and run. */
 export class ToolRegistry {
@@ -32,9 +32,10 @@ export class ToolRegistry {
   /**
    * Runs one tool call from the model. Unknown tools, invalid JSON and invalid arguments come back to
    * the model as errors it can correct, and a state-changing tool is refused without `control`,
-   * whatever the model asked for.
+   * whatever the model asked for. A tool may return a confirmation request instead of an outcome; the
+   * caller then asks the user and runs it with `runConfirmed`.
    */
-  async execute(name: string, rawArguments: string, context: ToolContext): Promise<ToolOutcome & { arguments: unknown }> {
+  async execute(name: string, rawArguments: string, context: ToolContext): Promise<ToolStep & { arguments: unknown }> {
     let parsedJson: unknown = {};
     try {
       parsedJson = rawArguments.trim() === '' ? {} : JSON.parse(rawArguments);
@@ -54,13 +55,23 @@ export class ToolRegistry {
       return { ...failed('BAD_USER_INPUT', `Invalid arguments. ${problems}`), arguments: parsedJson };
     }
 
+    return { ...(await this.guard(name, context, () => tool.run(parsed.data, context))), arguments: parsedJson };
+  }
+
+  /** Runs a confirmed action with the same error handling as `execute`. */
+  runConfirmed(name: string, request: ConfirmationRequest, context: ToolContext): Promise<ToolOutcome> {
+    return this.guard(name, context, () => request.execute(context)) as Promise<ToolOutcome>;
+  }
+
+  /** Turns catalogued errors into failed outcomes the model can read; an abort is passed on. */
+  private async guard(name: string, context: ToolContext, run: () => Promise<ToolStep>): Promise<ToolStep> {
     try {
-      return { ...(await tool.run(parsed.data, context)), arguments: parsedJson };
+      return await run();
     } catch (error) {
       if (context.signal.aborted) throw error;
-      if (isAppError(error)) return { ...failed(error.code, error.message), arguments: parsedJson };
+      if (isAppError(error)) return failed(error.code, error.message);
       context.logger.error({ event: 'tool.failed', tool: name, err: error }, 'Tool failed unexpectedly');
-      return { ...failed('INTERNAL_SERVER_ERROR', 'The tool failed unexpectedly.'), arguments: parsedJson };
+      return failed('INTERNAL_SERVER_ERROR', 'The tool failed unexpectedly.');
     }
   }
 }

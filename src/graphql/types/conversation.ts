@@ -4,6 +4,7 @@ import { TOOL_CALL_STATUSES } from '../../conversations/tool-call.entity.js';
 import type { Builder } from '../builder.js';
 import { addPageInfo, implementConnection } from './connection.js';
 import { pageArguments } from './ids.js';
+import { addToolCallDetails } from './tool-call-details.js';
 import type { Refs } from './refs.js';
 
 export function addConversationTypes(builder: Builder, refs: Refs): void {
@@ -23,12 +24,16 @@ export function addConversationTypes(builder: Builder, refs: Refs): void {
   const ToolCallStatus = builder.enumType('ToolCallStatus', {
     values: {
       RUNNING: { description: 'The tool is running.' },
-      COMPLETED: { description: 'The tool ran; `result` holds what it returned.' },
+      AWAITING_CONFIRMATION: { description: 'A risky action waits for confirmToolCall; see `summary` and `expiresAt`.' },
+      COMPLETED: { description: 'The tool ran; `result` holds what it returned and `verification` what changed.' },
       FAILED: { description: 'The tool could not run or Home Assistant reported an error; see `error`.' },
-      REJECTED: { description: 'The policy refused the call, so nothing was done.' },
-      CANCELLED: { description: 'The reply was cancelled while the tool ran.' },
+      REJECTED: { description: 'The policy refused the call, or the user declined it, so nothing was done.' },
+      EXPIRED: { description: 'Nobody confirmed the action before `expiresAt`, so nothing was done.' },
+      CANCELLED: { description: 'The reply was cancelled while the tool ran or waited for a confirmation.' },
     } satisfies Record<(typeof TOOL_CALL_STATUSES)[number], unknown>,
   });
+
+  const { ToolCallVerification, ToolCallConfirmation } = addToolCallDetails(builder);
 
   builder.objectType(refs.ToolCall, {
     description: 'A tool the agent called while writing a reply, such as reading states or calling a Home Assistant service.',
@@ -39,6 +44,21 @@ export function addConversationTypes(builder: Builder, refs: Refs): void {
       result: t.field({ type: 'JSON', nullable: true, resolve: (call) => call.result ?? null }),
       status: t.field({ type: ToolCallStatus, resolve: (call) => call.status }),
       error: t.field({ type: refs.MessageError, nullable: true, resolve: (call) => (call.error ? { ...call.error, retryable: false } : null) }),
+      summary: t.string({ nullable: true, description: 'For an action that needed a confirmation: what it does, in plain words.', resolve: (call) => call.summary ?? null }),
+      expiresAt: t.field({ type: 'DateTime', nullable: true, description: 'When an unanswered confirmation expires.', resolve: (call) => call.expiresAt ?? null }),
+      preview: t.field({ type: 'JSON', nullable: true, description: 'Detail shown with the confirmation, such as the automation that will be created.', resolve: (call) => call.preview ?? null }),
+      verification: t.field({
+        type: ToolCallVerification,
+        nullable: true,
+        description: 'What a state change actually did, from the entities\' reported states.',
+        resolve: (call) => call.verification ?? null,
+      }),
+      confirmation: t.field({
+        type: ToolCallConfirmation,
+        nullable: true,
+        description: 'The user\'s decision on an action that needed a confirmation.',
+        resolve: (call) => (call.decision ? { approved: call.decision === 'APPROVED', decidedAt: call.decidedAt ?? null } : null),
+      }),
     }),
   });
 

@@ -8,8 +8,13 @@ import type { Builder } from '../builder.js';
 
 export type EventOf<Type extends ChatEvent['type']> = Extract<ChatEvent, { type: Type }>;
 
-/** A tool call as stored, or as it was when an event carried it. */
-export type ToolCallView = Omit<ToolCallSnapshot, 'result' | 'error'> & { result?: unknown; error?: ToolCallSnapshot['error'] };
+/** A tool call as stored, or as it was when an event carried it (with times as ISO strings). */
+export type ToolCallView = Omit<ToolCallSnapshot, 'result' | 'error' | 'expiresAt' | 'decidedAt'> & {
+  result?: unknown;
+  error?: ToolCallSnapshot['error'];
+  expiresAt?: Date | string | null;
+  decidedAt?: Date | string | null;
+};
 
 /**
  * Object references shared by the type files, created before any type is implemented so the files can

@@ -13,6 +13,8 @@ export interface HistoryQuery {
   minimalResponse: boolean;
   noAttributes: boolean;
   significantChangesOnly: boolean;
+  /** Whether the state in effect at the start comes first; REST always includes it. @default true */
+  includeStartState?: boolean;
 }
 
 /** Raised for a query Home Assistant rejects with 400; the message names the invalid parameter. */
@@ -83,7 +85,7 @@ function entityHistory(history: HassState[], entityId: string, query: HistoryQue
   const inWindow = history.filter((state) => updatedAt(state) > query.start && updatedAt(state) < query.end);
 
   const selected: HassState[] = [];
-  if (atStart) {
+  if (atStart && query.includeStartState !== false) {
     const startTime = toHassTimestamp(query.start);
     selected.push({ ...atStart, last_changed: startTime, last_updated: startTime });
   }
@@ -111,4 +113,40 @@ function entityHistory(history: HassState[], entityId: string, query: HistoryQue
     }
     return row;
   });
+}
+
+/** One row of the WebSocket history: `s` state, `a` attributes, `lu` last_updated and `lc` last_changed in epoch seconds. */
+export interface CompressedHistoryRow {
+  s: string;
+  a?: Record<string, unknown>;
+  lu: number;
+  lc?: number;
+}
+
+/**
+ * Runs a `history/history_during_period` query: the same selection as the REST history, keyed by entity
+ * id, in the compressed row form. `lc` is sent only when it differs from `lu`, and rows of a minimal
+ * response carry no attributes after the first.
+ */
+export function queryCompressedHistory(states: StateMachine, query: HistoryQuery): Record<string, CompressedHistoryRow[]> {
+  const result: Record<string, CompressedHistoryRow[]> = {};
+  for (const entityId of query.entityIds) {
+    const rows = entityHistory(states.history(entityId), entityId, query) as Partial<HassState>[];
+    if (rows.length === 0) {
+      continue;
+    }
+    result[entityId] = rows.map((row) => {
+      const lastChanged = Date.parse(row.last_changed ?? '') / 1000;
+      const lastUpdated = row.last_updated ? Date.parse(row.last_updated) / 1000 : lastChanged;
+      const compressed: CompressedHistoryRow = { s: row.state ?? '', lu: lastUpdated };
+      if (row.attributes && !query.noAttributes) {
+        compressed.a = row.attributes;
+      }
+      if (lastChanged !== lastUpdated) {
+        compressed.lc = lastChanged;
+      }
+      return compressed;
+    });
+  }
+  return result;
 }

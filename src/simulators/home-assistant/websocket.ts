@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 
 import { compressState, diffStates } from './compressed-states.js';
+import { queryCompressedHistory } from './history.js';
 import { newContext } from './ids.js';
 import type { HomeAssistantInstance } from './instance.js';
 import { isRecord } from './load-home.js';
@@ -43,6 +44,16 @@ const COMMAND_SCHEMAS: Record<string, { required?: Record<string, FieldCheck>; o
     optional: { service_data: isObject, target: isObject, return_response: isBoolean },
   },
   fire_event: { required: { event_type: isString }, optional: { event_data: isObject } },
+  'history/history_during_period': {
+    required: { start_time: isString, entity_ids: isStringList },
+    optional: {
+      end_time: isString,
+      include_start_time_state: isBoolean,
+      significant_changes_only: isBoolean,
+      minimal_response: isBoolean,
+      no_attributes: isBoolean,
+    },
+  },
 };
 
 /**
@@ -277,6 +288,9 @@ class WebSocketSession {
       case 'call_service':
         this.callService(message);
         return;
+      case 'history/history_during_period':
+        this.history(message);
+        return;
       case 'fire_event': {
         const context = newContext(SIMULATOR_USER_ID);
         this.instance.bus.fire(message.event_type as string, (message.event_data as Record<string, unknown>) ?? {}, context);
@@ -284,6 +298,30 @@ class WebSocketSession {
         return;
       }
     }
+  }
+
+  /** Replies from the recorded states, with Home Assistant's defaults: start state included, significant changes only. */
+  private history(message: Message): void {
+    const start = Date.parse(message.start_time as string);
+    const end = message.end_time === undefined ? Date.now() : Date.parse(message.end_time as string);
+    if (Number.isNaN(start)) {
+      this.error(message.id, 'invalid_start_time', 'Invalid start_time');
+      return;
+    }
+    if (Number.isNaN(end)) {
+      this.error(message.id, 'invalid_end_time', 'Invalid end_time');
+      return;
+    }
+    const result = queryCompressedHistory(this.instance.states, {
+      entityIds: message.entity_ids as string[],
+      start,
+      end,
+      minimalResponse: message.minimal_response === true,
+      noAttributes: message.no_attributes === true,
+      significantChangesOnly: message.significant_changes_only !== false,
+      includeStartState: message.include_start_time_state !== false,
+    });
+    this.success(message.id, result);
   }
 
   private subscribeEvents(id: number, eventType: string | undefined): void {

@@ -1,11 +1,23 @@
 import type { ReplyPlan } from './types.js';
 
 /**
- * Deterministic replies chosen from a chat request, for the tools the agent offers:
- * `get_states({domain?, entity_ids?})` returning `{states: [{entity_id, name, state, attributes?}]}` and
- * `call_service({domain, service, entity_ids, data?})` returning `{ok, changed}`; either may return
- * `{error: {code, message}}`. The rules read the last user message and the tool calls and results after
- * it, so each step runs once and a conversation always ends in text.
+ * Deterministic replies chosen from a chat request, for the agent's Home Assistant tools. The rules read
+ * the last user message and the tool calls and results after it, so each step runs once and a
+ * conversation always ends in text:
+ *
+ * - actions ("turn off the kitchen light", "unlock the front door"): `search_entities`, then
+ *   `call_service` on the best match, then a sentence from the verified outcome;
+ * - questions ("is the front door locked?"): `search_entities`, then `get_states`, or `get_states` of a
+ *   whole domain for "which lights are on?";
+ * - history ("what was the kitchen temperature today?"): `search_entities`, then `get_history`;
+ * - services ("which services does the cover domain have?"): `list_services`;
+ * - automations ("create an automation that turns on the porch light at sunset"): `search_entities`,
+ *   `validate_automation`, then `create_automation`; "delete the automation" calls `delete_automation`
+ *   with the id an earlier `create_automation` returned;
+ * - searches ("find the balcony door"): `search_entities`;
+ * - anything else: a labelled echo.
+ *
+ * Any tool may return `{error: {code, message}}`, which the rules quote.
  */
 
 export interface ChatRequestLike {
@@ -13,30 +25,38 @@ export interface ChatRequestLike {
   tools?: unknown;
 }
 
-interface StateEntry {
+interface Entry {
   entity_id: string;
   name?: string;
-  state: string;
+  state?: string;
+  area?: string;
+  unit?: string;
   attributes?: Record<string, unknown>;
 }
 
 interface ToolResult {
   name: string;
+  args: Record<string, unknown>;
   value: Record<string, unknown>;
 }
 
+type ActionVerb = 'turn_on' | 'turn_off' | 'lock' | 'unlock' | 'open' | 'close';
+
 type Intent =
   | { kind: 'action'; verb: ActionVerb; domain?: string; words: string[] }
-  | { kind: 'question'; domain?: string; words: string[] }
+  | { kind: 'question'; domain?: string; words: string[]; stateWord?: string }
+  | { kind: 'history'; domain?: string; words: string[] }
+  | { kind: 'services'; domain: string }
+  | { kind: 'create_automation'; verb: 'turn_on' | 'turn_off'; domain?: string; words: string[]; trigger: Record<string, unknown>; when: string }
+  | { kind: 'delete_automation' }
+  | { kind: 'search'; domain?: string; words: string[] }
   | { kind: 'chat' };
-
-type ActionVerb = 'turn_on' | 'turn_off' | 'lock' | 'unlock' | 'open' | 'close';
 
 /** Domains whose entities each action verb can change, and the service it calls there. */
 const ACTION_SERVICES: Record<ActionVerb, Record<string, string>> = {
   turn_on: {
     light: 'turn_on', switch: 'turn_on', fan: 'turn_on', climate: 'turn_on', media_player: 'turn_on',
-    input_boolean: 'turn_on', automation: 'turn_on', script: 'turn_on',
+    input_boolean: 'turn_on', automation: 'turn_on', script: 'turn_on', scene: 'turn_on',
   },
   turn_off: {
     light: 'turn_off', switch: 'turn_off', fan: 'turn_off', climate: 'turn_off', media_player: 'turn_off',
@@ -57,17 +77,6 @@ const VERB_PHRASES: Record<ActionVerb, string> = {
   close: 'close',
 };
 
-/** The state an entity is expected in after each service, used when the tool result does not include it. */
-const EXPECTED_STATES: Record<string, string> = {
-  turn_on: 'on',
-  turn_off: 'off',
-  lock: 'locked',
-  unlock: 'unlocked',
-  open: 'open',
-  open_cover: 'open',
-  close_cover: 'closed',
-};
-
 /** Words that point at a domain, checked in order, so "garage door" means a cover before "door" means a sensor. */
 const DOMAIN_HINTS: [RegExp, string][] = [
   [/\b(locks?|locked|unlock(ed)?)\b/, 'lock'],
@@ -85,16 +94,29 @@ const DOMAIN_HINTS: [RegExp, string][] = [
   [/\bscenes?\b/, 'scene'],
 ];
 
+/** Domain names as people write them in a question about services. */
+const DOMAIN_NAMES: [RegExp, string][] = [
+  ...DOMAIN_HINTS,
+  [/\blight\b/, 'light'],
+  [/\b([a-z_]+)\s+domain\b/, '$1'],
+];
+
 const QUESTION_START = /^(what|whats|what's|is|are|how|which|who|where|when|does|do)\b/;
+const SEARCH_START = /^(find|search( for)?|look for|where is|where's|list)\b/;
+const HISTORY_WORDS = /\b(history|was|were|yesterday|earlier|last (hour|day|night|week)|past (hour|day|\d+ hours?)|today)\b/;
+/** A state word at the end of a question such as "which lights are on?", which filters the answer. */
+const STATE_WORD = /\b(on|off|open|closed|locked|unlocked|home|away)\s*\??$/;
 
 const STOP_WORDS = new Set([
   'a', 'an', 'the', 'please', 'can', 'could', 'would', 'you', 'will', 'turn', 'switch', 'power', 'shut', 'on', 'off',
   'in', 'of', 'to', 'my', 'our', 'is', 'are', 'what', 'whats', 's', 'how', 'which', 'who', 'where', 'when', 'does',
   'do', 'it', 'lock', 'unlock', 'open', 'close', 'and', 'me', 'for', 'i', 'set', 'status', 'state', 'currently',
   'now', 'right', 'there', 'any', 'all', 'at', 'this', 'that', 'be', 'up', 'down', 'locked', 'unlocked', 'closed',
+  'was', 'were', 'today', 'yesterday', 'history', 'earlier', 'last', 'past', 'hour', 'hours', 'day', 'week', 'find',
+  'search', 'look', 'list', 'show', 'change', 'changed',
 ]);
 
-/** Maximum number of entities one answer to a question names. */
+/** Maximum number of entities one reply names. */
 const MAX_ANSWERED_ENTITIES = 5;
 const ECHO_LENGTH = 60;
 
@@ -106,101 +128,315 @@ export function planFromRules(request: ChatRequestLike, callId: (index: number) 
   const results = toolResultsAfter(messages.slice(lastUserIndex + 1));
   const offered = offeredTools(request.tools);
 
+  const steps: Steps = {
+    results,
+    text: (value) => ({ text: value, toolCalls: [] }),
+    call: (name, args) =>
+      offered.has(name)
+        ? { text: '', toolCalls: [{ id: callId(0), name, arguments: JSON.stringify(args) }] }
+        : { text: `I cannot do that right now, because the ${name} tool is not available to me.`, toolCalls: [] },
+    offered,
+  };
+
   const intent = parseIntent(userText);
-  const text = (value: string): ReplyPlan => ({ text: value, toolCalls: [] });
-  const call = (name: string, args: Record<string, unknown>): ReplyPlan => ({
-    text: '',
-    toolCalls: [{ id: callId(0), name, arguments: JSON.stringify(args) }],
-  });
-
-  if (intent.kind === 'chat') {
-    return text(chatReply(userText));
+  switch (intent.kind) {
+    case 'chat':
+      return steps.text(chatReply(userText));
+    case 'action':
+      return planAction(intent, steps);
+    case 'question':
+      return planQuestion(intent, steps);
+    case 'history':
+      return planHistory(intent, steps);
+    case 'services':
+      return planServices(intent, steps);
+    case 'create_automation':
+      return planCreateAutomation(intent, steps);
+    case 'delete_automation':
+      return planDeleteAutomation(messages, steps);
+    case 'search':
+      return planSearch(intent, steps);
   }
+}
 
-  const statesResult = lastResult(results, 'get_states');
-  if (!statesResult) {
-    if (!offered.has('get_states')) {
-      return text('I cannot look at your home right now, because the get_states tool is not available to me.');
-    }
-    return call('get_states', intent.domain ? { domain: intent.domain } : {});
-  }
-  const statesError = errorMessage(statesResult.value);
-  if (statesError) {
-    return text(`Sorry, I could not read the states of your home: ${statesError}`);
-  }
-  const states = statesOf(statesResult.value);
+interface Steps {
+  results: ToolResult[];
+  text: (value: string) => ReplyPlan;
+  call: (name: string, args: Record<string, unknown>) => ReplyPlan;
+  offered: Set<string>;
+}
 
-  if (intent.kind === 'question') {
-    return text(answerQuestion(intent, states));
-  }
+/** Runs the first step of most rules: a search, or the text that reports its failure. */
+function searched(steps: Steps, args: Record<string, unknown>): { plan: ReplyPlan } | { entries: Entry[] } {
+  const result = lastResult(steps.results, 'search_entities');
+  if (!result) return { plan: steps.call('search_entities', args) };
+  const error = errorMessage(result.value);
+  if (error) return { plan: steps.text(`Sorry, I could not search your home: ${error}`) };
+  return { entries: entriesOf(result.value) };
+}
 
-  const target = bestMatch(intent.words, states.filter((state) => domainOf(state) in ACTION_SERVICES[intent.verb]));
+function searchArgs(words: string[], domain: string | undefined): Record<string, unknown> {
+  return { ...(words.length > 0 ? { query: words.join(' ') } : {}), ...(domain ? { domain } : {}) };
+}
+
+function planAction(intent: Extract<Intent, { kind: 'action' }>, steps: Steps): ReplyPlan {
+  const found = searched(steps, searchArgs(intent.words, intent.domain));
+  if ('plan' in found) return found.plan;
+
+  const target = bestMatch(intent.words, found.entries.filter((entry) => domainOf(entry) in ACTION_SERVICES[intent.verb]));
   if (!target) {
     const wanted = intent.words.join(' ') || 'that';
-    return text(`Sorry, I could not find a device matching "${wanted}" that I can ${VERB_PHRASES[intent.verb]}.`);
+    return steps.text(`Sorry, I could not find a device matching "${wanted}" that I can ${VERB_PHRASES[intent.verb]}.`);
   }
   const domain = domainOf(target);
   const service = ACTION_SERVICES[intent.verb][domain]!;
   const name = displayName(target);
 
-  const serviceResult = lastResult(results, 'call_service');
-  if (serviceResult) {
-    const failure = errorMessage(serviceResult.value);
-    if (failure) {
-      return text(`Sorry, I could not ${VERB_PHRASES[intent.verb]} ${name}: ${failure}`);
+  const serviceResult = lastResult(steps.results, 'call_service');
+  if (!serviceResult) {
+    if (!steps.offered.has('call_service')) {
+      return steps.text(`I found ${name}, but I cannot ${VERB_PHRASES[intent.verb]} it, because the call_service tool is not available to me.`);
     }
-    const newState = changedState(serviceResult.value, target.entity_id) ?? EXPECTED_STATES[service] ?? 'updated';
-    return text(`Done: ${name} is now ${describeState(newState)}.`);
+    return steps.call('call_service', { domain, service, entity_ids: [target.entity_id] });
   }
-  if (!offered.has('call_service')) {
-    return text(`I found ${name}, but I cannot ${VERB_PHRASES[intent.verb]} it, because the call_service tool is not available to me.`);
+  const failure = errorMessage(serviceResult.value);
+  if (failure) return steps.text(refusal(VERB_PHRASES[intent.verb], name, failure));
+  return steps.text(describeOutcome(serviceResult.value, target, name));
+}
+
+/** Says what a verified service call did. */
+function describeOutcome(value: Record<string, unknown>, target: Entry, name: string): string {
+  const entities = Array.isArray(value.entities) ? value.entities.filter(isRecord) : [];
+  const entity = entities.find((item) => item.entity_id === target.entity_id) ?? entities[0];
+  const state = typeof entity?.state === 'string' ? describeState(entity.state) : 'unknown';
+  if (value.outcome === 'changed' || entity?.outcome === 'changed') return `Done: ${name} is now ${state}.`;
+  if (value.outcome === 'partial') return `Only part of it worked: ${name} is ${state}.`;
+  return `Nothing changed: ${name} is still ${state}.`;
+}
+
+/** Phrases a failed or refused action, with a kinder wording for a declined or expired confirmation. */
+function refusal(verbPhrase: string, name: string, failure: string): string {
+  if (/declined/i.test(failure)) return `OK, I did not ${verbPhrase} ${name}, because you declined.`;
+  if (/expired/i.test(failure)) return `I did not ${verbPhrase} ${name}: nobody confirmed it in time.`;
+  return `Sorry, I could not ${verbPhrase} ${name}: ${failure}`;
+}
+
+function planQuestion(intent: Extract<Intent, { kind: 'question' }>, steps: Steps): ReplyPlan {
+  const hint = DOMAIN_HINTS.find(([, domain]) => domain === intent.domain)?.[0];
+  const nameWords = hint ? intent.words.filter((word) => !hint.test(word) && !hint.test(`${word}s`)) : intent.words;
+
+  // "Which lights are on?" names only a domain, so the whole domain is read.
+  if (nameWords.length === 0 && intent.domain) {
+    const states = lastResult(steps.results, 'get_states');
+    if (!states) return steps.call('get_states', { domain: intent.domain });
+    const error = errorMessage(states.value);
+    if (error) return steps.text(`Sorry, I could not read the states of your home: ${error}`);
+    return steps.text(answerDomain(intent.domain, entriesOf(states.value), intent.stateWord, states.value));
   }
-  return call('call_service', { domain, service, entity_ids: [target.entity_id] });
+
+  const found = searched(steps, searchArgs(intent.words, intent.domain));
+  if ('plan' in found) return found.plan;
+  if (found.entries.length === 0) return steps.text(`Sorry, I could not find anything matching "${intent.words.join(' ')}" in your home.`);
+
+  const chosen = topMatches(intent.words, found.entries);
+  const states = lastResult(steps.results, 'get_states');
+  if (!states) return steps.call('get_states', { entity_ids: chosen.map((entry) => entry.entity_id) });
+  const error = errorMessage(states.value);
+  if (error) return steps.text(`Sorry, I could not read the states of your home: ${error}`);
+  const read = entriesOf(states.value);
+  return steps.text(
+    read
+      .slice(0, MAX_ANSWERED_ENTITIES)
+      .map((entry) => `${displayName(entry)} is ${describeState(entry.state ?? 'unknown', entry.attributes, entry.unit)}.`)
+      .join(' ') || 'I could not read any of those states.',
+  );
+}
+
+function answerDomain(domain: string, entries: Entry[], stateWord: string | undefined, value: Record<string, unknown>): string {
+  const label = domain.replace(/_/g, ' ');
+  if (entries.length === 0) return `I found no ${label} entities in your home.`;
+  const total = typeof value.total === 'number' ? value.total : entries.length;
+  const partial = total > entries.length ? ` (I read ${entries.length} of ${total})` : '';
+  if (stateWord) {
+    const wanted = stateWord === 'away' ? 'not_home' : stateWord;
+    const matching = entries.filter((entry) => entry.state === wanted);
+    if (matching.length === 0) return `No ${label} is ${stateWord}${partial}.`;
+    const names = matching.slice(0, MAX_ANSWERED_ENTITIES * 2).map(displayName);
+    const more = matching.length > names.length ? ` and ${matching.length - names.length} more` : '';
+    return `${matching.length === 1 ? 'This one is' : `These ${matching.length} are`} ${stateWord}${partial}: ${names.join(', ')}${more}.`;
+  }
+  return entries
+    .slice(0, MAX_ANSWERED_ENTITIES)
+    .map((entry) => `${displayName(entry)} is ${describeState(entry.state ?? 'unknown', entry.attributes, entry.unit)}.`)
+    .join(' ');
+}
+
+function planHistory(intent: Extract<Intent, { kind: 'history' }>, steps: Steps): ReplyPlan {
+  const found = searched(steps, searchArgs(intent.words, intent.domain));
+  if ('plan' in found) return found.plan;
+  const target = bestMatch(intent.words, found.entries);
+  if (!target) return steps.text(`Sorry, I could not find anything matching "${intent.words.join(' ')}" in your home.`);
+
+  const history = lastResult(steps.results, 'get_history');
+  if (!history) return steps.call('get_history', { entity_ids: [target.entity_id], hours: 24 });
+  const error = errorMessage(history.value);
+  if (error) return steps.text(`Sorry, I could not read the history: ${error}`);
+  const entity = (Array.isArray(history.value.entities) ? history.value.entities.filter(isRecord) : [])[0];
+  const states = Array.isArray(entity?.states) ? entity.states.filter(isRecord) : [];
+  if (states.length === 0) return steps.text(`${displayName(target)} has no recorded states in the last 24 hours.`);
+  const values = states.map((row) => describeState(String(row.state), target.attributes, target.unit));
+  const changes = Math.max(0, states.length - 1);
+  return steps.text(
+    `${displayName(target)} over the last 24 hours: ${values.slice(-MAX_ANSWERED_ENTITIES * 2).join(', ')} (${changes} change${changes === 1 ? '' : 's'}); now ${values.at(-1)}.`,
+  );
+}
+
+function planServices(intent: Extract<Intent, { kind: 'services' }>, steps: Steps): ReplyPlan {
+  const listed = lastResult(steps.results, 'list_services');
+  if (!listed) return steps.call('list_services', { domain: intent.domain });
+  const error = errorMessage(listed.value);
+  if (error) return steps.text(`Sorry, I could not list the services: ${error}`);
+  const services = Array.isArray(listed.value.services) ? listed.value.services.filter(isRecord) : [];
+  const allowed = services.filter((service) => service.allowed === true).map((service) => String(service.service));
+  const blocked = services.filter((service) => service.allowed !== true).map((service) => String(service.service));
+  return steps.text(
+    `The ${intent.domain.replace(/_/g, ' ')} domain has ${services.length} services. I may use: ${allowed.join(', ') || 'none'}.${blocked.length > 0 ? ` Not allowed for me: ${blocked.join(', ')}.` : ''}`,
+  );
+}
+
+function automationYaml(alias: string, trigger: Record<string, unknown>, service: string, entityId: string): string {
+  const triggerLines = Object.entries(trigger).map(([key, value], index) => `${index === 0 ? '  - ' : '    '}${key}: ${JSON.stringify(value)}`);
+  return [
+    `alias: ${JSON.stringify(alias)}`,
+    'description: "Created by the scripted demo model."',
+    'mode: single',
+    'triggers:',
+    ...triggerLines,
+    'actions:',
+    `  - action: ${service}`,
+    '    target:',
+    `      entity_id: ${entityId}`,
+    '',
+  ].join('\n');
+}
+
+function planCreateAutomation(intent: Extract<Intent, { kind: 'create_automation' }>, steps: Steps): ReplyPlan {
+  const found = searched(steps, searchArgs(intent.words, intent.domain));
+  if ('plan' in found) return found.plan;
+  const target = bestMatch(intent.words, found.entries.filter((entry) => domainOf(entry) in ACTION_SERVICES[intent.verb]));
+  if (!target) return steps.text(`Sorry, I could not find a device matching "${intent.words.join(' ')}" for the automation.`);
+
+  const domain = domainOf(target);
+  const name = displayName(target);
+  const alias = `${name} ${intent.verb === 'turn_on' ? 'on' : 'off'} ${intent.when}`;
+  const config = automationYaml(alias, intent.trigger, `${domain}.${ACTION_SERVICES[intent.verb][domain]}`, target.entity_id);
+
+  const validated = lastResult(steps.results, 'validate_automation');
+  if (!validated) return steps.call('validate_automation', { config });
+  const invalid = errorMessage(validated.value);
+  if (invalid) return steps.text(`I could not draft a valid automation: ${invalid}`);
+
+  const created = lastResult(steps.results, 'create_automation');
+  if (!created) return steps.call('create_automation', { config });
+  const failure = errorMessage(created.value);
+  if (failure) {
+    if (/declined/i.test(failure)) return steps.text(`OK, I did not create the automation "${alias}", because you declined.`);
+    if (/expired/i.test(failure)) return steps.text(`I did not create the automation "${alias}": nobody confirmed it in time.`);
+    return steps.text(`Sorry, I could not create the automation: ${failure}`);
+  }
+  const entityId = typeof created.value.entity_id === 'string' ? ` (${created.value.entity_id})` : '';
+  return steps.text(`Created the automation "${alias}"${entityId}. It will ${VERB_PHRASES[intent.verb]} ${name} ${intent.when}.`);
+}
+
+function planDeleteAutomation(messages: Record<string, unknown>[], steps: Steps): ReplyPlan {
+  const deleted = lastResult(steps.results, 'delete_automation');
+  if (deleted) {
+    const failure = errorMessage(deleted.value);
+    if (failure) {
+      if (/declined/i.test(failure)) return steps.text('OK, I kept the automation, because you declined.');
+      return steps.text(`Sorry, I could not delete the automation: ${failure}`);
+    }
+    return steps.text(`Deleted the automation${typeof deleted.value.alias === 'string' ? ` "${deleted.value.alias}"` : ''}.`);
+  }
+  const created = toolResultsAfter(messages)
+    .filter((result) => result.name === 'create_automation' && typeof result.value.automation_id === 'string')
+    .at(-1);
+  if (!created) return steps.text('I have not created an automation in this conversation that I could delete.');
+  return steps.call('delete_automation', { automation_id: created.value.automation_id });
+}
+
+function planSearch(intent: Extract<Intent, { kind: 'search' }>, steps: Steps): ReplyPlan {
+  if (intent.words.length === 0 && !intent.domain) return steps.text('What should I look for?');
+  const result = lastResult(steps.results, 'search_entities');
+  if (!result) return steps.call('search_entities', { ...searchArgs(intent.words, undefined), limit: MAX_ANSWERED_ENTITIES });
+  const error = errorMessage(result.value);
+  if (error) return steps.text(`Sorry, I could not search your home: ${error}`);
+  const entries = entriesOf(result.value);
+  if (entries.length === 0) return steps.text(`I found nothing matching "${intent.words.join(' ')}".`);
+  const total = typeof result.value.total === 'number' ? result.value.total : entries.length;
+  const listed = entries.map((entry) => `${displayName(entry)} (${entry.entity_id}${entry.area ? `, ${entry.area}` : ''})`);
+  return steps.text(`I found ${total} match${total === 1 ? '' : 'es'}: ${listed.join('; ')}.`);
+}
+
+/** Reads "at sunset", "at sunrise" or "at 23:00" from an automation request. */
+function parseTrigger(text: string): { trigger: Record<string, unknown>; when: string } | undefined {
+  const sun = /\b(sunset|sunrise)\b/.exec(text);
+  if (sun) return { trigger: { trigger: 'sun', event: sun[1] }, when: `at ${sun[1]}` };
+  const time = /\bat (\d{1,2})(?::(\d{2}))?\s*(am|pm)?\b/.exec(text);
+  if (!time) return undefined;
+  let hour = Number(time[1]);
+  if (time[3] === 'pm' && hour < 12) hour += 12;
+  if (time[3] === 'am' && hour === 12) hour = 0;
+  const clock = `${String(hour).padStart(2, '0')}:${time[2] ?? '00'}`;
+  return { trigger: { trigger: 'time', at: `${clock}:00` }, when: `at ${clock}` };
 }
 
 function parseIntent(userText: string): Intent {
   const text = userText.toLowerCase().trim();
-  if (text === '') {
-    return { kind: 'chat' };
-  }
+  if (text === '') return { kind: 'chat' };
   const words = keywords(text);
   const domain = DOMAIN_HINTS.find(([pattern]) => pattern.test(text))?.[1];
 
-  if (QUESTION_START.test(text)) {
-    return { kind: 'question', domain, words };
+  if (/\bautomations?\b/.test(text)) {
+    if (/\b(delete|remove|undo)\b/.test(text)) return { kind: 'delete_automation' };
+    if (/\b(create|make|add|set up|build)\b/.test(text)) {
+      const verb = actionVerb(text);
+      const trigger = parseTrigger(text);
+      if ((verb === 'turn_on' || verb === 'turn_off') && trigger) {
+        const actionWords = keywords(text.replace(/\bautomations?\b|\b(create|make|add|set up|build|sunset|sunrise|turns?|switch(es)?)\b/g, ' ')).filter((word) => !/^\d/.test(word));
+        return { kind: 'create_automation', verb, domain: domain && domain in ACTION_SERVICES[verb] ? domain : undefined, words: actionWords, ...trigger };
+      }
+    }
   }
+  if (/\b(services?|actions?)\b/.test(text) && (QUESTION_START.test(text) || /^(list|show)\b/.test(text))) {
+    const named = DOMAIN_NAMES.map(([pattern, name]) => {
+      const match = pattern.exec(text);
+      return match ? name.replace('$1', match[1] ?? '') : undefined;
+    }).find(Boolean);
+    if (named) return { kind: 'services', domain: named };
+  }
+  if (SEARCH_START.test(text)) return { kind: 'search', domain, words };
+  if (QUESTION_START.test(text) && HISTORY_WORDS.test(text)) return { kind: 'history', domain, words };
+  if (QUESTION_START.test(text)) return { kind: 'question', domain, words, stateWord: STATE_WORD.exec(text)?.[1] };
+
   const verb = actionVerb(text);
   if (verb) {
     const allowed = ACTION_SERVICES[verb];
     return { kind: 'action', verb, domain: domain && domain in allowed ? domain : undefined, words };
   }
-  if (text.endsWith('?')) {
-    return { kind: 'question', domain, words };
-  }
+  if (text.endsWith('?')) return { kind: 'question', domain, words, stateWord: STATE_WORD.exec(text)?.[1] };
   return { kind: 'chat' };
 }
 
 function actionVerb(text: string): ActionVerb | undefined {
-  // "turn on the light" and "turn the light on": the first on/off within a few words of the verb.
-  const turn = /\b(turn|switch|power)\b(?:\s+\S+){0,6}?\s+(on|off)\b/.exec(text);
-  if (turn) {
-    return turn[2] === 'on' ? 'turn_on' : 'turn_off';
-  }
-  if (/\bshut\s+(off|down)\b/.test(text)) {
-    return 'turn_off';
-  }
-  if (/\bunlock\b/.test(text)) {
-    return 'unlock';
-  }
-  if (/\block\b/.test(text)) {
-    return 'lock';
-  }
-  if (/\bopen\b/.test(text)) {
-    return 'open';
-  }
-  if (/\bclose\b/.test(text)) {
-    return 'close';
-  }
+  // "turn on the light", "turn the light on" and "turns on the light": the first on/off within a few words.
+  const turn = /\b(turns?|switch(es)?|power)\b(?:\s+\S+){0,6}?\s+(on|off)\b/.exec(text);
+  if (turn) return turn[3] === 'on' ? 'turn_on' : 'turn_off';
+  if (/\bshut\s+(off|down)\b/.test(text)) return 'turn_off';
+  if (/\bunlock\b/.test(text)) return 'unlock';
+  if (/\block\b/.test(text)) return 'lock';
+  if (/\bopen\b/.test(text)) return 'open';
+  if (/\bclose\b/.test(text)) return 'close';
   return undefined;
 }
 
@@ -213,72 +449,44 @@ function keywords(text: string): string[] {
   return [...new Set(words)];
 }
 
-function entityWords(state: StateEntry): Set<string> {
-  const objectId = state.entity_id.split('.')[1] ?? '';
-  const words = `${displayName(state)} ${objectId.replace(/_/g, ' ')}`.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+function entityWords(entry: Entry): Set<string> {
+  const objectId = entry.entity_id.split('.')[1] ?? '';
+  const words = `${displayName(entry)} ${objectId.replace(/_/g, ' ')}`.toLowerCase().match(/[a-z0-9]+/g) ?? [];
   return new Set(words.map(normaliseWord));
 }
 
 /** Scores entities by shared words with the request; ties go to fewer unmatched words, then entity id. */
-function rankMatches(words: string[], states: StateEntry[]): { state: StateEntry; score: number }[] {
-  return states
-    .map((state) => {
-      const names = entityWords(state);
+function rankMatches(words: string[], entries: Entry[]): { entry: Entry; score: number }[] {
+  return entries
+    .map((entry) => {
+      const names = entityWords(entry);
       const score = words.filter((word) => names.has(word)).length;
       const extra = [...names].filter((word) => !words.includes(word)).length;
-      return { state, score, extra };
+      return { entry, score, extra };
     })
-    .sort((a, b) => b.score - a.score || a.extra - b.extra || a.state.entity_id.localeCompare(b.state.entity_id))
-    .map(({ state, score }) => ({ state, score }));
+    .sort((a, b) => b.score - a.score || a.extra - b.extra || a.entry.entity_id.localeCompare(b.entry.entity_id))
+    .map(({ entry, score }) => ({ entry, score }));
 }
 
-function bestMatch(words: string[], states: StateEntry[]): StateEntry | undefined {
-  const [best] = rankMatches(words, states);
-  if (!best) {
-    return undefined;
-  }
+function bestMatch(words: string[], entries: Entry[]): Entry | undefined {
+  const [best] = rankMatches(words, entries);
+  if (!best) return undefined;
   // A request without any matching word still works when only one entity can be meant.
-  return best.score > 0 || states.length === 1 ? best.state : undefined;
+  return best.score > 0 || entries.length === 1 ? best.entry : undefined;
 }
 
-function answerQuestion(intent: Extract<Intent, { kind: 'question' }>, states: StateEntry[]): string {
-  const candidates = intent.domain ? states.filter((state) => domainOf(state) === intent.domain) : states;
-  if (candidates.length === 0) {
-    return intent.domain
-      ? `I found no ${intent.domain.replace(/_/g, ' ')} entities in your home.`
-      : 'I found no entities in your home.';
-  }
-
-  // "Which lights are on?" names only the domain, not an entity, so the reply covers the whole domain.
-  const hint = DOMAIN_HINTS.find(([, domain]) => domain === intent.domain)?.[0];
-  const nameWords = hint ? intent.words.filter((word) => !hint.test(word) && !hint.test(`${word}s`)) : intent.words;
-
-  const ranked = rankMatches(intent.words, candidates);
-  const bestScore = ranked[0]!.score;
-  let chosen: StateEntry[] = [];
-  if (nameWords.length > 0 && bestScore > 0) {
-    chosen = ranked.filter((entry) => entry.score === bestScore).map((entry) => entry.state);
-  }
-  if (chosen.length === 0) {
-    if (!intent.domain) {
-      return `Sorry, I could not find anything matching "${intent.words.join(' ')}" in your home.`;
-    }
-    chosen = [...candidates].sort((a, b) => a.entity_id.localeCompare(b.entity_id));
-  }
-  return chosen
-    .slice(0, MAX_ANSWERED_ENTITIES)
-    .map((state) => `${displayName(state)} is ${describeState(state.state, state.attributes)}.`)
-    .join(' ');
+/** Picks the entities that share the most words with the question, at most five. */
+function topMatches(words: string[], entries: Entry[]): Entry[] {
+  const ranked = rankMatches(words, entries);
+  const bestScore = ranked[0]?.score ?? 0;
+  const chosen = bestScore > 0 ? ranked.filter((item) => item.score === bestScore) : ranked;
+  return chosen.slice(0, MAX_ANSWERED_ENTITIES).map((item) => item.entry);
 }
 
-function describeState(state: string, attributes?: Record<string, unknown>): string {
-  const unit = attributes?.unit_of_measurement;
-  if (typeof unit === 'string' && unit !== '') {
-    return unit === '%' ? `${state}%` : `${state} ${unit}`;
-  }
-  if (state === 'not_home') {
-    return 'away';
-  }
+function describeState(state: string, attributes?: Record<string, unknown>, unit?: string): string {
+  const shownUnit = unit ?? attributes?.unit_of_measurement;
+  if (typeof shownUnit === 'string' && shownUnit !== '') return shownUnit === '%' ? `${state}%` : `${state} ${shownUnit}`;
+  if (state === 'not_home') return 'away';
   return state.replace(/_/g, ' ');
 }
 
@@ -290,28 +498,36 @@ function chatReply(userText: string): string {
   const echo = collapsed.length > ECHO_LENGTH ? `${collapsed.slice(0, ECHO_LENGTH)}…` : collapsed;
   return (
     `Hello! I am the scripted demo model, not a real language model, so I only follow a few simple patterns. ` +
-    `You wrote: "${echo}". Try "turn on the kitchen light", "lock the front door" or "is the front door locked?".`
+    `You wrote: "${echo}". Try "turn on the kitchen light", "is the front door locked?", "unlock the front door" or ` +
+    `"create an automation that turns on the porch light at sunset".`
   );
 }
 
 function toolResultsAfter(messages: Record<string, unknown>[]): ToolResult[] {
-  const namesById = new Map<string, string>();
+  const callsById = new Map<string, { name: string; args: Record<string, unknown> }>();
   const results: ToolResult[] = [];
   for (const message of messages) {
     if (message.role === 'assistant' && Array.isArray(message.tool_calls)) {
       for (const call of message.tool_calls.filter(isRecord)) {
         const fn = isRecord(call.function) ? call.function : {};
-        namesById.set(String(call.id), String(fn.name));
+        callsById.set(String(call.id), { name: String(fn.name), args: parseObject(String(fn.arguments ?? '{}')) });
       }
     }
     if (message.role === 'tool') {
-      const name = namesById.get(String(message.tool_call_id));
-      if (name) {
-        results.push({ name, value: parseToolContent(textOf(message.content)) });
-      }
+      const call = callsById.get(String(message.tool_call_id));
+      if (call) results.push({ ...call, value: parseToolContent(textOf(message.content)) });
     }
   }
   return results;
+}
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return isRecord(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
 }
 
 /** HA AI Agent wraps each tool result as `<tool_result name="...">JSON</tool_result>`; bare JSON also works. */
@@ -320,9 +536,7 @@ const TOOL_RESULT_BLOCK = /^\s*<tool_result[^>]*>([\s\S]*)<\/tool_result>\s*$/;
 function parseToolContent(content: string): Record<string, unknown> {
   try {
     const parsed: unknown = JSON.parse(TOOL_RESULT_BLOCK.exec(content)?.[1] ?? content);
-    if (isRecord(parsed)) {
-      return parsed;
-    }
+    if (isRecord(parsed)) return parsed;
   } catch {
     // Fall through: a tool result that is not a JSON object counts as a failed call.
   }
@@ -335,61 +549,40 @@ function lastResult(results: ToolResult[], name: string): ToolResult | undefined
 
 function errorMessage(value: Record<string, unknown>): string | undefined {
   const error = value.error;
-  if (error === undefined || error === null) {
-    return value.ok === false ? 'the tool reported a failure without a message' : undefined;
-  }
-  if (isRecord(error) && typeof error.message === 'string') {
-    return error.message;
-  }
+  if (error === undefined || error === null) return value.ok === false ? 'the tool reported a failure without a message' : undefined;
+  if (isRecord(error) && typeof error.message === 'string') return error.message;
   return typeof error === 'string' ? error : JSON.stringify(error);
 }
 
-function statesOf(value: Record<string, unknown>): StateEntry[] {
-  if (!Array.isArray(value.states)) {
-    return [];
-  }
-  return value.states.filter(
-    (item): item is StateEntry => isRecord(item) && typeof item.entity_id === 'string' && typeof item.state === 'string',
-  );
-}
-
-function changedState(value: Record<string, unknown>, entityId: string): string | undefined {
-  if (!Array.isArray(value.changed)) {
-    return undefined;
-  }
-  const entry = value.changed.find((item) => isRecord(item) && item.entity_id === entityId);
-  return isRecord(entry) && typeof entry.state === 'string' ? entry.state : undefined;
+/** Entities of a search result (`entities`) or a states result (`states`). */
+function entriesOf(value: Record<string, unknown>): Entry[] {
+  const list = Array.isArray(value.entities) ? value.entities : Array.isArray(value.states) ? value.states : [];
+  return list.filter((item): item is Entry => isRecord(item) && typeof item.entity_id === 'string');
 }
 
 function offeredTools(tools: unknown): Set<string> {
   const names = new Set<string>();
   if (Array.isArray(tools)) {
     for (const tool of tools.filter(isRecord)) {
-      if (isRecord(tool.function) && typeof tool.function.name === 'string') {
-        names.add(tool.function.name);
-      }
+      if (isRecord(tool.function) && typeof tool.function.name === 'string') names.add(tool.function.name);
     }
   }
   return names;
 }
 
-function displayName(state: StateEntry): string {
-  if (typeof state.name === 'string' && state.name !== '') {
-    return state.name;
-  }
-  const friendly = state.attributes?.friendly_name;
-  return typeof friendly === 'string' && friendly !== '' ? friendly : state.entity_id;
+function displayName(entry: Entry): string {
+  if (typeof entry.name === 'string' && entry.name !== '') return entry.name;
+  const friendly = entry.attributes?.friendly_name;
+  return typeof friendly === 'string' && friendly !== '' ? friendly : entry.entity_id;
 }
 
-function domainOf(state: StateEntry): string {
-  return state.entity_id.split('.')[0]!;
+function domainOf(entry: Entry): string {
+  return entry.entity_id.split('.')[0]!;
 }
 
 /** Joins the text of a message content, which may be a string or an array of content parts. */
 function textOf(content: unknown): string {
-  if (typeof content === 'string') {
-    return content;
-  }
+  if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
     return content
       .filter(isRecord)

@@ -1,0 +1,250 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectSse, postGraphQL, waitFor, type Collected } from '../support/clients.js';
+import { CHAT_STREAM, CONFIRM_TOOL_CALL, eventsOf, joinDeltas, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
+
+let stack: TestStack;
+let key: string;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  key = await stack.apiKey('alice');
+});
+
+afterAll(async () => {
+  await stack.close();
+});
+
+type Awaiting = StreamedEvent & { toolCall: { id: string; preview: Record<string, any> }; summary: string };
+type Finished = { name: string; status: string; result: Record<string, any>; error: { code: string; message: string } | null; verification: { outcome: string; entities: { entityId: string; state: string | null }[] } | null };
+
+const REQUEST = 'Create an automation that turns on the porch light at sunset';
+
+function start(message: string, conversationId?: string): Collected {
+  return collectSse(stack.graphqlUrl, key, CHAT_STREAM, { input: { message, ...(conversationId ? { conversationId } : {}) } });
+}
+
+async function awaitingIn(stream: Collected): Promise<Awaiting> {
+  return waitFor(
+    () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as Awaiting | undefined,
+    10_000,
+    'a confirmation request',
+  );
+}
+
+function finishedCalls(events: StreamedEvent[]): Finished[] {
+  return events.filter((event) => event.__typename === 'ToolCallFinished').map((event) => event.toolCall as Finished);
+}
+
+async function confirm(toolCallId: string, approve: boolean) {
+  const response = await postGraphQL(stack.graphqlUrl, CONFIRM_TOOL_CALL, { id: toolCallId, approve }, key);
+  expect(response.body.errors, JSON.stringify(response.body.errors)).toBeUndefined();
+  return response.body.data?.confirmToolCall;
+}
+
+async function automationStates(): Promise<string[]> {
+  return stack.homeAssistant.states().filter((state) => state.entity_id.startsWith('automation.')).map((state) => state.entity_id).sort();
+}
+
+describe('automation lifecycle', () => {
+  let conversationId: string;
+  let automationId: string;
+
+  it('creates a confirmed automation', async () => {
+    const existing = await automationStates();
+    const stream = start(REQUEST);
+    const awaiting = await awaitingIn(stream);
+    conversationId = (stream.results[0]?.data?.chatStream as { conversationId: string }).conversationId;
+
+    expect(awaiting.summary).toBe('Create the automation "Porch Light on at sunset": when sun: event sunset, do light.turn_on on Porch Light (light.porch).');
+    expect(awaiting.toolCall.preview).toMatchObject({
+      alias: 'Porch Light on at sunset',
+      mode: 'single',
+      triggers: ['sun: event sunset'],
+      conditions: [],
+      actions: ['light.turn_on on Porch Light (light.porch)'],
+      entities: [{ entity_id: 'light.porch', name: 'Porch Light' }],
+      services: ['light.turn_on'],
+      warnings: [],
+      config: { alias: 'Porch Light on at sunset', triggers: [{ trigger: 'sun', event: 'sunset' }], actions: [{ action: 'light.turn_on', target: { entity_id: 'light.porch' } }] },
+    });
+    expect(await automationStates()).toEqual(existing);
+
+    const decided = await confirm(awaiting.toolCall.id, true);
+    expect(decided.status).toBe('RUNNING');
+    await stream.done;
+
+    const events = eventsOf(stream.results, 'chatStream');
+    const [search, validate, create] = finishedCalls(events);
+    expect(search?.name).toBe('search_entities');
+    expect(validate).toMatchObject({ name: 'validate_automation', status: 'COMPLETED', result: { valid: true } });
+    expect(create).toMatchObject({ name: 'create_automation', status: 'COMPLETED', result: { created: true, alias: 'Porch Light on at sunset', entity_id: 'automation.porch_light_on_at_sunset', state: 'on' } });
+    expect(create?.verification).toEqual({ outcome: 'CHANGED', entities: [{ entityId: 'automation.porch_light_on_at_sunset', outcome: 'CHANGED', previousState: null, state: 'on' }] });
+    automationId = create?.result.automation_id;
+    expect(automationId).toMatch(/^ha_ai_agent_[0-9a-f]{32}$/);
+    expect(stack.homeAssistant.getAutomation(automationId)).toEqual({
+      id: automationId,
+      alias: 'Porch Light on at sunset',
+      description: 'Created by the scripted demo model.',
+      mode: 'single',
+      triggers: [{ trigger: 'sun', event: 'sunset' }],
+      actions: [{ action: 'light.turn_on', target: { entity_id: 'light.porch' } }],
+    });
+    expect(joinDeltas(events)).toBe('Created the automation "Porch Light on at sunset" (automation.porch_light_on_at_sunset). It will turn on Porch Light at sunset.');
+  });
+
+  it('keeps an automation with the same alias', async () => {
+    const first = stack.homeAssistant.getAutomation(automationId);
+    const stream = start(REQUEST);
+    const awaiting = await awaitingIn(stream);
+    expect(awaiting.toolCall.preview.warnings).toEqual([
+      'An automation named "Porch Light on at sunset" already exists (automation.porch_light_on_at_sunset); it is left untouched and a separate one is created.',
+    ]);
+    await confirm(awaiting.toolCall.id, true);
+    await stream.done;
+
+    const create = finishedCalls(eventsOf(stream.results, 'chatStream')).find((call) => call.name === 'create_automation')!;
+    expect(create.result.automation_id).not.toBe(automationId);
+    expect(create.result.entity_id).toBe('automation.porch_light_on_at_sunset_2');
+    expect(stack.homeAssistant.getAutomation(automationId)).toEqual(first);
+    expect(stack.homeAssistant.getState('automation.porch_light_on_at_sunset')?.attributes.id).toBe(automationId);
+  });
+
+  it('ignores the id in a draft', async () => {
+    const original = stack.homeAssistant.getAutomation('1718300000101');
+    const config = ['id: "1718300000101"', 'alias: Hallway Motion Light', 'trigger:', '  - platform: state', '    entity_id: binary_sensor.hallway_motion', '    to: "on"', 'action:', '  - service: light.turn_on', '    entity_id: light.hallway'].join('\n');
+    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'create_automation', arguments: { config } }] });
+    const stream = start('Make the hallway automation again');
+    const awaiting = await awaitingIn(stream);
+    expect(awaiting.toolCall.preview.warnings).toEqual([
+      'The id in the config is ignored; a new unique id is assigned when the automation is created.',
+      'An automation named "Hallway Motion Light" already exists (automation.hallway_motion_light); it is left untouched and a separate one is created.',
+    ]);
+    expect(awaiting.toolCall.preview.triggers).toEqual(['state: entity_id binary_sensor.hallway_motion, to on']);
+    expect(awaiting.toolCall.preview.actions).toEqual(['light.turn_on on Hallway Light (light.hallway)']);
+    await confirm(awaiting.toolCall.id, true);
+    await stream.done;
+
+    const create = finishedCalls(eventsOf(stream.results, 'chatStream')).find((call) => call.name === 'create_automation')!;
+    expect(create.status).toBe('COMPLETED');
+    expect(create.result.automation_id).not.toBe('1718300000101');
+    expect(stack.homeAssistant.getAutomation('1718300000101')).toEqual(original);
+    expect(stack.homeAssistant.getAutomation(create.result.automation_id)).toMatchObject({ trigger: [{ platform: 'state' }], action: [{ service: 'light.turn_on' }] });
+  });
+
+  it('deletes its own automation', async () => {
+    const stream = start('Delete that automation again', conversationId);
+    const awaiting = await awaitingIn(stream);
+    expect(awaiting.summary).toMatch(/^Delete the automation "Porch Light on at sunset" \(automation\.porch_light_on_at_sunset\), created on \d{4}-/);
+    expect(stack.homeAssistant.getAutomation(automationId)).toBeDefined();
+    await confirm(awaiting.toolCall.id, true);
+    await stream.done;
+
+    const events = eventsOf(stream.results, 'chatStream');
+    const deleted = finishedCalls(events).find((call) => call.name === 'delete_automation')!;
+    expect(deleted).toMatchObject({ status: 'COMPLETED', result: { deleted: true, automation_id: automationId } });
+    expect(deleted.verification).toEqual({ outcome: 'CHANGED', entities: [{ entityId: 'automation.porch_light_on_at_sunset', outcome: 'CHANGED', previousState: 'on', state: null }] });
+    expect(stack.homeAssistant.getAutomation(automationId)).toBeUndefined();
+    expect(stack.homeAssistant.getState('automation.porch_light_on_at_sunset')).toBeUndefined();
+    expect(joinDeltas(events)).toBe('Deleted the automation "Porch Light on at sunset".');
+
+    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'delete_automation', arguments: { automation_id: automationId } }] });
+    const again = start('Delete it once more', conversationId);
+    await again.done;
+    const refused = finishedCalls(eventsOf(again.results, 'chatStream'))[0]!;
+    expect(refused).toMatchObject({ status: 'REJECTED', error: { code: 'NOT_FOUND' } });
+  });
+
+  it('rejects deleting a foreign automation', async () => {
+    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'delete_automation', arguments: { automation_id: 'automation.lock_front_door_at_night' } }] });
+    const stream = start('Delete the night lock automation');
+    await stream.done;
+    const refused = finishedCalls(eventsOf(stream.results, 'chatStream'))[0]!;
+    expect(refused).toMatchObject({ status: 'REJECTED', error: { code: 'NOT_FOUND' } });
+    expect(refused.error?.message).toContain('not an automation you created through this agent');
+    expect(stack.homeAssistant.getAutomation('1718300000102')).toBeDefined();
+  });
+
+  it('creates nothing when the user declines', async () => {
+    const before = await automationStates();
+    const stream = start('Create an automation that turns off the garden path lights at 23:30');
+    const awaiting = await awaitingIn(stream);
+    await confirm(awaiting.toolCall.id, false);
+    await stream.done;
+    expect(joinDeltas(eventsOf(stream.results, 'chatStream'))).toBe('OK, I did not create the automation "Garden Path Lights off at 23:30", because you declined.');
+    expect(await automationStates()).toEqual(before);
+  });
+});
+
+describe('automation validation', () => {
+  async function validate(config: string): Promise<Finished> {
+    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'validate_automation', arguments: { config } }] });
+    const stream = start('Check this automation');
+    await stream.done;
+    return finishedCalls(eventsOf(stream.results, 'chatStream'))[0]!;
+  }
+
+  it('lists every problem of a draft', async () => {
+    const result = await validate(
+      JSON.stringify({
+        trigger: { platform: 'state', entity_id: 'sensor.router_uptime' },
+        triggers: [],
+        actions: [
+          { action: 'shell_command.wipe' },
+          { action: 'light.turn_on', target: { entity_id: '{{ states.light | first }}' } },
+          { device_id: 'f453382ce13b671bcdbb0c25210390d6', domain: 'cover', type: 'open' },
+          { action: 'light.turn_on' },
+        ],
+      }),
+    );
+    expect(result.status).toBe('REJECTED');
+    expect(result.error?.code).toBe('BAD_USER_INPUT');
+    expect(result.result.valid).toBe(false);
+    expect(result.result.problems).toEqual([
+      'alias: missing; give the automation a short name.',
+      'triggers: give either triggers or trigger, not both.',
+      'triggers: at least one trigger is needed.',
+      'config.actions[1].target.entity_id: templates are not allowed here; name the entities and services directly.',
+      'actions[0]: shell_command.wipe is not a service the agent may use (AGENT_ALLOWED_SERVICES / AGENT_DENIED_SERVICES).',
+      'actions[1]: light.turn_on needs a target; name the entities in target.entity_id.',
+      'actions[2]: device actions are not allowed; use a service action such as action: cover.open with a target, which the policy can check.',
+      'actions[3]: light.turn_on needs a target; name the entities in target.entity_id.',
+    ]);
+  });
+
+  it('rejects hidden entities and denied services', async () => {
+    const result = await validate(
+      [
+        'alias: Restart at night',
+        'triggers:',
+        '  - trigger: state',
+        '    entity_id: sensor.router_uptime',
+        'actions:',
+        '  - action: homeassistant.restart',
+      ].join('\n'),
+    );
+    expect(result.result.problems).toEqual([
+      'config.triggers[0].entity_id: sensor.router_uptime does not exist or is not exposed to you.',
+      'actions[0]: homeassistant.restart is not a service the agent may use (AGENT_ALLOWED_SERVICES / AGENT_DENIED_SERVICES).',
+    ]);
+  });
+
+  it('accepts the older config keys', async () => {
+    const result = await validate(
+      ['alias: Old style', 'trigger:', '  platform: time', '  at: "07:00:00"', 'condition:', '  - condition: state', '    entity_id: person.alex', '    state: home', 'action:', '  service: light.turn_on', '  target:', '    entity_id: light.kitchen'].join('\n'),
+    );
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result.preview).toMatchObject({ triggers: ['time: at 07:00:00'], conditions: ['state: entity_id person.alex, state home'], actions: ['light.turn_on on Kitchen Light (light.kitchen)'] });
+  });
+
+  it('warns about risky automation actions', async () => {
+    const result = await validate(['alias: Open the door in the morning', 'triggers:', '  - trigger: time', '    at: "07:00:00"', 'actions:', '  - action: lock.unlock', '    target:', '      entity_id: lock.front_door'].join('\n'));
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result.preview.warnings).toEqual(['It will run lock.unlock on its own, without asking, although the agent would ask first: Unlocking or opening a lock needs a confirmation.']);
+  });
+
+  it('reports YAML syntax errors', async () => {
+    const result = await validate('alias: [unclosed');
+    expect(result.status).toBe('REJECTED');
+    expect(result.result.problems[0]).toMatch(/^config: not valid YAML or JSON: /);
+  });
+});
