@@ -142,7 +142,7 @@ export class HomeAssistantClient {
     const status = this.status();
     if (status.connected) return;
     const seconds = status.since ? Math.max(0, Math.round((Date.now() - status.since.getTime()) / 1000)) : 0;
-    throw AppError.homeAssistantUnavailable(`Home Assistant is unavailable: ${status.problem ?? 'not connected.'} (for ${seconds} s)`);
+    throw AppError.homeAssistantUnavailable(`Home Assistant has been unavailable for ${seconds} s. ${status.problem ?? 'It is not connected.'}`);
   }
 
   /**

@@ -14,19 +14,20 @@ export class HomeContextProvider {
   ) {}
 
   /**
-   * Returns the context for a new turn. With `refresh` the whole home is read first; otherwise it waits
-   * for the first read after startup, at most the request timeout. A failed read leaves the cached data,
-   * which the context then marks with its age.
+   * Returns the context for a new turn. It waits for the first read after startup, at most the request
+   * timeout, and with `refresh` reads the whole home again unless that first read just happened. A failed
+   * read leaves the cached data, which the context then marks with its age.
    */
   async get(options: { refresh?: boolean } = {}): Promise<HomeContextSnapshot> {
     const { client } = this;
     if (!client) return unconfiguredContext(this.maxTokens);
-    if (options.refresh) {
+    // Right after startup the first read may still be running; a refresh before it would find no connection.
+    const readyBefore = client.cache.hasData;
+    await client.waitUntilReady();
+    if (options.refresh && readyBefore) {
       await client.refresh().catch((error: unknown) => {
         this.logger.warn({ event: 'home.refresh_failed', code: isAppError(error) ? error.code : undefined, err: isAppError(error) ? undefined : error }, 'Refreshing the home context failed; using the cached one');
       });
-    } else {
-      await client.waitUntilReady();
     }
     return client.context(this.maxTokens);
   }

@@ -163,8 +163,8 @@ describe('Home Assistant outages', () => {
       expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
       const tool = events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { name: string; status: string; error: { code: string; message: string } };
       expect(tool).toMatchObject({ name: 'search_entities', status: 'FAILED', error: { code: 'HOME_ASSISTANT_UNAVAILABLE' } });
-      expect(tool.error.message).toMatch(/^Home Assistant is unavailable: The connection to Home Assistant was lost\./);
-      expect(joinDeltas(events)).toMatch(/^Sorry, I could not search your home: Home Assistant is unavailable/);
+      expect(tool.error.message).toMatch(/^Home Assistant has been unavailable for \d+ s\. The connection to Home Assistant was lost\./);
+      expect(joinDeltas(events)).toMatch(/^Sorry, I could not search your home: Home Assistant has been unavailable for \d+ s\./);
       expect(stack.homeAssistant.getState('light.kitchen')?.state).toBe('on');
 
       const down = await home(stack, key);
@@ -226,7 +226,7 @@ describe('Home Assistant outages', () => {
       expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
       const tool = events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { error: { code: string; message: string } };
       expect(tool.error.code).toBe('HOME_ASSISTANT_UNAVAILABLE');
-      expect(tool.error.message).toMatch(/^Home Assistant is unavailable: Home Assistant could not be reached\./);
+      expect(tool.error.message).toMatch(/^Home Assistant has been unavailable for \d+ s\. Home Assistant could not be reached\./);
       expect(model.requests[0]!.body.messages.at(-2).content).toContain('Home Assistant is unreachable and no states have been read yet.');
     } finally {
       await server.close();

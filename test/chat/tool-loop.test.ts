@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectSse } from '../support/clients.js';
-import { CHAT_STREAM, eventsOf, joinDeltas, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
+import { CHAT_STREAM, eventsOf, joinDeltas, parseToolMessage, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
 type Finished = { id: string; name: string; status: string; arguments: Record<string, any>; result: Record<string, any>; error: { code: string; message: string } | null; verification: { outcome: string } | null };
 
@@ -148,8 +148,8 @@ describe('tools', () => {
       const next = stack.model.requests[before + 1]!.body.messages as { role: string; tool_call_id?: string; content: string }[];
       const answers = next.filter((message) => message.role === 'tool');
       expect(answers).toHaveLength(2);
-      expect(JSON.parse(answers[0]!.content).entities[0].entity_id).toBe('light.kitchen');
-      expect(JSON.parse(answers[1]!.content).entities[0].entity_id).toBe('light.hallway');
+      expect(parseToolMessage(answers[0]!.content).entities[0].entity_id).toBe('light.kitchen');
+      expect(parseToolMessage(answers[1]!.content).entities[0].entity_id).toBe('light.hallway');
     } finally {
       stack.homeAssistant.faults.latencyMs = 0;
     }

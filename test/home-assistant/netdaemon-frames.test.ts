@@ -173,7 +173,7 @@ describe('Home Assistant client against recorded frames', () => {
       client.assertAvailable();
     } catch (error) {
       expect((error as AppError).code).toBe('HOME_ASSISTANT_UNAVAILABLE');
-      expect((error as AppError).message).toMatch(/^Home Assistant is unavailable: Home Assistant rejected the access token\. Check HA_TOKEN\. \(for \d+ s\)$/);
+      expect((error as AppError).message).toMatch(/^Home Assistant has been unavailable for \d+ s\. Home Assistant rejected the access token\. Check HA_TOKEN\.$/);
     }
     expect(server.requests).toEqual([]);
   });

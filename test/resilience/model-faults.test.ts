@@ -190,8 +190,10 @@ describe('model errors and retries', () => {
       const outcome = await running;
 
       expect(outcome.reply.status).toBe('COMPLETED');
-      expect(outcome.reply.toolCalls).toEqual([{ name: 'get_states', status: 'FAILED', error: { code: 'HOME_ASSISTANT_UNAVAILABLE', message: 'Home Assistant answered with HTTP 503.' } }]);
-      expect(outcome.reply.content).toContain('Sorry, I could not read the states of your home');
+      expect(outcome.reply.toolCalls).toHaveLength(1);
+      expect(outcome.reply.toolCalls[0]).toMatchObject({ name: 'search_entities', status: 'FAILED', error: { code: 'HOME_ASSISTANT_UNAVAILABLE' } });
+      expect(outcome.reply.toolCalls[0]?.error?.message).toMatch(/^Home Assistant has been unavailable for \d+ s\. /);
+      expect(outcome.reply.content).toContain('Sorry, I could not search your home');
     } finally {
       stack.model.chunkDelayMs = 0;
       stack.homeAssistant.faults.unavailable = false;

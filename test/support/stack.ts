@@ -89,3 +89,10 @@ export function joinDeltas(events: StreamedEvent[]): string {
     .map((event) => event.text)
     .join('');
 }
+
+/** Reads a tool message as the model receives it: JSON inside a `<tool_result>` block. */
+export function parseToolMessage(content: string): any {
+  const match = /^<tool_result name="[^"]*">\n([\s\S]*)\n<\/tool_result>$/.exec(content);
+  if (!match?.[1]) throw new Error(`Not a tool_result block: ${content.slice(0, 80)}`);
+  return JSON.parse(match[1]);
+}
