@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { ActiveReplies } from './agent/active-replies.js';
 import { ChatService } from './agent/chat-service.js';
 import { createMemoryEventBus, type EventBus } from './agent/event-bus.js';
-import { interruptOrphanedReplies } from './agent/recovery.js';
+import { InstanceRegistry } from './agent/instances.js';
+import { AbandonedReplySweeper, interruptOrphanedReplies } from './agent/recovery.js';
+import { createRedisEventBus } from './agent/redis-event-bus.js';
 import { ReplyEventStore } from './agent/reply-event-store.js';
 import { callServiceTool } from './agent/tools/call-service.js';
 import { getStatesTool } from './agent/tools/get-states.js';
@@ -23,6 +25,7 @@ import { HomeAssistantRestClient } from './home-assistant/rest-client.js';
 import { ChatModel } from './llm/chat-model.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { newRequestId, withRequestId } from './observability/request-id.js';
+import { DataCipher } from './security/data-cipher.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -34,6 +37,8 @@ export interface App {
   services: Services;
   bus: EventBus;
   server: Server;
+  /** This process's entry in the instance registry. */
+  instance: InstanceRegistry;
   /** Starts listening on HOST:PORT and returns the base URL, such as http://127.0.0.1:8030. */
   listen(): Promise<string>;
   /** Stops taking requests, lets running replies finish for up to graceMs, then closes everything. */
@@ -42,18 +47,31 @@ export interface App {
 
 /** Secrets from the configuration, which the logger scrubs from every line. */
 function configuredSecrets(config: Config): string[] {
-  return [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret].filter((value): value is string => Boolean(value));
+  const dataKeys = [config.encryption.key, ...config.encryption.oldKeys].flatMap((key) => (key ? [key.key.toString('base64'), key.key.toString('base64url')] : []));
+  return [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret, config.metricsToken, ...dataKeys].filter((value): value is string => Boolean(value));
 }
 
 /** Wires the parts of the service together. Holds no logic of its own. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, secrets: configuredSecrets(config) });
-  const db: Database = await openDatabase(config.databaseUrl, (message) => logger.debug({ event: 'database' }, message));
+  const cipher = new DataCipher(config.encryption.key, config.encryption.oldKeys);
+  const db: Database = await openDatabase(config.databaseUrl, (message) => logger.debug({ event: 'database' }, message), { cipher });
 
-  const interrupted = await interruptOrphanedReplies(db);
-  if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
+  // Without Redis this is the only instance, so every reply still STREAMING lost its generator.
+  if (!config.redisUrl) {
+    const interrupted = await interruptOrphanedReplies(db);
+    if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
+  }
 
-  const bus = createMemoryEventBus();
+  let bus: EventBus;
+  try {
+    bus = config.redisUrl ? await createRedisEventBus(config.redisUrl, logger) : createMemoryEventBus();
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const instance = new InstanceRegistry(db, { id: config.instance.id, heartbeatMs: config.instance.heartbeatMs, encryptionKeyId: config.encryption.key?.id, logger });
+  await instance.start();
   const apiKeys = new ApiKeyService(db);
   const authenticator = new Authenticator(
     apiKeys,
@@ -88,7 +106,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const runner = model
     ? new TurnRunner({ db, bus, store, model, tools, home, homeAssistant, logger, maxToolRounds: config.agent.maxToolRounds, maxInputTokens: config.openai.maxInputTokens })
     : undefined;
-  const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens });
+  const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens, instanceId: instance.id });
+
+  // With several instances, replies end only once the instance generating them has stopped its heartbeat.
+  const sweeper = new AbandonedReplySweeper({ db, registry: instance, bus, isRunningHere: (messageId) => active.get(messageId) !== undefined, logger });
+  if (config.redisUrl) await sweeper.sweep();
+  sweeper.start(config.instance.heartbeatMs);
 
   const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator };
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
@@ -108,6 +131,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     services,
     bus,
     server,
+    instance,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -116,13 +140,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           const address = server.address() as AddressInfo;
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-          logger.info({ event: 'server.listening', url, graphiql: config.graphiql }, `Listening on ${url}/graphql`);
+          logger.info({ event: 'server.listening', url, graphiql: config.graphiql, instanceId: instance.id }, `Listening on ${url}/graphql`);
           resolve(url);
         });
       }),
     close: (graceMs = 10_000) => {
       closing ??= (async () => {
+        await sweeper.stop();
         await chat.shutdown(graceMs);
+        await instance.stop();
         await websocket.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));

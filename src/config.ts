@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { KEY_FORMAT_HELP, parseDataKey, type DataKey } from './security/data-cipher.js';
 
 /** Scopes a caller can hold. Without `control` the agent may only read the home. */
 export const SCOPES = ['chat', 'read', 'control', 'admin'] as const;
@@ -50,6 +51,25 @@ const optionalSecret = (minLength: number, form: string) =>
     .refine((value) => value.length >= minLength, form)
     .optional();
 
+const dataKey = z
+  .string()
+  .trim()
+  .refine((value) => parseDataKey(value) !== undefined, KEY_FORMAT_HELP)
+  .transform((value) => parseDataKey(value) as DataKey);
+
+const dataKeyList = z
+  .string()
+  .trim()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .refine((items) => items.every((item) => parseDataKey(item) !== undefined), `a comma-separated list of ${KEY_FORMAT_HELP}`)
+  .transform((items) => items.map((item) => parseDataKey(item) as DataKey))
+  .refine((keys) => new Set(keys.map((key) => key.id)).size === keys.length, 'keys with distinct ids');
+
 /**
  * Every environment variable the service reads, with its default. `.env.example` mirrors this list;
  * keep them in step.
@@ -88,7 +108,17 @@ const environmentSchema = z.object({
   RATE_LIMIT_CHAT_PER_MINUTE: integer(1, 100_000).default(100),
   MAX_CONCURRENT_REPLIES_PER_USER: integer(1, 1000).default(2),
   TOKEN_BUDGET_PER_DAY: integer(1, 1_000_000_000_000).optional(),
-  CONVERSATION_TTL_DAYS: integer(1, 36_500).default(30),
+  CONVERSATION_TTL_DAYS: integer(0, 36_500).default(30),
+
+  DATA_ENCRYPTION_KEY: dataKey.optional(),
+  DATA_ENCRYPTION_OLD_KEYS: dataKeyList.optional(),
+  METRICS_TOKEN: optionalSecret(16, 'at least 16 characters (use a random value, e.g. `openssl rand -hex 24`)'),
+  INSTANCE_ID: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'up to 64 letters, digits, dots, dashes or underscores')
+    .optional(),
+  INSTANCE_HEARTBEAT_SECONDS: integer(1, 300).default(5),
 
   GRAPHIQL: booleanFlag.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'fatal, error, warn, info, debug, trace or silent').default('info'),
@@ -134,7 +164,21 @@ export interface Config {
     concurrentRepliesPerUser: number;
     tokenBudgetPerDay: number | undefined;
   };
+  /** Idle days after which a conversation is deleted; 0 keeps conversations forever. */
   conversationTtlDays: number;
+  encryption: {
+    /** Encrypts new values; unset stores them plain. */
+    key: DataKey | undefined;
+    /** Decrypt only: keys that encrypted earlier data. */
+    oldKeys: DataKey[];
+  };
+  /** Bearer token that /metrics requires; unset leaves /metrics open. */
+  metricsToken: string | undefined;
+  instance: {
+    /** Stable id of this instance; unset gives each process a new one. */
+    id: string | undefined;
+    heartbeatMs: number;
+  };
   graphiql: boolean;
   logLevel: string;
   logConversationContent: boolean;
@@ -177,6 +221,10 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
   }
 
   const env = parsed.data;
+  const oldKeys = env.DATA_ENCRYPTION_OLD_KEYS ?? [];
+  if (env.DATA_ENCRYPTION_KEY && oldKeys.some((key) => key.id === env.DATA_ENCRYPTION_KEY?.id)) {
+    throw new ConfigError([`DATA_ENCRYPTION_OLD_KEYS: invalid value, expected keys whose ids differ from the DATA_ENCRYPTION_KEY id "${env.DATA_ENCRYPTION_KEY.id}"`]);
+  }
   return {
     nodeEnv: env.NODE_ENV,
     host: env.HOST,
@@ -214,6 +262,9 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
       tokenBudgetPerDay: env.TOKEN_BUDGET_PER_DAY,
     },
     conversationTtlDays: env.CONVERSATION_TTL_DAYS,
+    encryption: { key: env.DATA_ENCRYPTION_KEY, oldKeys },
+    metricsToken: env.METRICS_TOKEN,
+    instance: { id: env.INSTANCE_ID, heartbeatMs: env.INSTANCE_HEARTBEAT_SECONDS * 1000 },
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== 'production',
     logLevel: env.LOG_LEVEL,
     logConversationContent: env.LOG_CONVERSATION_CONTENT,

@@ -1,8 +1,8 @@
 import type { Logger } from '../observability/logger.js';
-import type { ActiveReply } from './active-replies.js';
+import type { AbortReason, ActiveReply } from './active-replies.js';
 import { conversationTopic, replyTopic, type ChatEvent, type UnsequencedChatEvent } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
-import type { ReplyEventStore, ReplyRowUpdate } from './reply-event-store.js';
+import { ReplyNotStreamingError, type ReplyEventStore, type ReplyRowUpdate } from './reply-event-store.js';
 
 export interface ReplyEventWriterOptions {
   reply: ActiveReply;
@@ -30,6 +30,8 @@ export class ReplyEventWriter {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private finished = false;
+  /** Set when the stored reply was deleted or ended elsewhere; nothing more is stored or published. */
+  private abandoned = false;
   private readonly flushIntervalMs: number;
   private readonly maxBatchSize: number;
 
@@ -51,6 +53,7 @@ export class ReplyEventWriter {
   emit(event: UnsequencedChatEvent): ChatEvent {
     if (this.finished) throw new Error('The reply has already ended.');
     const sequenced = this.sequenceEvent(event);
+    if (this.abandoned) return sequenced;
     if (sequenced.type === 'ReplyDelta') {
       this.text += sequenced.text;
       this.textChanged = true;
@@ -82,11 +85,27 @@ export class ReplyEventWriter {
     await this.writing;
 
     const sequenced = this.sequenceEvent(event);
+    if (this.abandoned) return sequenced;
     const events = [...this.pending, sequenced];
     this.pending = [];
-    await this.options.store.append(this.options.reply.messageId, events, { content: this.text, ...update });
+    try {
+      await this.options.store.append(this.options.reply.messageId, events, { content: this.text, ...update });
+    } catch (error) {
+      if (!(error instanceof ReplyNotStreamingError)) throw error;
+      this.abandon();
+      return sequenced;
+    }
     this.publish(sequenced);
     return sequenced;
+  }
+
+  /** Stops storing and publishing, and stops the turn: nobody can read this reply's events any more. */
+  private abandon(): void {
+    if (this.abandoned) return;
+    this.abandoned = true;
+    this.pending = [];
+    this.options.logger.info({ event: 'reply.abandoned', messageId: this.options.reply.messageId }, 'Reply was deleted or ended elsewhere; stopping it');
+    this.options.reply.controller.abort('cancelled' satisfies AbortReason);
   }
 
   private sequenceEvent(event: UnsequencedChatEvent): ChatEvent {
@@ -110,6 +129,10 @@ export class ReplyEventWriter {
     try {
       await this.options.store.append(this.options.reply.messageId, events, { content: text });
     } catch (error) {
+      if (error instanceof ReplyNotStreamingError) {
+        this.abandon();
+        return;
+      }
       // Put the batch back in front, so the next write stores it in order.
       this.pending = [...events, ...this.pending];
       this.textChanged = true;

@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
+import { EncryptedJsonType } from '../db/encrypted-types.js';
 
 export const TOOL_CALL_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'REJECTED', 'CANCELLED'] as const;
 export type ToolCallStatus = (typeof TOOL_CALL_STATUSES)[number];
@@ -19,8 +20,9 @@ export const ToolCallSchema = defineEntity({
     /** The id the model gave the call; tool results are sent back under it. */
     callId: p.string().length(255),
     name: p.string().length(255),
-    arguments: p.json<unknown>(),
-    result: p.json<unknown>().nullable(),
+    /** Encrypted at rest when DATA_ENCRYPTION_KEY is set, like the result. */
+    arguments: p.type(new EncryptedJsonType('tool_calls.arguments')).$type<unknown>(),
+    result: p.type(new EncryptedJsonType('tool_calls.result')).$type<unknown>().nullable(),
     status: p.string().length(32).$type<ToolCallStatus>(),
     error: p.json<ToolCallError>().nullable(),
     /** Tool round of the turn, starting at 1. */

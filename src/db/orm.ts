@@ -4,16 +4,21 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import type { EntityManager } from '@mikro-orm/knex';
 import { ApiKeySchema } from '../auth/api-key.entity.js';
+import { DataCipher } from '../security/data-cipher.js';
 import { ConversationSchema } from '../conversations/conversation.entity.js';
 import { MessageSchema } from '../conversations/message.entity.js';
 import { ReplyEventSchema } from '../conversations/reply-event.entity.js';
 import { ToolCallSchema } from '../conversations/tool-call.entity.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
+import { useCipher } from './encrypted-types.js';
+import { EncryptionKeySchema } from './encryption-key.entity.js';
+import { verifyEncryptionKeys } from './encryption-keys.js';
+import { InstanceSchema } from './instance.entity.js';
 import { migrations } from './migrations/index.js';
 
 export type { EntityManager };
 
-export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema];
+export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema, InstanceSchema, EncryptionKeySchema];
 
 /** How long a SQLite writer waits for another process's lock before failing, in milliseconds. */
 const SQLITE_BUSY_TIMEOUT_MS = 10_000;
@@ -25,6 +30,8 @@ interface SqliteConnection {
 export interface Database {
   orm: MikroORM;
   target: DatabaseTarget;
+  /** Encrypts and decrypts message text, titles, tool arguments and results, and event payloads. */
+  cipher: DataCipher;
   /** A fresh EntityManager: one per request, subscription and reply. */
   fork(): EntityManager;
   close(): Promise<void>;
@@ -49,6 +56,9 @@ function driverOptions(target: DatabaseTarget): Options {
           connection.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
           connection.pragma('synchronous = NORMAL');
           connection.pragma('foreign_keys = ON');
+          // Deleted and overwritten content is zeroed, so deleted conversations and replaced plain text
+          // do not linger in free pages of the file.
+          connection.pragma('secure_delete = ON');
           done(null, connection);
         } catch (error) {
           done(error as Error, connection);
@@ -58,8 +68,21 @@ function driverOptions(target: DatabaseTarget): Options {
   };
 }
 
-/** Connects to DATABASE_URL and applies every pending migration before returning. */
-export async function openDatabase(databaseUrl: string, log: (message: string) => void = () => {}): Promise<Database> {
+export interface OpenDatabaseOptions {
+  /**
+   * Keys for data at rest. When given, the keys are checked against the database and the current key
+   * is registered; without it values are stored plain and encrypted values fail to read.
+   */
+  cipher?: DataCipher;
+  /** Apply pending migrations first. Off for tools that must not change the schema, such as backups. */
+  migrate?: boolean;
+}
+
+/**
+ * Connects to DATABASE_URL, applies every pending migration and checks the encryption keys before
+ * returning. Throws EncryptionKeyError when the keys cannot read the stored data.
+ */
+export async function openDatabase(databaseUrl: string, log: (message: string) => void = () => {}, options: OpenDatabaseOptions = {}): Promise<Database> {
   const target = parseDatabaseUrl(databaseUrl);
   const orm = await MikroORM.init({
     ...driverOptions(target),
@@ -80,11 +103,21 @@ export async function openDatabase(databaseUrl: string, log: (message: string) =
     logger: log,
   });
 
-  await orm.getMigrator().up();
+  const cipher = options.cipher ?? new DataCipher(undefined);
+  useCipher(orm.em.getPlatform(), cipher);
+
+  try {
+    if (options.migrate ?? true) await orm.getMigrator().up();
+    if (options.cipher) await verifyEncryptionKeys(orm.em.fork() as EntityManager, cipher);
+  } catch (error) {
+    await orm.close(true);
+    throw error;
+  }
 
   return {
     orm,
     target,
+    cipher,
     fork: () => orm.em.fork() as EntityManager,
     close: () => orm.close(true),
   };
