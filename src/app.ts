@@ -1,11 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { ActiveReplies } from './agent/active-replies.js';
 import { ChatService } from './agent/chat-service.js';
 import { createMemoryEventBus, type EventBus } from './agent/event-bus.js';
+import { conversationDeletedTopic } from './agent/chat-events.js';
 import { InstanceRegistry } from './agent/instances.js';
 import { AbandonedReplySweeper, interruptOrphanedReplies } from './agent/recovery.js';
-import { createRedisEventBus } from './agent/redis-event-bus.js';
+import { createRedisEventBus, type RedisEventBus } from './agent/redis-event-bus.js';
 import { ReplyEventStore } from './agent/reply-event-store.js';
 import { callServiceTool } from './agent/tools/call-service.js';
 import { getStatesTool } from './agent/tools/get-states.js';
@@ -15,6 +17,9 @@ import { ApiKeyService } from './auth/api-key-service.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config.js';
 import { ConversationService } from './conversations/conversation-service.js';
+import { RetentionJob } from './conversations/retention.js';
+import { ToolAuditService } from './conversations/tool-audit.js';
+import { UserDataService } from './conversations/user-data-service.js';
 import { openDatabase, type Database } from './db/orm.js';
 import type { Services } from './graphql/context.js';
 import { buildSchema } from './graphql/schema.js';
@@ -24,12 +29,28 @@ import { HomeSummaryCache } from './home-assistant/home-summary.js';
 import { HomeAssistantRestClient } from './home-assistant/rest-client.js';
 import { ChatModel } from './llm/chat-model.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { databaseProbe, homeAssistantProbe, modelProbe, redisProbe } from './observability/probes.js';
+import { Readiness } from './observability/readiness.js';
 import { newRequestId, withRequestId } from './observability/request-id.js';
+import { useOperationMetrics } from './observability/use-operation-metrics.js';
+import { useOperationsEndpoints } from './observability/use-operations-endpoints.js';
 import { DataCipher } from './security/data-cipher.js';
 
 export interface AppOptions {
   logger?: Logger;
+  /** Readiness probe timings in milliseconds; tests shorten the cache. */
+  readiness?: { timeoutMs?: number; cacheMs?: number };
+  /** Clock of the retention job, replaceable in tests. */
+  now?: () => Date;
 }
+
+/** How often each instance deletes expired conversations, and how long after startup it first does. */
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+const RETENTION_FIRST_RUN_MS = 60 * 1000;
+
+/** Longest wait at shutdown for open streams to send their end, in milliseconds. */
+const STREAM_DRAIN_MS = 2_000;
 
 export interface App {
   config: Config;
@@ -39,6 +60,9 @@ export interface App {
   server: Server;
   /** This process's entry in the instance registry. */
   instance: InstanceRegistry;
+  metrics: Metrics;
+  readiness: Readiness;
+  retention: RetentionJob;
   /** Starts listening on HOST:PORT and returns the base URL, such as http://127.0.0.1:8030. */
   listen(): Promise<string>;
   /** Stops taking requests, lets running replies finish for up to graceMs, then closes everything. */
@@ -63,13 +87,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
   }
 
-  let bus: EventBus;
+  let redisBus: RedisEventBus | undefined;
   try {
-    bus = config.redisUrl ? await createRedisEventBus(config.redisUrl, logger) : createMemoryEventBus();
+    redisBus = config.redisUrl ? await createRedisEventBus(config.redisUrl, logger) : undefined;
   } catch (error) {
     await db.close();
     throw error;
   }
+  const bus: EventBus = redisBus ?? createMemoryEventBus();
+  const metrics = new Metrics();
   const instance = new InstanceRegistry(db, { id: config.instance.id, heartbeatMs: config.instance.heartbeatMs, encryptionKeyId: config.encryption.key?.id, logger });
   await instance.start();
   const apiKeys = new ApiKeyService(db);
@@ -81,7 +107,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const homeAssistant =
     config.homeAssistant.url && config.homeAssistant.token
-      ? new HomeAssistantRestClient({ url: config.homeAssistant.url, token: config.homeAssistant.token, timeoutMs: config.homeAssistant.requestTimeoutMs })
+      ? new HomeAssistantRestClient({
+          url: config.homeAssistant.url,
+          token: config.homeAssistant.token,
+          timeoutMs: config.homeAssistant.requestTimeoutMs,
+          observe: (operation, outcome, seconds) => metrics.homeAssistantRequest(operation, outcome, seconds),
+        })
       : undefined;
   if (!homeAssistant) logger.warn({ event: 'home_assistant.not_configured' }, 'HA_URL or HA_TOKEN is not set; the agent has no home data');
   const home = new HomeSummaryCache(homeAssistant, logger);
@@ -104,7 +135,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const active = new ActiveReplies();
   const store = new ReplyEventStore(db, active);
   const runner = model
-    ? new TurnRunner({ db, bus, store, model, tools, home, homeAssistant, logger, maxToolRounds: config.agent.maxToolRounds, maxInputTokens: config.openai.maxInputTokens })
+    ? new TurnRunner({ db, bus, store, model, tools, home, homeAssistant, logger, maxToolRounds: config.agent.maxToolRounds, maxInputTokens: config.openai.maxInputTokens, metrics })
     : undefined;
   const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens, instanceId: instance.id });
 
@@ -113,9 +144,42 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   if (config.redisUrl) await sweeper.sweep();
   sweeper.start(config.instance.heartbeatMs);
 
-  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator };
+  const publishDeleted = (conversationIds: string[]) => {
+    for (const conversationId of conversationIds) bus.publish(conversationDeletedTopic(conversationId), { conversationId });
+  };
+  const userData = new UserDataService({ db, logger, cancelStreamingReplies: (ownerId) => chat.cancelStreamingReplies({ ownerId }), onConversationsDeleted: publishDeleted });
+  const retention = new RetentionJob({ db, logger, ttlDays: config.conversationTtlDays, onConversationsDeleted: publishDeleted, now: options.now });
+  retention.start(RETENTION_INTERVAL_MS, RETENTION_FIRST_RUN_MS);
+
+  const readinessTimeoutMs = options.readiness?.timeoutMs ?? 2_000;
+  const readiness = new Readiness({
+    probes: {
+      database: databaseProbe(db),
+      redis: redisBus ? redisProbe(redisBus, readinessTimeoutMs) : undefined,
+      homeAssistant: homeAssistant ? homeAssistantProbe(homeAssistant) : undefined,
+      model: model ? modelProbe(model) : undefined,
+    },
+    logger,
+    timeoutMs: readinessTimeoutMs,
+    cacheMs: options.readiness?.cacheMs,
+  });
+
+  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator, userData, audit: new ToolAuditService(db) };
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
-  const yoga = createYogaServer({ schema, services, logger, graphiql: config.graphiql, allowedOrigins: config.allowedOrigins });
+  const yoga = createYogaServer({
+    schema,
+    services,
+    logger,
+    graphiql: config.graphiql,
+    allowedOrigins: config.allowedOrigins,
+    plugins: [
+      useOperationsEndpoints({ readiness, metrics, metricsToken: config.metricsToken }),
+      useOperationMetrics(metrics),
+      // Operation names and error paths are chosen by clients, so they stay out of the labels.
+      usePrometheus({ registry: metrics.registry, endpoint: false, labels: { operationName: false, path: false, url: false, fieldName: false } }),
+    ],
+    onClientError: (code) => metrics.clientError(code),
+  });
 
   const server = createServer((request, response) => {
     const requestId = newRequestId(request.headers['x-request-id'] as string | undefined);
@@ -132,6 +196,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     bus,
     server,
     instance,
+    metrics,
+    readiness,
+    retention,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -146,8 +213,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }),
     close: (graceMs = 10_000) => {
       closing ??= (async () => {
-        await sweeper.stop();
+        readiness.markStopping();
+        await Promise.all([sweeper.stop(), retention.stop()]);
         await chat.shutdown(graceMs);
+        // Ended streams send their `complete` to clients before the sockets close.
+        const drainUntil = Date.now() + STREAM_DRAIN_MS;
+        while (chat.openStreams > 0 && Date.now() < drainUntil) await new Promise((resolve) => setTimeout(resolve, 10));
         await instance.stop();
         await websocket.close();
         server.closeAllConnections();

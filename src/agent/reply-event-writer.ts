@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js';
+import type { ReplyObserver } from '../observability/metrics.js';
 import type { AbortReason, ActiveReply } from './active-replies.js';
 import { conversationTopic, replyTopic, type ChatEvent, type UnsequencedChatEvent } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
@@ -15,6 +16,8 @@ export interface ReplyEventWriterOptions {
   flushIntervalMs?: number;
   /** Number of pending events that triggers a write at once. */
   maxBatchSize?: number;
+  /** Told about the first text and the end, for metrics. */
+  observer?: ReplyObserver;
 }
 
 /**
@@ -57,6 +60,7 @@ export class ReplyEventWriter {
     if (sequenced.type === 'ReplyDelta') {
       this.text += sequenced.text;
       this.textChanged = true;
+      this.options.observer?.firstText();
     }
     this.pending.push(sequenced);
     this.publish(sequenced);
@@ -96,6 +100,7 @@ export class ReplyEventWriter {
       return sequenced;
     }
     this.publish(sequenced);
+    this.options.observer?.ended(update.status ?? 'COMPLETED', update.usage);
     return sequenced;
   }
 

@@ -20,6 +20,9 @@ export type { EntityManager };
 
 export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema, InstanceSchema, EncryptionKeySchema];
 
+/** Any fixed number; instances that start together take this PostgreSQL advisory lock to migrate one at a time. */
+const MIGRATION_LOCK_ID = 7_243_311_902;
+
 /** How long a SQLite writer waits for another process's lock before failing, in milliseconds. */
 const SQLITE_BUSY_TIMEOUT_MS = 10_000;
 
@@ -68,6 +71,23 @@ function driverOptions(target: DatabaseTarget): Options {
   };
 }
 
+/**
+ * Applies pending migrations. On PostgreSQL several instances may start at once: a transaction on its
+ * own connection holds an advisory lock while the migrator runs, so the others wait and then find
+ * nothing left to apply.
+ */
+async function migrate(orm: MikroORM, target: DatabaseTarget): Promise<void> {
+  if (target.kind !== 'postgresql') {
+    await orm.getMigrator().up();
+    return;
+  }
+  const knex = (orm.em as EntityManager).getConnection().getKnex();
+  await knex.transaction(async (lock) => {
+    await lock.raw('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK_ID]);
+    await orm.getMigrator().up();
+  });
+}
+
 export interface OpenDatabaseOptions {
   /**
    * Keys for data at rest. When given, the keys are checked against the database and the current key
@@ -107,7 +127,7 @@ export async function openDatabase(databaseUrl: string, log: (message: string) =
   useCipher(orm.em.getPlatform(), cipher);
 
   try {
-    if (options.migrate ?? true) await orm.getMigrator().up();
+    if (options.migrate ?? true) await migrate(orm, target);
     if (options.cipher) await verifyEncryptionKeys(orm.em.fork() as EntityManager, cipher);
   } catch (error) {
     await orm.close(true);

@@ -3,6 +3,8 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { Caller } from '../auth/caller.js';
 import type { ChatService } from '../agent/chat-service.js';
 import type { ConversationService } from '../conversations/conversation-service.js';
+import type { ToolAuditService } from '../conversations/tool-audit.js';
+import type { UserDataService } from '../conversations/user-data-service.js';
 import type { EntityManager } from '../db/orm.js';
 import type { Database } from '../db/orm.js';
 import type { Logger } from '../observability/logger.js';
@@ -15,6 +17,8 @@ export interface Services {
   conversations: ConversationService;
   apiKeys: ApiKeyService;
   authenticator: Authenticator;
+  userData: UserDataService;
+  audit: ToolAuditService;
 }
 
 export interface GraphQLContext {

@@ -50,7 +50,7 @@ function findAppError(error: unknown): AppError | undefined {
  * message; GraphQL document errors keep their message with code BAD_USER_INPUT; everything else becomes
  * "Unexpected error." with a request id, and is logged once with that id.
  */
-export function createErrorMasker(logger: Logger, currentRequestId: () => string | undefined) {
+export function createErrorMasker(logger: Logger, currentRequestId: () => string | undefined, onMasked: (code: string) => void = () => {}) {
   const seen = new WeakMap<object, GraphQLError>();
 
   return function maskError(error: unknown): GraphQLError {
@@ -81,6 +81,7 @@ export function createErrorMasker(logger: Logger, currentRequestId: () => string
     }
 
     if (typeof error === 'object' && error !== null) seen.set(error, masked);
+    onMasked(String(masked.extensions.code));
     return masked;
   };
 }

@@ -21,6 +21,10 @@ export interface YogaOptions {
   logger: Logger;
   graphiql: boolean;
   allowedOrigins: string[];
+  /** Extra plugins, after the built-in ones: metrics and the operations endpoints. */
+  plugins?: Plugin[];
+  /** Called once for each error sent to a client, with its code. */
+  onClientError?: (code: string) => void;
 }
 
 export type ServerContext = Record<string, unknown> & { websocket?: WebSocketContextExtra };
@@ -39,7 +43,7 @@ function useRequestIdHeader(): Plugin {
 
 export function createYogaServer(options: YogaOptions): Yoga {
   const { services, logger } = options;
-  const maskError = createErrorMasker(logger, currentRequestId);
+  const maskError = createErrorMasker(logger, currentRequestId, options.onClientError);
 
   return createYoga<ServerContext, GraphQLContext>({
     schema: options.schema,
@@ -58,7 +62,7 @@ export function createYogaServer(options: YogaOptions): Yoga {
       // ones with their request id, and the catalogued ones are expected, so this stays at debug.
       error: (...args) => logger.debug({ event: 'yoga.error', message: args.map((arg) => (arg instanceof Error ? arg.message : String(arg))).join(' ') }),
     },
-    plugins: [useRequestIdHeader(), useDocumentErrorCodes()],
+    plugins: [useRequestIdHeader(), useDocumentErrorCodes(), ...(options.plugins ?? [])],
     context: async (initial): Promise<GraphQLContext> => {
       const em = services.db.fork();
       const websocket = initial.websocket;

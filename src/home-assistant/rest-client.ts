@@ -6,6 +6,8 @@ export interface HomeAssistantRestSettings {
   token: string;
   /** Time allowed for each request, in milliseconds. */
   timeoutMs: number;
+  /** Called after every request with a fixed operation name, its outcome and its duration in seconds. */
+  observe?: (operation: string, outcome: 'ok' | 'rejected' | 'unavailable' | 'timeout' | 'aborted', seconds: number) => void;
 }
 
 /**
@@ -26,21 +28,26 @@ export class HomeAssistantRequestError extends Error {
 export class HomeAssistantRestClient {
   constructor(private readonly settings: HomeAssistantRestSettings) {}
 
+  /** Checks that Home Assistant answers and accepts the token; throws HOME_ASSISTANT_UNAVAILABLE otherwise. */
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.request<unknown>('ping', 'GET', '/api/', undefined, signal);
+  }
+
   getStates(signal?: AbortSignal): Promise<HassState[]> {
-    return this.request<HassState[]>('GET', '/api/states', undefined, signal);
+    return this.request<HassState[]>('get_states', 'GET', '/api/states', undefined, signal);
   }
 
   /** Returns the entity's state, or undefined when Home Assistant does not know the entity. */
   async getState(entityId: string, signal?: AbortSignal): Promise<HassState | undefined> {
-    return this.request<HassState>('GET', `/api/states/${encodeURIComponent(entityId)}`, undefined, signal, { notFoundAsUndefined: true });
+    return this.request<HassState>('get_state', 'GET', `/api/states/${encodeURIComponent(entityId)}`, undefined, signal, { notFoundAsUndefined: true });
   }
 
   getServices(signal?: AbortSignal): Promise<HassServiceDomain[]> {
-    return this.request<HassServiceDomain[]>('GET', '/api/services', undefined, signal);
+    return this.request<HassServiceDomain[]>('get_services', 'GET', '/api/services', undefined, signal);
   }
 
   getConfig(signal?: AbortSignal): Promise<HassConfig> {
-    return this.request<HassConfig>('GET', '/api/config', undefined, signal);
+    return this.request<HassConfig>('get_config', 'GET', '/api/config', undefined, signal);
   }
 
   /**
@@ -49,17 +56,41 @@ export class HomeAssistantRestClient {
    */
   callService(domain: string, service: string, data: Record<string, unknown>, signal?: AbortSignal): Promise<HassState[]> {
     const path = `/api/services/${encodeURIComponent(domain)}/${encodeURIComponent(service)}`;
-    return this.request<HassState[]>('POST', path, data, signal);
+    return this.request<HassState[]>('call_service', 'POST', path, data, signal);
   }
 
   private async request<T>(
+    operation: string,
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
     signal: AbortSignal | undefined,
     options: { notFoundAsUndefined?: boolean } = {},
   ): Promise<T> {
+    const startedAt = performance.now();
     const timeout = AbortSignal.timeout(this.settings.timeoutMs);
+    const observe = (outcome: 'ok' | 'rejected' | 'unavailable' | 'timeout' | 'aborted') => this.settings.observe?.(operation, outcome, (performance.now() - startedAt) / 1000);
+    try {
+      const result = await this.send<T>(method, path, body, signal, timeout, options);
+      observe('ok');
+      return result;
+    } catch (error) {
+      if (signal?.aborted) observe('aborted');
+      else if (timeout.aborted) observe('timeout');
+      else if (error instanceof HomeAssistantRequestError) observe('rejected');
+      else observe('unavailable');
+      throw error;
+    }
+  }
+
+  private async send<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    timeout: AbortSignal,
+    options: { notFoundAsUndefined?: boolean },
+  ): Promise<T> {
     let response: Response;
     try {
       response = await fetch(`${this.settings.url}${path}`, {
