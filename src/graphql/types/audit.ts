@@ -51,14 +51,17 @@ export function addAuditTypes(builder: Builder, refs: Pick<ReturnType<typeof add
       since: t.field({ type: 'DateTime', description: 'Only calls started at or after this instant.' }),
       until: t.field({ type: 'DateTime', description: 'Only calls started before this instant.' }),
     }),
-    validate: z.object({
-      userId: z.string().min(1, 'must not be empty').max(255, 'must be at most 255 characters').nullish(),
-      tool: z.string().min(1, 'must not be empty').max(255, 'must be at most 255 characters').nullish(),
-      status: z.enum(TOOL_CALL_STATUSES).nullish(),
-      entityId: z.string().min(1, 'must not be empty').max(255, 'must be at most 255 characters').nullish(),
-      since: z.date().nullish(),
-      until: z.date().nullish(),
-    }),
+  });
+
+  const text = z.string().min(1, 'must not be empty').max(255, 'must be at most 255 characters').nullish();
+  // One Zod object for the page arguments and the filter, so every invalid field is reported at once.
+  const argumentsSchema = z.object({
+    first: pageSizeArgument.nullish(),
+    after: cursorArgument.nullish(),
+    filter: z
+      .object({ userId: text, tool: text, status: z.enum(TOOL_CALL_STATUSES).nullish(), entityId: text, since: z.date().nullish(), until: z.date().nullish() })
+      .refine((filter) => !filter.since || !filter.until || filter.since < filter.until, { message: 'must be after since', path: ['until'] })
+      .nullish(),
   });
 
   builder.queryField('toolExecutions', (t) =>
@@ -71,7 +74,7 @@ export function addAuditTypes(builder: Builder, refs: Pick<ReturnType<typeof add
         first: t.arg.int(),
         after: t.arg.string(),
       },
-      validate: z.object({ first: pageSizeArgument.nullish(), after: cursorArgument.nullish(), filter: z.unknown() }),
+      validate: argumentsSchema,
       resolve: (_root, args, context) => {
         const filter = args.filter ?? {};
         return context.services.audit.list(
