@@ -107,7 +107,9 @@ export async function reencryptAll(db: Database, log: (message: string) => void 
       if (rows.length === 0) break;
 
       await em.transactional(async (tx: EntityManager) => {
-        const txKnex = tx.getConnection().getKnex();
+        // The transaction's own knex handle: SQLite has one connection, which the transaction holds.
+        const txKnex = tx.getTransactionContext<Knex.Transaction>();
+        if (!txKnex) throw new Error('No transaction context.');
         for (const row of rows) {
           for (const [index, column] of table.columns.entries()) {
             const raw = row[column.column];
