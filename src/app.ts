@@ -79,7 +79,10 @@ function configuredSecrets(config: Config): string[] {
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, secrets: configuredSecrets(config) });
   const cipher = new DataCipher(config.encryption.key, config.encryption.oldKeys);
-  const db: Database = await openDatabase(config.databaseUrl, (message) => logger.debug({ event: 'database' }, message), { cipher });
+  const db: Database = await openDatabase(config.databaseUrl, (message) => logger.debug({ event: 'database' }, message), {
+    cipher,
+    warn: (message) => logger.warn({ event: 'database.warning', detail: message }, 'Database driver warning'),
+  });
 
   // Without Redis this is the only instance, so every reply still STREAMING lost its generator.
   if (!config.redisUrl) {

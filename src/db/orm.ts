@@ -96,6 +96,8 @@ export interface OpenDatabaseOptions {
   cipher?: DataCipher;
   /** Apply pending migrations first. Off for tools that must not change the schema, such as backups. */
   migrate?: boolean;
+  /** Receives the query builder's warnings, such as a pooled connection that broke; ignored when omitted. */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -116,6 +118,8 @@ export async function openDatabase(databaseUrl: string, log: (message: string) =
       tableName: 'schema_migrations',
     },
     discovery: { warnWhenNoEntities: false },
+    // knex writes its warnings to the console; they go to our logger instead.
+    driverOptions: { log: { warn: (message: string) => options.warn?.(message), error: (message: string) => options.warn?.(message), deprecate: () => {}, debug: () => {} } },
     allowGlobalContext: false,
     forceUtcTimezone: true,
     ensureDatabase: false,

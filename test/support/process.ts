@@ -11,9 +11,16 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `src/main.ts` in a new Node process and waits until it listens. */
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/main.ts')], {
+/**
+ * Starts `src/main.ts` in a new Node process and waits until it listens. `nodeArguments` replaces how
+ * Node starts the server, such as `['dist/main.js']` for the build output.
+ */
+export async function startServerProcess(
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+  nodeArguments = ['--import', 'tsx', path.join(repoRoot, 'src/main.ts')],
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, nodeArguments, {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', NODE_ENV: 'test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
