@@ -11,6 +11,10 @@ import type { Logger } from '../observability/logger.js';
  * Ends a reply that no running turn owns: stores its final status and a final event after the last
  * stored one, and publishes that event so followers finish. The update only applies while the reply is
  * still STREAMING, so it cannot overwrite a reply that ended another way. Returns whether it ended it.
+ *
+ * NOTE: when the generator is in fact still alive (its heartbeat only stalled), it may already have
+ * published events past the last stored one. A follower that saw those skips this final event as a
+ * repeat and ends at its next storage check instead (`recheckAfterMs`, 5 s by default).
  */
 export async function endUnownedReply(
   db: Database,

@@ -5,10 +5,11 @@ import { ReplyEventSchema } from '../../src/conversations/reply-event.entity.js'
 import { InstanceSchema } from '../../src/db/instance.entity.js';
 import { openDatabase, type Database } from '../../src/db/orm.js';
 import { uuidv7 } from '../../src/db/uuid.js';
-import { collectSse, postGraphQL, waitFor } from '../support/clients.js';
+import { endUnownedReply } from '../../src/agent/recovery.js';
+import { collectSse, collectWs, postGraphQL, waitFor, wsClient } from '../support/clients.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createTestDatabase, requireServices, TEST_REDIS_URL, type TestDatabase } from '../support/services.js';
-import { REPLY_STREAM, eventsOf } from '../support/stack.js';
+import { CHAT_STREAM, REPLY_STREAM, eventsOf, startTestStack } from '../support/stack.js';
 
 const MESSAGE = `query($id: ID!) { message(id: $id) { status content completedAt } }`;
 
@@ -105,5 +106,42 @@ describe('recovery with several instances', () => {
     await server.app.services.db.fork().nativeUpdate(InstanceSchema, { id: 'live-instance' }, { heartbeatAt: new Date(Date.now() - 60_000) });
     await waitFor(async () => ((await status(live)) === 'INTERRUPTED' ? true : undefined), 10_000, 'the periodic check to end the reply');
     expect(server.logs.some((line) => line.event === 'reply.recovered' && (line.messageIds as string[]).includes(live))).toBe(true);
+  });
+});
+
+describe('a reply ended elsewhere while it streams', () => {
+  it('stops the generator without storing a second end', async () => {
+    const stack = await startTestStack({ model: { chunkDelayMs: 15 } });
+    try {
+      const key = await stack.apiKey('alice');
+      const requestsBefore = stack.model.requests.length;
+      const client = wsClient(stack.wsUrl, key);
+      const stream = collectWs(client, CHAT_STREAM, { input: { message: 'Please write a long answer that another instance ends' } });
+      await waitFor(() => (stream.results.length >= 4 ? true : undefined), 10_000, 'a few deltas');
+      const messageId = eventsOf(stream.results, 'chatStream')[0]?.messageId as string;
+      await waitFor(async () => {
+        const row = await stack.app.services.db.fork().findOne(MessageSchema, { id: messageId }, { fields: ['lastSequence'] });
+        return row && row.lastSequence > 0 ? true : undefined;
+      }, 10_000, 'a stored batch');
+
+      // What another instance does when this one's heartbeat looks stale.
+      expect(await endUnownedReply(stack.app.services.db, messageId, { status: 'INTERRUPTED', event: 'ReplyInterrupted' }, stack.app.bus)).toBe(true);
+
+      await waitFor(() => (stack.logs.some((line) => line.event === 'reply.abandoned' && line.messageId === messageId) ? true : undefined), 10_000, 'the generator to notice');
+      await waitFor(() => (stack.model.requests[requestsBefore]?.aborted ? true : undefined), 10_000, 'the model request to be aborted');
+      await waitFor(() => (stack.app.services.chat.activeReplies.get(messageId) ? undefined : true), 10_000, 'the turn to end');
+      stream.cancel();
+      await client.dispose();
+
+      const stored = await stack.app.services.db.fork().find(ReplyEventSchema, { messageId }, { orderBy: { sequence: 'asc' } });
+      expect(stored.filter((event) => ['ReplyCompleted', 'ReplyFailed', 'ReplyCancelled', 'ReplyInterrupted'].includes(event.type)).map((event) => event.type)).toEqual(['ReplyInterrupted']);
+      expect(stored.at(-1)?.type).toBe('ReplyInterrupted');
+      const row = await stack.app.services.db.fork().findOneOrFail(MessageSchema, { id: messageId });
+      expect(row.status).toBe('INTERRUPTED');
+      expect(row.lastSequence).toBe(stored.at(-1)?.sequence);
+      expect(stack.logs.filter((line) => line.event === 'reply.store_failed' || line.event === 'reply.finish_failed')).toEqual([]);
+    } finally {
+      await stack.close();
+    }
   });
 });

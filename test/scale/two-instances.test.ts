@@ -42,9 +42,13 @@ async function startChat(server: ServerProcess, message: string): Promise<string
   return response.body.data?.chat.reply.id as string;
 }
 
-async function messageStatus(server: ServerProcess, id: string): Promise<{ status: string; content: string }> {
+async function messageStatus(server: ServerProcess, id: string): Promise<{ status: string; content: string } | null> {
   const response = await postGraphQL(`${server.url}/graphql`, MESSAGE, { id }, key);
-  return response.body.data?.message as { status: string; content: string };
+  return response.body.data?.message as { status: string; content: string } | null;
+}
+
+async function storedTextLength(server: ServerProcess, id: string): Promise<number> {
+  return (await messageStatus(server, id))?.content.length ?? 0;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -160,17 +164,36 @@ describe.skipIf(missing !== undefined)('two instances sharing PostgreSQL and Red
     await waitFor(() => (model.requests[requestsBefore]?.aborted ? true : undefined), 5_000, 'the model request to be aborted');
   });
 
+  it('deletes a conversation through one instance while the other generates in it', async () => {
+    model.enqueue({ kind: 'stall', afterChunks: 5 });
+    const started = await postGraphQL(`${nodeA.url}/graphql`, CHAT_MUTATION, { input: { message: 'A reply in a conversation that gets deleted' } }, key);
+    const conversationId = started.body.data?.chat.conversation.id as string;
+    const messageId = started.body.data?.chat.reply.id as string;
+    const client = wsClient(`${nodeB.url.replace(/^http/, 'ws')}/graphql`, key);
+    const watcher = collectWs(client, `subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }`, { id: conversationId });
+    await waitFor(async () => ((await storedTextLength(nodeA, messageId)) > 0 ? true : undefined), 10_000, 'stored text');
+
+    const deleted = await postGraphQL(`${nodeB.url}/graphql`, `mutation($id: ID!) { deleteConversation(id: $id) { deleted } }`, { id: conversationId }, key);
+    expect(deleted.body.data?.deleteConversation.deleted).toBe(true);
+    await watcher.done;
+    await client.dispose();
+
+    expect(await messageStatus(nodeA, messageId)).toBeNull();
+    expect(logEvents(nodeA, 'reply.cancelled').some((line) => line.messageId === messageId)).toBe(true);
+    expect([...logEvents(nodeA, 'reply.store_failed'), ...logEvents(nodeA, 'reply.finish_failed')]).toEqual([]);
+  });
+
   it('leaves replies of a live instance alone when the other restarts', async () => {
     model.enqueue({ kind: 'stall', afterChunks: 4 });
     const messageId = await startChat(nodeA, 'A reply that outlives a restart');
-    await waitFor(async () => ((await messageStatus(nodeA, messageId)).content.length > 0 ? true : undefined), 10_000, 'stored text');
+    await waitFor(async () => ((await storedTextLength(nodeA, messageId)) > 0 ? true : undefined), 10_000, 'stored text');
 
     expect(await nodeB.stop()).toBe(0);
     nodeB = await startServerProcess({ ...env, INSTANCE_ID: 'node-b' });
     // Several heartbeats pass with both instances up, so B's periodic check has run too.
     await sleep(2_500);
 
-    expect((await messageStatus(nodeB, messageId)).status).toBe('STREAMING');
+    expect((await messageStatus(nodeB, messageId))?.status).toBe('STREAMING');
     expect(logEvents(nodeB, 'reply.recovered')).toEqual([]);
     const cancelled = await postGraphQL(`${nodeB.url}/graphql`, CANCEL, { id: messageId }, key);
     expect(cancelled.body.data?.cancelReply.status).toBe('CANCELLED');
@@ -183,7 +206,7 @@ describe.skipIf(missing !== undefined)('two instances sharing PostgreSQL and Red
     const client = wsClient(`${nodeB.url.replace(/^http/, 'ws')}/graphql`, key);
     const onB = collectWs(client, REPLY_STREAM, { messageId });
     await waitFor(() => (onB.results.some((result) => result.data?.replyStream.__typename === 'ReplyDelta') ? true : undefined), 10_000, 'a delta on B');
-    await waitFor(async () => ((await messageStatus(nodeB, messageId)).content.length > 0 ? true : undefined), 10_000, 'stored text');
+    await waitFor(async () => ((await storedTextLength(nodeB, messageId)) > 0 ? true : undefined), 10_000, 'stored text');
 
     await nodeA.stop('SIGKILL');
     await onB.done;
