@@ -49,7 +49,7 @@ export interface AppOptions {
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const RETENTION_FIRST_RUN_MS = 60 * 1000;
 
-/** Longest wait at shutdown for open streams to send their end, in milliseconds. */
+/** Maximum wait at shutdown for open streams to send their end, in milliseconds. */
 const STREAM_DRAIN_MS = 2_000;
 
 export interface App {

@@ -195,8 +195,8 @@ export class ChatService {
   }
 
   /**
-   * Ends a reply as CANCELLED: aborts it here when it runs here, otherwise asks the instance that runs
-   * it, and ends it directly when no instance answers in time.
+   * Ends a reply as CANCELLED: aborts it when it runs here, otherwise sends a cancel request to the
+   * instance that runs it, and ends it directly when no instance acts in time.
    */
   private async stopReply(messageId: string): Promise<void> {
     const { db, active, bus } = this.deps;

@@ -19,7 +19,7 @@ export interface InstanceRegistryOptions {
 }
 
 /**
- * This process's row in the `instances` table. The heartbeat tells other instances that the replies
+ * This process's row in the `instances` table. The heartbeat shows other instances that the replies
  * marked with this id still have a generator. Heartbeats compare the writer's clock with the reader's,
  * so instances need clocks that agree within a few heartbeats (NTP).
  */

@@ -10,7 +10,7 @@ export const REDIS_CHANNEL_PREFIX = 'ha-ai-agent:';
 const CONNECT_TIMEOUT_MS = 5_000;
 
 export interface RedisEventBus extends EventBus {
-  /** Round trip to Redis for readiness checks; rejects when Redis does not answer in time. */
+  /** Sends PING for readiness checks; rejects when Redis does not respond within timeoutMs. */
   ping(timeoutMs: number): Promise<void>;
 }
 
@@ -25,10 +25,10 @@ export function redactRedisUrl(url: string): string {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, operation: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`${operation} timed out after ${timeoutMs} ms`)), timeoutMs);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -52,7 +52,7 @@ function watchConnection(client: Redis, role: string, logger: Logger): void {
 }
 
 /**
- * An event bus over Redis pub/sub, so reply events reach subscribers on every instance. It uses two
+ * Creates an event bus over Redis pub/sub, so reply events reach subscribers on every instance. It uses two
  * connections, because a Redis connection in subscriber mode cannot publish.
  *
  * Redis keeps no history: events published while a subscriber's connection is down never reach it.
@@ -104,7 +104,7 @@ export async function createRedisEventBus(url: string, logger: Logger): Promise<
   };
 
   const bus = createEventTargetBus(prefixed, {
-    // Redis answers commands of one connection in order, so when this second SUBSCRIBE is confirmed,
+    // Redis processes the commands of one connection in order, so when this second SUBSCRIBE is confirmed,
     // the one the event target sent before it is active too.
     subscribed: (topic) =>
       subscriber.subscribe(REDIS_CHANNEL_PREFIX + topic).then(

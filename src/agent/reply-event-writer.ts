@@ -104,7 +104,7 @@ export class ReplyEventWriter {
     return sequenced;
   }
 
-  /** Stops storing and publishing, and stops the turn: nobody can read this reply's events any more. */
+  /** Stops storing, publishing and generating, because the stored reply is gone or has ended elsewhere. */
   private abandon(): void {
     if (this.abandoned) return;
     this.abandoned = true;

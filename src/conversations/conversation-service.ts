@@ -9,7 +9,7 @@ import { ToolCallSchema, type ToolCall } from './tool-call.entity.js';
 export interface Page<T> {
   items: T[];
   cursors: string[];
-  /** Where the next page starts when it is not the last item's cursor (a page that ended a scan early). */
+  /** Cursor of the next page's start when it differs from the last item's cursor (a page that ended a scan early). */
   endCursor?: string;
   hasNextPage: boolean;
   hasPreviousPage: boolean;

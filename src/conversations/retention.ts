@@ -22,7 +22,7 @@ export interface RetentionJobOptions {
 /**
  * Deletes conversations whose last activity (`updatedAt`: the last message or rename) is older than
  * CONVERSATION_TTL_DAYS, with their messages, tool calls and reply events. A conversation with a reply
- * still STREAMING is kept until the reply ends. Every instance may run it: a delete of rows another
+ * still STREAMING is retained until the reply ends. Every instance may run it: a delete of rows another
  * instance already deleted does nothing.
  */
 export class RetentionJob {
@@ -67,35 +67,35 @@ export class RetentionJob {
     const { db, ttlDays, logger } = this.options;
     if (ttlDays === 0) return 0;
     const cutoff = new Date(this.now().getTime() - ttlDays * DAY_MS);
-    const kept = new Set<string>();
+    const retained = new Set<string>();
     let deleted = 0;
 
     for (;;) {
       const em = db.fork();
       const expired = await em.find(
         ConversationSchema,
-        { updatedAt: { $lt: cutoff }, ...(kept.size > 0 ? { id: { $nin: [...kept] } } : {}) },
+        { updatedAt: { $lt: cutoff }, ...(retained.size > 0 ? { id: { $nin: [...retained] } } : {}) },
         { fields: ['id'], orderBy: { updatedAt: 'asc' }, limit: DELETE_BATCH },
       );
       if (expired.length === 0) break;
 
       const ids = expired.map((row) => row.id);
       const streaming = await em.find(MessageSchema, { conversationId: { $in: ids }, status: 'STREAMING' }, { fields: ['conversationId'] });
-      for (const row of streaming) kept.add(row.conversationId);
-      const deletable = ids.filter((id) => !kept.has(id));
+      for (const row of streaming) retained.add(row.conversationId);
+      const deletable = ids.filter((id) => !retained.has(id));
       if (deletable.length > 0) {
         // The cutoff is checked again, so a conversation that got a new message meanwhile stays.
         const count = await em.nativeDelete(ConversationSchema, { id: { $in: deletable }, updatedAt: { $lt: cutoff } });
         deleted += count;
         const remaining = new Set((await em.find(ConversationSchema, { id: { $in: deletable } }, { fields: ['id'] })).map((row) => row.id));
-        for (const id of remaining) kept.add(id);
+        for (const id of remaining) retained.add(id);
         this.options.onConversationsDeleted(deletable.filter((id) => !remaining.has(id)));
       }
       if (expired.length < DELETE_BATCH) break;
     }
 
-    if (deleted > 0 || kept.size > 0) {
-      logger.info({ event: 'retention.deleted', count: deleted, keptStreaming: kept.size, ttlDays, cutoff: cutoff.toISOString() }, 'Deleted conversations idle longer than CONVERSATION_TTL_DAYS');
+    if (deleted > 0 || retained.size > 0) {
+      logger.info({ event: 'retention.deleted', count: deleted, retained: retained.size, ttlDays, cutoff: cutoff.toISOString() }, 'Deleted conversations idle longer than CONVERSATION_TTL_DAYS');
     }
     return deleted;
   }

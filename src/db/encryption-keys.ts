@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/knex';
 import { DataCipher, DecryptionError, encryptedKeyId, type DataKey } from '../security/data-cipher.js';
 import { EncryptionKeySchema } from './encryption-key.entity.js';
 
-/** Raised at startup when the configured keys cannot read this database; the message says what to change. */
+/** Raised at startup when the configured keys cannot read this database. The message names the variable to change. */
 export class EncryptionKeyError extends Error {
   constructor(message: string) {
     super(message);
@@ -41,11 +41,11 @@ export async function verifyEncryptionKeys(em: EntityManager, cipher: DataCipher
 
   const missing = registered.filter((row) => !row.retiredAt && !cipher.hasKey(row.id)).map((row) => `"${row.id}"`);
   if (missing.length > 0) {
-    const what = `This database holds data encrypted with key ${missing.join(', ')}`;
+    const problem = `This database holds data encrypted with key ${missing.join(', ')}`;
     throw new EncryptionKeyError(
       cipher.current
-        ? `${what}, which is not configured. Add it to DATA_ENCRYPTION_OLD_KEYS (the old key stays needed until \`npm run db:reencrypt\` has run).`
-        : `${what}, but DATA_ENCRYPTION_KEY is not set. Set DATA_ENCRYPTION_KEY, and DATA_ENCRYPTION_OLD_KEYS for earlier keys.`,
+        ? `${problem}, which is not configured. Add it to DATA_ENCRYPTION_OLD_KEYS (the old key stays needed until \`npm run db:reencrypt\` has run).`
+        : `${problem}, but DATA_ENCRYPTION_KEY is not set. Set DATA_ENCRYPTION_KEY, and DATA_ENCRYPTION_OLD_KEYS for earlier keys.`,
     );
   }
 

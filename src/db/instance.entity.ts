@@ -2,7 +2,7 @@ import { defineEntity, type InferEntity } from '@mikro-orm/core';
 
 /**
  * A running server process. Each instance refreshes its heartbeat while it runs and deletes its row on a
- * clean shutdown; replies whose instance has no recent heartbeat have lost their generator.
+ * clean shutdown. A reply whose instance has no recent heartbeat has lost its generator.
  */
 export const InstanceSchema = defineEntity({
   name: 'Instance',

@@ -91,7 +91,7 @@ async function migrate(orm: MikroORM, target: DatabaseTarget): Promise<void> {
 export interface OpenDatabaseOptions {
   /**
    * Keys for data at rest. When given, the keys are checked against the database and the current key
-   * is registered; without it values are stored plain and encrypted values fail to read.
+   * is registered. Without it, values are stored plain and encrypted values fail to read.
    */
   cipher?: DataCipher;
   /** Apply pending migrations first. Off for tools that must not change the schema, such as backups. */

@@ -5,7 +5,7 @@ import { EncryptionKeySchema } from './encryption-key.entity.js';
 import { InstanceSchema } from './instance.entity.js';
 import type { Database, EntityManager } from './orm.js';
 
-/** A column that the DataCipher stores, with the entity property that knows its conversion. */
+/** A column that the DataCipher stores, with the entity property whose custom type converts it. */
 interface SealedColumn {
   entity: string;
   property: string;
@@ -56,7 +56,7 @@ export class LiveInstanceKeyError extends Error {
   }
 }
 
-/** The key id a stored value uses, or 'plain'. `raw` is the column's text as stored. */
+/** Returns the key id of a stored value, or 'plain'. `raw` is the column's text as stored. */
 function storedKeyId(raw: string, json: boolean): string {
   if (!json) return encryptedKeyId(raw) ?? 'plain';
   const parsed: unknown = JSON.parse(raw);

@@ -28,7 +28,7 @@ export class HomeAssistantRequestError extends Error {
 export class HomeAssistantRestClient {
   constructor(private readonly settings: HomeAssistantRestSettings) {}
 
-  /** Checks that Home Assistant answers and accepts the token; throws HOME_ASSISTANT_UNAVAILABLE otherwise. */
+  /** Checks that Home Assistant responds and accepts the token; throws HOME_ASSISTANT_UNAVAILABLE otherwise. */
   async ping(signal?: AbortSignal): Promise<void> {
     await this.request<unknown>('ping', 'GET', '/api/', undefined, signal);
   }

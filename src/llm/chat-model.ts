@@ -67,8 +67,8 @@ export class ChatModel {
   }
 
   /**
-   * Checks that the endpoint answers and accepts the key, by listing models. An endpoint without a
-   * models route (HTTP 404) still answered, so it counts as reachable. Throws the SDK's error otherwise.
+   * Checks that the endpoint responds and accepts the key, by listing models. An endpoint without a
+   * models route (HTTP 404) still responded, so it counts as reachable. Throws the SDK's error otherwise.
    */
   async ping(signal: AbortSignal): Promise<void> {
     try {

@@ -6,7 +6,7 @@ import type { TokenUsage } from '../conversations/message.entity.js';
 export const METRIC_PREFIX = 'ha_ai_agent_';
 
 /**
- * A coarse class of callers for token metrics, so tokens can be told apart by privilege without one label
+ * A coarse class of callers for token metrics, which separates tokens by privilege without one label
  * value per user: `admin`, `control` (may change devices) or `chat` (read-only agent).
  */
 export type UserClass = 'admin' | 'control' | 'chat';

@@ -35,7 +35,7 @@ export function modelProbe(model: ChatModel): ReadinessProbe {
     check: (signal) => model.ping(signal),
     describeFailure: (error) => {
       if (error instanceof OpenAI.AuthenticationError || error instanceof OpenAI.PermissionDeniedError) return 'the model endpoint rejected the API key';
-      if (error instanceof OpenAI.APIError && error.status !== undefined) return `the model endpoint answered HTTP ${error.status}`;
+      if (error instanceof OpenAI.APIError && error.status !== undefined) return `the model endpoint responded with HTTP ${error.status}`;
       return undefined;
     },
   };

@@ -1,7 +1,7 @@
 import type { Logger } from './logger.js';
 
 /**
- * A dependency check: resolves when the dependency answers, throws otherwise. It must stop work when
+ * A dependency check: resolves when the dependency responds, throws otherwise. It must stop work when
  * `signal` aborts. The error message is logged, never sent; `describeFailure` gives the public text.
  */
 export interface ReadinessProbe {
@@ -14,7 +14,7 @@ export interface CheckResult {
   status: 'up' | 'down' | 'not_configured';
   /** How long the check took, in milliseconds. */
   latencyMs?: number;
-  /** Why the check failed, in words safe to show to anyone who can reach /ready. */
+  /** Reason for a failed check, in words safe to show to anyone who can reach /ready. */
   reason?: string;
 }
 
@@ -36,8 +36,8 @@ export interface ReadinessOptions {
 
 /**
  * Decides whether this instance should get traffic: every configured dependency (database, Redis, Home
- * Assistant, model endpoint) must answer. Probes run in parallel, each with a timeout, and the report is
- * cached; concurrent requests share one round of probes. During shutdown the report says `stopping` at
+ * Assistant, model endpoint) must respond. Probes run in parallel, each with a timeout, and the report is
+ * cached; concurrent requests share one round of probes. During shutdown the report reads `stopping` at
  * once, so a load balancer stops sending new work.
  */
 export class Readiness {

@@ -3,7 +3,7 @@ import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Metrics } from './metrics.js';
 
 /**
- * The first root field of the operation, which names it in metrics. Only fields of the schema pass
+ * Returns the first root field of the operation, which names it in metrics. Only fields of the schema pass
  * validation, so the label has a bounded set of values, unlike client-chosen operation names.
  */
 function rootField(document: DocumentNode, operationName: string | null | undefined): string {

@@ -25,7 +25,10 @@ export function parseDataKey(value: string): DataKey | undefined {
   return key.length === 32 ? { id, key } : undefined;
 }
 
-/** Starts every encrypted value. U+0001 does not begin real text, so plain values are never mistaken for it. */
+/**
+ * Starts every encrypted value. Text seldom begins with U+0001, and plain values that do are escaped, so
+ * no plain value is read as an encrypted one.
+ */
 const ENCRYPTED_PREFIX = '\u0001enc:v1:';
 /** Marks a plain value that itself begins with U+0001, so it is not read as an encrypted one. */
 const ESCAPED_PREFIX = '\u0001raw:';
@@ -33,7 +36,7 @@ const ESCAPED_PREFIX = '\u0001raw:';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-/** Text encrypted under every key when it is first used, to recognise a wrong key at startup. */
+/** Text encrypted under every key when it is first used, to detect a wrong key at startup. */
 const KEY_CHECK_TEXT = 'ha-ai-agent data key check';
 const KEY_CHECK_FIELD = 'encryption_keys.check_value';
 
@@ -75,11 +78,6 @@ export class DataCipher {
     for (const key of [...old, ...(current ? [current] : [])]) this.keys.set(key.id, key.key);
   }
 
-  /** Ids of every configured key, current first. */
-  get keyIds(): string[] {
-    return [...(this.current ? [this.current.id] : []), ...this.old.map((key) => key.id)];
-  }
-
   hasKey(id: string): boolean {
     return this.keys.has(id);
   }
@@ -105,12 +103,12 @@ export class DataCipher {
     return decryptWith({ id: keyId, key }, stored, field);
   }
 
-  /** A value that proves a key at startup: the fixed check text encrypted under it. */
+  /** Returns the check value of a key: the fixed check text encrypted under it. */
   static keyCheck(key: DataKey): string {
     return encryptWith(key, KEY_CHECK_TEXT, KEY_CHECK_FIELD);
   }
 
-  /** Whether `check` was made by keyCheck() with this very key. */
+  /** Returns whether `check` was made by keyCheck() with this very key. */
   static matchesKeyCheck(key: DataKey, check: string): boolean {
     try {
       return decryptWith(key, check, KEY_CHECK_FIELD) === KEY_CHECK_TEXT;
@@ -151,7 +149,7 @@ function decryptWith(key: DataKey, stored: string, field: string): string {
   }
 }
 
-/** A short fingerprint of a value, used to compare sealed values without keeping their text. */
+/** Returns a short fingerprint of a value, to compare sealed values without keeping their text. */
 export function fingerprint(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('base64url');
 }

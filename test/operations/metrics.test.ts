@@ -24,7 +24,7 @@ async function scrape(url: string, token?: string): Promise<{ status: number; ty
   return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
 }
 
-/** The value of one sample, matched by name and exact label set; undefined when absent. */
+/** Returns the value of one sample, matched by name and exact label set; undefined when absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const wanted = Object.entries(labels)
     .map(([label, value]) => `${label}="${value}"`)

@@ -8,7 +8,7 @@ const CONVERSATION_EVENTS = `subscription($id: ID!) { conversationEvents(convers
 const LONG_TEXT = Array.from({ length: 200 }, (_, index) => `word${index}`).join(' ');
 
 describe('graceful shutdown', () => {
-  it('lets a running reply finish, then completes every open subscription', async () => {
+  it('finishes replies, then completes subscriptions', async () => {
     const stack = await startTestStack({ model: { chunkDelayMs: 5 } });
     const key = await stack.apiKey('alice');
     const other = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'A quiet conversation' } }, key);
@@ -44,7 +44,7 @@ describe('graceful shutdown', () => {
     await stack.close();
   });
 
-  it('interrupts a reply that outlasts the grace period and still ends its streams cleanly', async () => {
+  it('interrupts a reply outlasting the grace period', async () => {
     const stack = await startTestStack();
     const key = await stack.apiKey('alice');
     stack.model.enqueue({ kind: 'stall', afterChunks: 4 });

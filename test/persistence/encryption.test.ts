@@ -59,7 +59,7 @@ async function chat(server: TestServer, message: string): Promise<StreamedEvent[
   return eventsOf(stream.results, 'chatStream');
 }
 
-/** Every stored value of the encrypted columns, as raw text. */
+/** Reads every stored value of the encrypted columns as raw text. */
 async function rawValues(server: TestServer): Promise<string[]> {
   const connection = server.app.services.db.fork().getConnection();
   const postgres = server.app.services.db.target.kind === 'postgresql';
@@ -74,13 +74,13 @@ async function rawValues(server: TestServer): Promise<string[]> {
   return rows.map((row) => row.value);
 }
 
-/** The key id of a raw stored value; JSON columns hold the encrypted text as a JSON string. */
+/** Returns the key id of a raw stored value. JSON columns store the encrypted text as a JSON string. */
 function storedKeyId(raw: string): string {
   const text = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
   return encryptedKeyId(text) ?? 'plain';
 }
 
-/** The SQLite file and its WAL, as raw bytes; empty on PostgreSQL. */
+/** Reads the SQLite file and its WAL as raw bytes; empty on PostgreSQL. */
 function fileBytes(server: TestServer): Buffer {
   const file = server.databaseFile;
   if (!file) return Buffer.alloc(0);
@@ -215,7 +215,7 @@ describe('encryption at rest', () => {
       expect(command.code, command.stderr).toBe(0);
       expect(command.stdout).toContain('No other key was in use.');
       expect((await rawValues(server)).join('\n')).not.toContain(SECRET);
-      // Overwritten values are zeroed in the file and the WAL is truncated, so the raw file holds no plain text.
+      // Overwritten values are zeroed in the file and the WAL is truncated, so the raw file contains no plain text.
       expect(fileBytes(server).includes(SECRET)).toBe(false);
     } finally {
       await server.close();

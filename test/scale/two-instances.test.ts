@@ -221,9 +221,9 @@ describe.skipIf(missing !== undefined)('two instances sharing PostgreSQL and Red
     expect(logEvents(nodeB, 'reply.recovered').some((line) => (line.messageIds as string[]).includes(messageId))).toBe(true);
   });
 
-  // NOTE: shared rate limits and token budgets are checked here once the limits and budgets land: a
-  // burst split across both instances must hit RATE_LIMITED at the same total, and tokens used through
-  // one instance must count against the budget seen by the other.
+  // NOTE: shared rate limits and token budgets are checked here once the limits and budgets land. A
+  // burst split across both instances must hit RATE_LIMITED at the same total. Tokens used through one
+  // instance must count against the budget seen by the other.
   describe('shared limits and budgets', () => {
     it.todo('counts chat turns against one rate limit across both instances');
     it.todo('counts tokens against one daily budget across both instances');

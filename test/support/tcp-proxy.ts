@@ -13,7 +13,7 @@ export interface TcpProxy {
 }
 
 /**
- * A loopback TCP proxy in front of one service, so a test can make that service go away for one server
+ * Starts a loopback TCP proxy in front of one service, so a test can make that service go away for one server
  * without stopping it for everyone else who uses it.
  */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
