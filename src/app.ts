@@ -72,7 +72,8 @@ export interface App {
 /** Secrets from the configuration, which the logger scrubs from every line. */
 function configuredSecrets(config: Config): string[] {
   const dataKeys = [config.encryption.key, ...config.encryption.oldKeys].flatMap((key) => (key ? [key.key.toString('base64'), key.key.toString('base64url')] : []));
-  return [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret, config.metricsToken, ...dataKeys].filter((value): value is string => Boolean(value));
+  const urlPasswords = [config.databaseUrl, config.redisUrl].map((url) => (url && URL.canParse(url) ? decodeURIComponent(new URL(url).password) : ''));
+  return [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret, config.metricsToken, ...dataKeys, ...urlPasswords].filter((value): value is string => Boolean(value));
 }
 
 /** Wires the parts of the service together. Holds no logic of its own. */

@@ -33,6 +33,8 @@ class SealedValues {
   private readonly plainFingerprints = new Map<string, string>();
 
   remember(stored: string, plain: string): void {
+    // A value stored as it is compares equal by itself.
+    if (stored === plain) return;
     if (this.plainFingerprints.size >= REMEMBERED_VALUES) {
       const oldest = this.plainFingerprints.keys().next().value;
       if (oldest !== undefined) this.plainFingerprints.delete(oldest);
