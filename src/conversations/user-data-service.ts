@@ -49,6 +49,8 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 /**
  * Everything stored about one user, for `exportMyData` and `deleteMyData`: conversations with their
  * messages, tool calls and reply events, and the user's API keys (without their secret hashes).
+ *
+ * NOTE: a new table with rows per user (such as usage counters) must be added to export() and delete().
  */
 export class UserDataService {
   constructor(private readonly options: UserDataServiceOptions) {}
