@@ -1,7 +1,30 @@
 import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { defineConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
+
+/** Suites that store data; they run once on SQLite and once more on PostgreSQL. */
+const DATABASE_SUITES = ['test/chat/**/*.test.ts', 'test/graphql/**/*.test.ts', 'test/persistence/**/*.test.ts'];
+
+const postgresUrl = new URL(process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+
+function isListening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const finish = (listening: boolean) => {
+      socket.destroy();
+      resolve(listening);
+    };
+    socket.setTimeout(1_000, () => finish(false));
+    socket.once('connect', () => finish(true));
+    socket.once('error', () => finish(false));
+  });
+}
+
+// Under CI the PostgreSQL project always runs, so a missing server fails it instead of hiding it.
+const runPostgres = process.env.CI === 'true' || (await isListening(postgresUrl.hostname, Number(postgresUrl.port || 5432)));
+if (!runPostgres) console.warn(`skipped: the "postgres" test project, because PostgreSQL at ${postgresUrl.host} is not reachable`);
 
 export default defineConfig({
   resolve: {
@@ -11,9 +34,12 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'sqlite', include: ['test/**/*.test.ts'] } },
+      ...(runPostgres ? [{ extends: true as const, test: { name: 'postgres', include: DATABASE_SUITES, env: { TEST_DATABASE: 'postgres' } } }] : []),
+    ],
   },
 });

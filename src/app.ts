@@ -1,10 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { ActiveReplies } from './agent/active-replies.js';
 import { ChatService } from './agent/chat-service.js';
 import { createMemoryEventBus, type EventBus } from './agent/event-bus.js';
-import { interruptOrphanedReplies } from './agent/recovery.js';
+import { conversationDeletedTopic } from './agent/chat-events.js';
+import { InstanceRegistry } from './agent/instances.js';
+import { AbandonedReplySweeper, interruptOrphanedReplies } from './agent/recovery.js';
+import { createRedisEventBus, type RedisEventBus } from './agent/redis-event-bus.js';
 import { ReplyEventStore } from './agent/reply-event-store.js';
 import { CreatedAutomations } from './agent/automations/created-automations.js';
 import { ToolConfirmations } from './agent/tool-confirmations.js';
@@ -18,6 +22,9 @@ import { CredentialLifetime, RevocationPoller } from './auth/credential-lifetime
 import { JwtVerifier } from './auth/jwt.js';
 import type { Config } from './config.js';
 import { ConversationService, DEFAULT_PAGE_SIZE } from './conversations/conversation-service.js';
+import { RetentionJob } from './conversations/retention.js';
+import { ToolAuditService } from './conversations/tool-audit.js';
+import { UserDataService } from './conversations/user-data-service.js';
 import { openDatabase, type Database } from './db/orm.js';
 import type { Services } from './graphql/context.js';
 import { createErrorMasker } from './graphql/errors.js';
@@ -30,22 +37,34 @@ import { HomeContextProvider } from './home-assistant/home-context-provider.js';
 import { DEFAULT_BACKOFF } from './llm/backoff.js';
 import { ChatModel } from './llm/chat-model.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { databaseProbe, homeAssistantProbe, modelProbe, redisProbe } from './observability/probes.js';
+import { Readiness } from './observability/readiness.js';
 import { currentRequestId, newRequestId, withRequestId } from './observability/request-id.js';
+import { useOperationMetrics } from './observability/use-operation-metrics.js';
+import { useOperationsEndpoints } from './observability/use-operations-endpoints.js';
 import { createClientIpResolver } from './security/client-ip.js';
+import { DataCipher } from './security/data-cipher.js';
 import { openRateLimitStore } from './security/rate-limit/open-store.js';
 import { RateLimits } from './security/rate-limit/rate-limits.js';
 import { TokenBudget } from './security/token-budget.js';
 import { createWebPageHandler } from './web/static-files.js';
 
+/** How often each instance deletes expired conversations, and how long after startup it first does. */
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+const RETENTION_FIRST_RUN_MS = 60 * 1000;
+
 /** Longest wait at shutdown for open streams to send the last events of their replies, in milliseconds. */
-const STREAM_DRAIN_MS = 1_000;
-/** Shortest such wait, so WebSocket streams, which the HTTP server does not track, flush their last events. */
-const MIN_STREAM_DRAIN_MS = 50;
+const STREAM_DRAIN_MS = 2_000;
 
 export interface AppOptions {
   logger?: Logger;
   /** Shares one bus between apps in a test, as Redis does between instances. */
   bus?: EventBus;
+  /** Readiness probe timings in milliseconds; tests shorten the cache. */
+  readiness?: { timeoutMs?: number; cacheMs?: number };
+  /** Clock of the retention job, replaceable in tests. */
+  now?: () => Date;
 }
 
 export interface App {
@@ -54,6 +73,11 @@ export interface App {
   services: Services;
   bus: EventBus;
   server: Server;
+  /** This process's entry in the instance registry. */
+  instance: InstanceRegistry;
+  metrics: Metrics;
+  readiness: Readiness;
+  retention: RetentionJob;
   /** Starts listening on HOST:PORT and returns the base URL, such as http://127.0.0.1:8030. */
   listen(): Promise<string>;
   /** Stops taking requests, lets running replies finish for up to graceMs, then closes everything. */
@@ -62,19 +86,40 @@ export interface App {
 
 /** Secrets from the configuration, which the logger scrubs from every line. */
 function configuredSecrets(config: Config): string[] {
-  return [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret].filter((value): value is string => Boolean(value));
+  const dataKeys = [config.encryption.key, ...config.encryption.oldKeys].flatMap((key) => (key ? [key.key.toString('base64'), key.key.toString('base64url')] : []));
+  const urlPasswords = [config.databaseUrl, config.redisUrl].map((url) => (url && URL.canParse(url) ? decodeURIComponent(new URL(url).password) : ''));
+  return [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret, config.metricsToken, ...dataKeys, ...urlPasswords].filter((value): value is string => Boolean(value));
 }
 
 /** Wires the parts of the service together. Holds no logic of its own. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, secrets: configuredSecrets(config) });
-  const db: Database = await openDatabase(config.databaseUrl, (message) => logger.debug({ event: 'database' }, message));
+  const cipher = new DataCipher(config.encryption.key, config.encryption.oldKeys);
+  const db: Database = await openDatabase(config.databaseUrl, (message) => logger.debug({ event: 'database' }, message), {
+    cipher,
+    warn: (message) => logger.warn({ event: 'database.warning', detail: message }, 'Database driver warning'),
+  });
 
-  const interrupted = await interruptOrphanedReplies(db);
-  if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
+  // Without Redis this is the only instance, so every reply still STREAMING lost its generator.
+  if (!config.redisUrl) {
+    const interrupted = await interruptOrphanedReplies(db);
+    if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
+  }
 
-  const bus = options.bus ?? createMemoryEventBus();
+  let redisBus: RedisEventBus | undefined;
+  try {
+    redisBus = config.redisUrl && !options.bus ? await createRedisEventBus(config.redisUrl, logger) : undefined;
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const bus: EventBus = options.bus ?? redisBus ?? createMemoryEventBus();
+  const metrics = new Metrics();
+  const instance = new InstanceRegistry(db, { id: config.instance.id, heartbeatMs: config.instance.heartbeatMs, encryptionKeyId: config.encryption.key?.id, logger });
+  await instance.start();
   const rateLimitStore = await openRateLimitStore(config.redisUrl, config.redisKeyPrefix, logger).catch(async (error: unknown) => {
+    await instance.stop();
+    await redisBus?.close();
     await db.close();
     throw error;
   });
@@ -104,7 +149,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const homeAssistant =
     config.homeAssistant.url && config.homeAssistant.token
       ? new HomeAssistantClient(
-          { url: config.homeAssistant.url, token: config.homeAssistant.token, requestTimeoutMs: config.homeAssistant.requestTimeoutMs, exposure: config.homeAssistant.exposure },
+          {
+            url: config.homeAssistant.url,
+            token: config.homeAssistant.token,
+            requestTimeoutMs: config.homeAssistant.requestTimeoutMs,
+            exposure: config.homeAssistant.exposure,
+            observe: (operation, outcome, seconds) => metrics.homeAssistantRequest(operation, outcome, seconds),
+          },
           logger,
         )
       : undefined;
@@ -157,13 +208,51 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         toolTimeoutMs: config.agent.toolTimeoutMs,
         confirmationTtlMs: config.agent.confirmationTtlMs,
         promptCacheKey: config.openai.promptCacheKey,
+        metrics,
       })
     : undefined;
-  const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens, rateLimits, budget, maxConcurrentReplies: config.limits.concurrentRepliesPerUser });
+  const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens, rateLimits, budget, maxConcurrentReplies: config.limits.concurrentRepliesPerUser, instanceId: instance.id });
 
-  const services: Services = { db, chat, conversations: new ConversationService(db), apiKeys, authenticator, budget, home, confirmations };
+
+  // With several instances, replies end only once the instance generating them has stopped its heartbeat.
+  const sweeper = new AbandonedReplySweeper({ db, registry: instance, bus, isRunningHere: (messageId) => active.get(messageId) !== undefined, logger });
+  if (config.redisUrl) await sweeper.sweep();
+  sweeper.start(config.instance.heartbeatMs);
+
+  const publishDeleted = (conversationIds: string[]) => {
+    for (const conversationId of conversationIds) bus.publish(conversationDeletedTopic(conversationId), { conversationId });
+  };
+  const userData = new UserDataService({ db, logger, cancelStreamingReplies: (ownerId) => chat.cancelStreamingReplies({ ownerId }), onConversationsDeleted: publishDeleted });
+  const retention = new RetentionJob({ db, logger, ttlDays: config.conversationTtlDays, onConversationsDeleted: publishDeleted, now: options.now });
+  retention.start(RETENTION_INTERVAL_MS, RETENTION_FIRST_RUN_MS);
+
+  const readinessTimeoutMs = options.readiness?.timeoutMs ?? 2_000;
+  const readiness = new Readiness({
+    probes: {
+      database: databaseProbe(db),
+      redis: redisBus ? redisProbe(redisBus, readinessTimeoutMs) : undefined,
+      homeAssistant: homeAssistant ? homeAssistantProbe(homeAssistant) : undefined,
+      model: model ? modelProbe(model) : undefined,
+    },
+    logger,
+    timeoutMs: readinessTimeoutMs,
+    cacheMs: options.readiness?.cacheMs,
+  });
+
+  const services: Services = {
+    db,
+    chat,
+    conversations: new ConversationService(db),
+    apiKeys,
+    authenticator,
+    budget,
+    home,
+    confirmations,
+    userData,
+    audit: new ToolAuditService(db),
+  };
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
-  const maskError = createErrorMasker({ logger, currentRequestId, hideSuggestions: !config.graphql.introspection });
+  const maskError = createErrorMasker({ logger, currentRequestId, hideSuggestions: !config.graphql.introspection, onMasked: (code) => metrics.clientError(code) });
   const yoga = createYogaServer({
     schema,
     services,
@@ -175,7 +264,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     queryLimits: { ...config.graphql, defaultPageSize: DEFAULT_PAGE_SIZE },
     maxBodyBytes: config.http.maxBodyBytes,
     resolveClientIp,
-    plugins: [useOperationRateLimit(rateLimits)],
+    plugins: [
+      useOperationsEndpoints({ readiness, metrics, metricsToken: config.metricsToken }),
+      useOperationMetrics(metrics),
+      // Operation names and error paths are chosen by clients, so they stay out of the labels.
+      usePrometheus({ registry: metrics.registry, endpoint: false, labels: { operationName: false, path: false, url: false, fieldName: false } }),
+      useOperationRateLimit(rateLimits),
+    ],
   });
 
   const serveWebPage = createWebPageHandler();
@@ -206,6 +301,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     services,
     bus,
     server,
+    instance,
+    metrics,
+    readiness,
+    retention,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -214,20 +313,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           const address = server.address() as AddressInfo;
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-          logger.info({ event: 'server.listening', url, graphiql: config.graphiql }, `Listening on ${url}/graphql`);
+          logger.info({ event: 'server.listening', url, graphiql: config.graphiql, instanceId: instance.id }, `Listening on ${url}/graphql`);
           resolve(url);
         });
       }),
     close: (graceMs = config.shutdownGraceMs) => {
       closing ??= (async () => {
+        readiness.markStopping();
+        await Promise.all([sweeper.stop(), retention.stop()]);
         await chat.shutdown(graceMs);
         confirmations.close();
         await homeAssistant?.close();
         await revocations.stop();
-        // Reply streams end by themselves once the last event of their reply is written. Stop accepting
-        // connections, give open streams a moment to send those events, then close what is left.
+        // Reply streams end by themselves once the last event of their reply is written; give them time to
+        // send it, and their `complete`, before the sockets close.
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        await Promise.all([Promise.race([httpClosed, delay(STREAM_DRAIN_MS)]), delay(MIN_STREAM_DRAIN_MS)]);
+        const drainUntil = Date.now() + STREAM_DRAIN_MS;
+        while (chat.openStreams > 0 && Date.now() < drainUntil) await delay(10);
+        await instance.stop();
         await websocket.close();
         server.closeAllConnections();
         await httpClosed;

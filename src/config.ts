@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { KEY_FORMAT_HELP, parseDataKey, type DataKey } from './security/data-cipher.js';
 
 /** Scopes a caller can hold. Without `control` the agent may only read the home. */
 export const SCOPES = ['chat', 'read', 'control', 'admin'] as const;
@@ -113,6 +114,25 @@ const optionalSecret = (minLength: number, form: string) =>
     .refine((value) => value.length >= minLength, form)
     .optional();
 
+const dataKey = z
+  .string()
+  .trim()
+  .refine((value) => parseDataKey(value) !== undefined, KEY_FORMAT_HELP)
+  .transform((value) => parseDataKey(value) as DataKey);
+
+const dataKeyList = z
+  .string()
+  .trim()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .refine((items) => items.every((item) => parseDataKey(item) !== undefined), `a comma-separated list of ${KEY_FORMAT_HELP}`)
+  .transform((items) => items.map((item) => parseDataKey(item) as DataKey))
+  .refine((keys) => new Set(keys.map((key) => key.id)).size === keys.length, 'keys with distinct ids');
+
 /**
  * Every environment variable the service reads, with its default. `.env.example` mirrors this list;
  * keep them in step.
@@ -178,8 +198,18 @@ const environmentSchema = z.object({
   TRUSTED_PROXIES: addressList.default([]),
   MAX_CONCURRENT_REPLIES_PER_USER: integer(1, 1000).default(2),
   TOKEN_BUDGET_PER_DAY: integer(1, 1_000_000_000).optional(),
-  CONVERSATION_TTL_DAYS: integer(1, 36_500).default(30),
+  CONVERSATION_TTL_DAYS: integer(0, 36_500).default(30),
   SHUTDOWN_GRACE_SECONDS: integer(0, 3600).default(10),
+
+  DATA_ENCRYPTION_KEY: dataKey.optional(),
+  DATA_ENCRYPTION_OLD_KEYS: dataKeyList.optional(),
+  METRICS_TOKEN: optionalSecret(16, 'at least 16 characters (use a random value, e.g. `openssl rand -hex 24`)'),
+  INSTANCE_ID: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'up to 64 letters, digits, dots, dashes or underscores')
+    .optional(),
+  INSTANCE_HEARTBEAT_SECONDS: integer(1, 300).default(5),
 
   GRAPHIQL: booleanFlag.optional(),
   GRAPHQL_INTROSPECTION: booleanFlag.optional(),
@@ -270,9 +300,23 @@ export interface Config {
     concurrentRepliesPerUser: number;
     tokenBudgetPerDay: number | undefined;
   };
+  /** Idle days after which a conversation is deleted; 0 keeps conversations forever. */
   conversationTtlDays: number;
   /** Time running replies get to finish after SIGTERM or SIGINT before they are marked INTERRUPTED. */
   shutdownGraceMs: number;
+  encryption: {
+    /** Encrypts new values; unset stores them plain. */
+    key: DataKey | undefined;
+    /** Decrypt only: keys that encrypted earlier data. */
+    oldKeys: DataKey[];
+  };
+  /** Bearer token that /metrics requires; unset leaves /metrics open. */
+  metricsToken: string | undefined;
+  instance: {
+    /** Stable id of this instance; unset gives each process a new one. */
+    id: string | undefined;
+    heartbeatMs: number;
+  };
   graphiql: boolean;
   graphql: {
     /** Introspection and "Did you mean" suggestions; off in production unless GRAPHQL_INTROSPECTION=true. */
@@ -347,6 +391,10 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
   }
 
   const env = parsed.data;
+  const oldKeys = env.DATA_ENCRYPTION_OLD_KEYS ?? [];
+  if (env.DATA_ENCRYPTION_KEY && oldKeys.some((key) => key.id === env.DATA_ENCRYPTION_KEY?.id)) {
+    throw new ConfigError([`DATA_ENCRYPTION_OLD_KEYS: invalid value, expected keys whose ids differ from the DATA_ENCRYPTION_KEY id "${env.DATA_ENCRYPTION_KEY.id}"`]);
+  }
   const problems = crossCheck(env);
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -418,6 +466,9 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
     },
     conversationTtlDays: env.CONVERSATION_TTL_DAYS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
+    encryption: { key: env.DATA_ENCRYPTION_KEY, oldKeys },
+    metricsToken: env.METRICS_TOKEN,
+    instance: { id: env.INSTANCE_ID, heartbeatMs: env.INSTANCE_HEARTBEAT_SECONDS * 1000 },
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== 'production',
     graphql: {
       introspection: env.GRAPHQL_INTROSPECTION ?? env.NODE_ENV !== 'production',

@@ -48,6 +48,8 @@ export interface ChatServiceDependencies {
   budget: TokenBudget;
   /** Replies one user may have STREAMING at once, across instances. */
   maxConcurrentReplies: number;
+  /** Recorded on each new reply, so other instances can tell whether its generator is alive. */
+  instanceId?: string;
 }
 
 type ReplyControl = { action: 'cancel'; messageId: string };
@@ -66,6 +68,9 @@ function isUniqueViolation(error: unknown): boolean {
 export class ChatService {
   private accepting = true;
   private readonly stopControl: () => void;
+  /** Aborted at shutdown to end every open reply and conversation stream. */
+  private readonly streamsStop = new AbortController();
+  private streams = 0;
 
   constructor(private readonly deps: ChatServiceDependencies) {
     this.stopControl = deps.bus.subscribe(REPLY_CONTROL_TOPIC, (payload) => {
@@ -76,6 +81,11 @@ export class ChatService {
 
   get activeReplies(): ActiveReplies {
     return this.deps.active;
+  }
+
+  /** Reply and conversation streams currently open in this process. */
+  get openStreams(): number {
+    return this.streams;
   }
 
   /**
@@ -124,7 +134,7 @@ export class ChatService {
   async followReply(caller: Caller, messageId: string, after: number): Promise<AsyncGenerator<ChatEvent>> {
     const reply = await this.deps.db.fork().findOne(MessageSchema, { id: messageId, ownerId: caller.userId, role: 'ASSISTANT' });
     if (!reply) throw AppError.notFound('Reply');
-    return followReply({ messageId, after, bus: this.deps.bus, store: this.deps.store });
+    return this.track(followReply({ messageId, after, bus: this.deps.bus, store: this.deps.store, signal: this.streamsStop.signal }));
   }
 
   /**
@@ -134,20 +144,19 @@ export class ChatService {
   async followConversation(caller: Caller, conversationId: string): Promise<AsyncGenerator<ChatEvent>> {
     const conversation = await this.deps.db.fork().findOne(ConversationSchema, { id: conversationId, ownerId: caller.userId }, { fields: ['id'] });
     if (!conversation) throw AppError.notFound('Conversation');
-    return followConversation(this.deps.bus, conversationId);
+    return this.track(followConversation(this.deps.bus, conversationId, { signal: this.streamsStop.signal }));
   }
 
   /**
-   * Deletes a conversation of the caller with everything stored in it. A reply still streaming there is
-   * cancelled first and allowed to store its end, so no writer touches the rows after they are gone.
+   * Deletes a conversation of the caller with everything stored in it. A reply still streaming there, on
+   * this or another instance, is cancelled first and allowed to store its end, so no writer touches the
+   * rows after they are gone.
    */
   async deleteConversation(caller: Caller, conversationId: string): Promise<boolean> {
     const em = this.deps.db.fork();
     const conversation = await em.findOne(ConversationSchema, { id: conversationId, ownerId: caller.userId });
     if (!conversation) return false;
-    const streaming = this.deps.active.all().filter((reply) => reply.conversationId === conversationId);
-    for (const reply of streaming) reply.controller.abort('cancelled' satisfies AbortReason);
-    await Promise.allSettled(streaming.map((reply) => reply.done));
+    await this.cancelStreamingReplies({ ownerId: caller.userId, conversationId });
     const deleted = (await em.nativeDelete(ConversationSchema, { id: conversationId, ownerId: caller.userId })) > 0;
     if (deleted) this.deps.bus.publish(conversationDeletedTopic(conversationId), { conversationId });
     return deleted;
@@ -158,39 +167,70 @@ export class ChatService {
    * so far is kept and the reply ends CANCELLED. A reply that has already ended gives CONFLICT.
    */
   async cancelReply(caller: Caller, messageId: string): Promise<Message> {
-    const { db, active, bus } = this.deps;
+    const { db } = this.deps;
     const reply = await db.fork().findOne(MessageSchema, { id: messageId, ownerId: caller.userId, role: 'ASSISTANT' });
     if (!reply) throw AppError.notFound('Reply');
     if (reply.status !== 'STREAMING') throw AppError.conflict(`The reply has already ended (${reply.status}).`);
 
-    const running = active.get(messageId);
-    if (running) {
-      running.controller.abort('cancelled' satisfies AbortReason);
-      await running.done;
-    } else {
-      // The turn may run on another instance: ask it, and end the reply here if no instance owns it.
-      bus.publish(REPLY_CONTROL_TOPIC, { action: 'cancel', messageId } satisfies ReplyControl);
-      if (!(await this.waitUntilEnded(messageId, REMOTE_CANCEL_WAIT_MS))) {
-        await endUnownedReply(db, messageId, { status: 'CANCELLED', event: 'ReplyCancelled' }, bus);
-      }
-    }
+    await this.stopReply(messageId);
 
     const final = await db.fork().findOneOrFail(MessageSchema, { id: messageId });
     if (final.status !== 'CANCELLED') throw AppError.conflict(`The reply has already ended (${final.status}).`);
     return final;
   }
 
-  /** Stops accepting turns, waits up to graceMs for running replies, then interrupts the rest. */
+  /**
+   * Cancels every STREAMING reply that matches, wherever it runs, and waits until each has ended. Used
+   * before deleting data, so no generator writes into deleted rows.
+   */
+  async cancelStreamingReplies(where: { ownerId: string; conversationId?: string }): Promise<void> {
+    const streaming = await this.deps.db.fork().find(MessageSchema, { ...where, role: 'ASSISTANT', status: 'STREAMING' }, { fields: ['id'] });
+    await Promise.all(streaming.map((reply) => this.stopReply(reply.id)));
+  }
+
+  /**
+   * Stops accepting turns, waits up to graceMs for running replies, then interrupts the rest. Open
+   * streams end after the events they have received, so subscribers see a clean end of the operation.
+   */
   async shutdown(graceMs: number): Promise<void> {
     this.accepting = false;
-    this.stopControl();
     const running = this.deps.active.all();
-    if (running.length === 0) return;
-    const settled = Promise.allSettled(running.map((reply) => reply.done));
-    const timedOut = await Promise.race([settled.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref())]);
-    if (timedOut) {
-      for (const reply of this.deps.active.all()) reply.controller.abort('shutdown' satisfies AbortReason);
-      await Promise.allSettled(this.deps.active.all().map((reply) => reply.done));
+    if (running.length > 0) {
+      const settled = Promise.allSettled(running.map((reply) => reply.done));
+      const timedOut = await Promise.race([settled.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref())]);
+      if (timedOut) {
+        for (const reply of this.deps.active.all()) reply.controller.abort('shutdown' satisfies AbortReason);
+        await Promise.allSettled(this.deps.active.all().map((reply) => reply.done));
+      }
+    }
+    this.stopControl();
+    this.streamsStop.abort();
+  }
+
+  /**
+   * Ends a reply as CANCELLED: aborts it when it runs here, otherwise sends a cancel request to the
+   * instance that runs it, and ends it directly when no instance acts in time.
+   */
+  private async stopReply(messageId: string): Promise<void> {
+    const { db, active, bus } = this.deps;
+    const running = active.get(messageId);
+    if (running) {
+      running.controller.abort('cancelled' satisfies AbortReason);
+      await running.done;
+      return;
+    }
+    bus.publish(REPLY_CONTROL_TOPIC, { action: 'cancel', messageId } satisfies ReplyControl);
+    if (!(await this.waitUntilEnded(messageId, REMOTE_CANCEL_WAIT_MS))) {
+      await endUnownedReply(db, messageId, { status: 'CANCELLED', event: 'ReplyCancelled' }, bus);
+    }
+  }
+
+  private async *track(stream: AsyncGenerator<ChatEvent>): AsyncGenerator<ChatEvent> {
+    this.streams += 1;
+    try {
+      yield* stream;
+    } finally {
+      this.streams -= 1;
     }
   }
 
@@ -247,6 +287,7 @@ export class ChatService {
         error: null,
         clientMessageId: null,
         replyToId: userMessage.id,
+        instanceId: this.deps.instanceId ?? null,
         lastSequence: 0,
         createdAt: now,
         completedAt: null,

@@ -7,8 +7,19 @@ import { setMaxListeners } from 'node:events';
 export interface EventBus {
   publish(topic: string, payload: unknown): void;
   /** Returns a function that removes the listener. */
-  subscribe(topic: string, listener: (payload: unknown) => void): () => void;
+  subscribe(topic: string, listener: (payload: unknown) => void): Unsubscribe;
   close(): Promise<void>;
+}
+
+/** Removes a listener when called. */
+export interface Unsubscribe {
+  (): void;
+  /**
+   * Settles once events published from now on reach the listener. Immediate in memory; with Redis it
+   * waits for the server to confirm the subscription. It never rejects: a failed subscription is
+   * logged, and readers fall back to stored events.
+   */
+  readonly ready: Promise<void>;
 }
 
 /**
@@ -21,7 +32,13 @@ export interface PayloadEventTarget {
   dispatchEvent(event: Event): boolean;
 }
 
-export function createEventTargetBus(target: PayloadEventTarget, onClose: () => Promise<void> = async () => {}): EventBus {
+export interface EventTargetBusOptions {
+  onClose?: () => Promise<void>;
+  /** Resolves once the target delivers the topic's events; immediate when omitted. */
+  subscribed?: (topic: string) => Promise<void>;
+}
+
+export function createEventTargetBus(target: PayloadEventTarget, options: EventTargetBusOptions = {}): EventBus {
   return {
     publish(topic, payload) {
       target.dispatchEvent(new CustomEvent(topic, { detail: payload }));
@@ -37,9 +54,10 @@ export function createEventTargetBus(target: PayloadEventTarget, onClose: () => 
         }
       };
       target.addEventListener(topic, handler);
-      return () => target.removeEventListener(topic, handler);
+      const unsubscribe = () => target.removeEventListener(topic, handler);
+      return Object.assign(unsubscribe, { ready: options.subscribed ? options.subscribed(topic) : Promise.resolve() });
     },
-    close: onClose,
+    close: options.onClose ?? (async () => {}),
   };
 }
 

@@ -4,11 +4,17 @@ import { ReplyEventSchema } from '../conversations/reply-event.entity.js';
 import { ToolCallSchema } from '../conversations/tool-call.entity.js';
 import { replyTopic, conversationTopic, type ChatEvent } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
+import type { InstanceRegistry } from './instances.js';
+import type { Logger } from '../observability/logger.js';
 
 /**
  * Ends a reply that no running turn owns: stores its final status and a final event after the last
  * stored one, and publishes that event so followers finish. The update only applies while the reply is
  * still STREAMING, so it cannot overwrite a reply that ended another way. Returns whether it ended it.
+ *
+ * NOTE: when the generator is in fact still alive (its heartbeat only stalled), it may already have
+ * published events past the last stored one. A follower that saw those skips this final event as a
+ * repeat and ends at its next storage check instead (`recheckAfterMs`, 5 s by default).
  */
 export async function endUnownedReply(
   db: Database,
@@ -58,4 +64,68 @@ export async function interruptOrphanedReplies(db: Database, isRunningHere: (mes
     if (await endUnownedReply(db, reply.id, { status: 'INTERRUPTED', event: 'ReplyInterrupted' })) ended.push(reply.id);
   }
   return ended;
+}
+
+export interface AbandonedReplySweeperOptions {
+  db: Database;
+  registry: InstanceRegistry;
+  bus: EventBus;
+  /** Whether this process generates the reply right now. */
+  isRunningHere: (messageId: string) => boolean;
+  logger: Logger;
+}
+
+/**
+ * Ends replies whose generating instance is gone, for deployments with several instances. A reply is
+ * left alone while the instance recorded on it has a recent heartbeat, so a restarting instance never
+ * interrupts replies that another live instance is still generating. Replies recorded with this
+ * instance's own id but not running here belong to an earlier process with the same INSTANCE_ID and end
+ * at once. Every instance runs this every heartbeat, so the replies of a crashed instance end within
+ * about one heartbeat timeout even when it never comes back.
+ */
+export class AbandonedReplySweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<string[]> | undefined;
+
+  constructor(private readonly options: AbandonedReplySweeperOptions) {}
+
+  /** Ends every abandoned reply now and returns their ids. Concurrent calls share one run. */
+  sweep(): Promise<string[]> {
+    this.running ??= this.run().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => {
+      this.sweep().catch((error: unknown) => this.options.logger.warn({ event: 'reply.sweep_failed', err: error }, 'Checking for abandoned replies failed'));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  private async run(): Promise<string[]> {
+    const { db, registry, bus, isRunningHere, logger } = this.options;
+    const streaming = await db.fork().find(MessageSchema, { status: 'STREAMING' }, { fields: ['id', 'instanceId'] });
+    if (streaming.length === 0) return [];
+    const live = await registry.liveIds();
+    const ended: string[] = [];
+    for (const reply of streaming) {
+      if (isRunningHere(reply.id)) continue;
+      const owner = reply.instanceId;
+      if (owner && owner !== registry.id && live.has(owner)) continue;
+      if (await endUnownedReply(db, reply.id, { status: 'INTERRUPTED', event: 'ReplyInterrupted' }, bus)) ended.push(reply.id);
+    }
+    if (ended.length > 0) {
+      logger.warn({ event: 'reply.recovered', count: ended.length, messageIds: ended }, 'Marked replies of instances that are gone as INTERRUPTED');
+    }
+    await registry.pruneGone();
+    return ended;
+  }
 }

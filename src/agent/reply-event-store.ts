@@ -16,6 +16,17 @@ function fromRow(row: { messageId: string; sequence: number; type: string; paylo
   return { ...row.payload, type: row.type, sequence: row.sequence, messageId: row.messageId } as ChatEvent;
 }
 
+/**
+ * Raised when a reply row is gone or no longer STREAMING while its generator still writes: the reply was
+ * deleted, or another instance ended it after this one stopped sending heartbeats.
+ */
+export class ReplyNotStreamingError extends Error {
+  constructor(readonly messageId: string) {
+    super(`Reply ${messageId} is no longer streaming.`);
+    this.name = 'ReplyNotStreamingError';
+  }
+}
+
 /** Stores reply events with the reply row, and reads them back for replay. */
 export class ReplyEventStore {
   constructor(
@@ -25,15 +36,19 @@ export class ReplyEventStore {
 
   /**
    * Writes events and the reply row in one transaction, so the stored text and the stored events always
-   * describe the same point of the reply.
+   * describe the same point of the reply. Throws ReplyNotStreamingError, and writes nothing, when the
+   * row is gone or has already ended.
    */
   async append(messageId: string, events: ChatEvent[], update: ReplyRowUpdate): Promise<void> {
     const em = this.db.fork();
     await em.transactional(async (tx) => {
-      if (events.length > 0) await tx.insertMany(ReplyEventSchema, events.map(toRow));
       const lastSequence = events.at(-1)?.sequence;
       const changes = lastSequence === undefined ? update : { ...update, lastSequence };
-      if (Object.keys(changes).length > 0) await tx.nativeUpdate(MessageSchema, { id: messageId }, changes);
+      if (Object.keys(changes).length > 0) {
+        const updated = await tx.nativeUpdate(MessageSchema, { id: messageId, status: 'STREAMING' }, changes);
+        if (updated === 0) throw new ReplyNotStreamingError(messageId);
+      }
+      if (events.length > 0) await tx.insertMany(ReplyEventSchema, events.map(toRow));
     });
   }
 

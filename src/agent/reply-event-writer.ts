@@ -1,8 +1,9 @@
 import type { Logger } from '../observability/logger.js';
-import type { ActiveReply } from './active-replies.js';
+import type { ReplyObserver } from '../observability/metrics.js';
+import type { AbortReason, ActiveReply } from './active-replies.js';
 import { conversationTopic, replyTopic, type ChatEvent, type UnsequencedChatEvent } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
-import type { ReplyEventStore, ReplyRowUpdate } from './reply-event-store.js';
+import { ReplyNotStreamingError, type ReplyEventStore, type ReplyRowUpdate } from './reply-event-store.js';
 
 export interface ReplyEventWriterOptions {
   reply: ActiveReply;
@@ -15,6 +16,8 @@ export interface ReplyEventWriterOptions {
   flushIntervalMs?: number;
   /** Number of pending events that triggers a write at once. */
   maxBatchSize?: number;
+  /** Told about the first text and the end, for metrics. */
+  observer?: ReplyObserver;
 }
 
 /**
@@ -30,6 +33,8 @@ export class ReplyEventWriter {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private finished = false;
+  /** Set when the stored reply was deleted or ended elsewhere; nothing more is stored or published. */
+  private abandoned = false;
   private readonly flushIntervalMs: number;
   private readonly maxBatchSize: number;
 
@@ -51,9 +56,11 @@ export class ReplyEventWriter {
   emit(event: UnsequencedChatEvent): ChatEvent {
     if (this.finished) throw new Error('The reply has already ended.');
     const sequenced = this.sequenceEvent(event);
+    if (this.abandoned) return sequenced;
     if (sequenced.type === 'ReplyDelta') {
       this.text += sequenced.text;
       this.textChanged = true;
+      this.options.observer?.firstText();
     }
     this.pending.push(sequenced);
     this.publish(sequenced);
@@ -82,11 +89,28 @@ export class ReplyEventWriter {
     await this.writing;
 
     const sequenced = this.sequenceEvent(event);
+    if (this.abandoned) return sequenced;
     const events = [...this.pending, sequenced];
     this.pending = [];
-    await this.options.store.append(this.options.reply.messageId, events, { content: this.text, ...update });
+    try {
+      await this.options.store.append(this.options.reply.messageId, events, { content: this.text, ...update });
+    } catch (error) {
+      if (!(error instanceof ReplyNotStreamingError)) throw error;
+      this.abandon();
+      return sequenced;
+    }
     this.publish(sequenced);
+    this.options.observer?.ended(update.status ?? 'COMPLETED', update.usage);
     return sequenced;
+  }
+
+  /** Stops storing, publishing and generating, because the stored reply is gone or has ended elsewhere. */
+  private abandon(): void {
+    if (this.abandoned) return;
+    this.abandoned = true;
+    this.pending = [];
+    this.options.logger.info({ event: 'reply.abandoned', messageId: this.options.reply.messageId }, 'Reply was deleted or ended elsewhere; stopping it');
+    this.options.reply.controller.abort('cancelled' satisfies AbortReason);
   }
 
   private sequenceEvent(event: UnsequencedChatEvent): ChatEvent {
@@ -110,6 +134,10 @@ export class ReplyEventWriter {
     try {
       await this.options.store.append(this.options.reply.messageId, events, { content: text });
     } catch (error) {
+      if (error instanceof ReplyNotStreamingError) {
+        this.abandon();
+        return;
+      }
       // Put the batch back in front, so the next write stores it in order.
       this.pending = [...events, ...this.pending];
       this.textChanged = true;

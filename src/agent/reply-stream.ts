@@ -15,6 +15,8 @@ export interface FollowReplyOptions {
   recheckAfterMs?: number;
   /** How long a gap between stored and live events may take to fill, in milliseconds. */
   gapTimeoutMs?: number;
+  /** Ends the stream, after the events already received, when aborted (at shutdown). */
+  signal?: AbortSignal;
 }
 
 /** Raised when events between the stored and the live part never became readable. */
@@ -39,9 +41,14 @@ export async function* followReply(options: FollowReplyOptions): AsyncGenerator<
   const gapTimeoutMs = options.gapTimeoutMs ?? 5_000;
   const live = new AsyncQueue<ChatEvent>(options.capacity ?? 1_024);
   const unsubscribe = bus.subscribe(replyTopic(messageId), (payload) => live.push(payload as ChatEvent));
+  const stop = () => live.end();
+  options.signal?.addEventListener('abort', stop, { once: true });
+  if (options.signal?.aborted) stop();
 
   let last = options.after;
   try {
+    // Stored events are read only once the bus delivers live ones, so nothing falls between the two.
+    await unsubscribe.ready;
     for (const event of await store.readAfter(messageId, last)) {
       yield event;
       last = event.sequence;
@@ -83,6 +90,7 @@ export async function* followReply(options: FollowReplyOptions): AsyncGenerator<
       if (isTerminal(event)) return;
     }
   } finally {
+    options.signal?.removeEventListener('abort', stop);
     unsubscribe();
     live.end();
   }
@@ -106,20 +114,25 @@ async function* fillGap(store: ReplyEventStore, messageId: string, last: number,
 
 /**
  * Yields the live events of every reply in a conversation, in the order the bus delivers them, until the
- * conversation is deleted. A subscriber that falls more than `capacity` events behind is ended with
- * an error rather than buffered without bound.
+ * conversation is deleted or `signal` is aborted. A subscriber that falls more than `capacity` events
+ * behind is ended with an error rather than buffered without bound.
  */
-export async function* followConversation(bus: EventBus, conversationId: string, capacity = 1_024): AsyncGenerator<ChatEvent> {
-  const live = new AsyncQueue<ChatEvent>(capacity);
+export async function* followConversation(bus: EventBus, conversationId: string, options: { capacity?: number; signal?: AbortSignal } = {}): AsyncGenerator<ChatEvent> {
+  const live = new AsyncQueue<ChatEvent>(options.capacity ?? 1_024);
   const stopEvents = bus.subscribe(conversationTopic(conversationId), (payload) => live.push(payload as ChatEvent));
   const stopDeleted = bus.subscribe(conversationDeletedTopic(conversationId), () => live.end());
+  const stop = () => live.end();
+  options.signal?.addEventListener('abort', stop, { once: true });
+  if (options.signal?.aborted) stop();
   try {
+    await Promise.all([stopEvents.ready, stopDeleted.ready]);
     for (;;) {
       const taken = await live.take();
       if (taken.kind !== 'item') return;
       yield taken.value;
     }
   } finally {
+    options.signal?.removeEventListener('abort', stop);
     stopEvents();
     stopDeleted();
     live.end();

@@ -12,6 +12,7 @@ import { ModelError } from '../llm/model-errors.js';
 import { countTokens } from '../llm/tokens.js';
 import type { AssembledToolCall } from '../llm/tool-call-assembler.js';
 import type { Logger } from '../observability/logger.js';
+import { userClassOf, type Metrics } from '../observability/metrics.js';
 import { isAppError } from '../security/errors.js';
 import type { TokenBudget } from '../security/token-budget.js';
 import type { AbortReason, ActiveReply } from './active-replies.js';
@@ -50,6 +51,7 @@ export interface TurnRunnerDependencies {
   confirmationTtlMs: number;
   /** Whether model requests carry `prompt_cache_key`. */
   promptCacheKey: boolean;
+  metrics?: Metrics;
 }
 
 export interface Turn {
@@ -138,7 +140,7 @@ export class TurnRunner {
     const { deps } = this;
     const { reply } = turn;
     const log = deps.logger.child({ userId: turn.caller.userId, conversationId: reply.conversationId, messageId: reply.messageId });
-    const writer = new ReplyEventWriter({ reply, store: deps.store, bus: deps.bus, logger: log });
+    const writer = new ReplyEventWriter({ reply, store: deps.store, bus: deps.bus, logger: log, observer: deps.metrics?.observeReply(userClassOf(turn.caller)) });
     const signal = reply.controller.signal;
     const startedAt = Date.now();
     let firstTokenAt: number | undefined;

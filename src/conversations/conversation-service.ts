@@ -9,6 +9,8 @@ import { ToolCallSchema, type ToolCall } from './tool-call.entity.js';
 export interface Page<T> {
   items: T[];
   cursors: string[];
+  /** Cursor of the next page's start when it differs from the last item's cursor (a page that ended a scan early). */
+  endCursor?: string;
   hasNextPage: boolean;
   hasPreviousPage: boolean;
 }

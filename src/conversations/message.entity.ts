@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
+import { EncryptedTextType } from '../db/encrypted-types.js';
 
 export const MESSAGE_ROLES = ['USER', 'ASSISTANT'] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
@@ -39,7 +40,8 @@ export const MessageSchema = defineEntity({
     conversationId: p.string().length(36),
     ownerId: p.string().length(255),
     role: p.string().length(16).$type<MessageRole>(),
-    content: p.text(),
+    /** Encrypted at rest when DATA_ENCRYPTION_KEY is set. */
+    content: p.type(new EncryptedTextType('messages.content')).$type<string>(),
     status: p.string().length(16).$type<MessageStatus>(),
     model: p.string().length(255).nullable(),
     usage: p.json<TokenUsage>().nullable(),
@@ -48,6 +50,8 @@ export const MessageSchema = defineEntity({
     clientMessageId: p.string().length(255).nullable(),
     /** On an assistant reply: the user message it answers. */
     replyToId: p.string().length(36).nullable(),
+    /** On a STREAMING reply: the instance generating it, so another instance can tell when it is gone. */
+    instanceId: p.string().length(64).nullable(),
     /** Sequence number of the last stored reply event; 0 for user messages. */
     lastSequence: p.integer(),
     createdAt: p.datetime(3),

@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
+import { EncryptedJsonType, EncryptedTextType } from '../db/encrypted-types.js';
 
 export const TOOL_CALL_STATUSES = ['RUNNING', 'AWAITING_CONFIRMATION', 'COMPLETED', 'FAILED', 'REJECTED', 'EXPIRED', 'CANCELLED'] as const;
 export type ToolCallStatus = (typeof TOOL_CALL_STATUSES)[number];
@@ -27,20 +28,21 @@ export const ToolCallSchema = defineEntity({
     /** The id the model gave the call; tool results are sent back under it. */
     callId: p.string().length(255),
     name: p.string().length(255),
-    arguments: p.json<unknown>(),
-    result: p.json<unknown>().nullable(),
+    /** Encrypted at rest when DATA_ENCRYPTION_KEY is set, like the result. */
+    arguments: p.type(new EncryptedJsonType('tool_calls.arguments')).$type<unknown>(),
+    result: p.type(new EncryptedJsonType('tool_calls.result')).$type<unknown>().nullable(),
     status: p.string().length(32).$type<ToolCallStatus>(),
     error: p.json<ToolCallError>().nullable(),
     /** Tool round of the turn, starting at 1. */
     round: p.integer(),
     createdAt: p.datetime(3),
     finishedAt: p.datetime(3).nullable(),
-    /** For a call that waits for a confirmation: what it will do, in plain words. */
-    summary: p.text().nullable(),
+    /** For a call that waits for a confirmation: what it will do, in plain words. Encrypted at rest. */
+    summary: p.type(new EncryptedTextType('tool_calls.summary')).$type<string>().nullable(),
     /** When an unanswered confirmation expires. */
     expiresAt: p.datetime(3).nullable(),
-    /** Structured detail shown with the confirmation, such as an automation's config. */
-    preview: p.json<unknown>().nullable(),
+    /** Structured detail shown with the confirmation, such as an automation's config. Encrypted at rest. */
+    preview: p.type(new EncryptedJsonType('tool_calls.preview')).$type<unknown>().nullable(),
     verification: p.json<ToolCallVerification>().nullable(),
     decision: p.string().length(16).$type<ToolCallDecision>().nullable(),
     /** The user who approved or declined; always the owner. */

@@ -5,17 +5,25 @@ import { Migrator } from '@mikro-orm/migrations';
 import type { EntityManager } from '@mikro-orm/knex';
 import { CreatedAutomationSchema } from '../agent/automations/created-automation.entity.js';
 import { ApiKeySchema } from '../auth/api-key.entity.js';
+import { DataCipher } from '../security/data-cipher.js';
 import { ConversationSchema } from '../conversations/conversation.entity.js';
 import { MessageSchema } from '../conversations/message.entity.js';
 import { ReplyEventSchema } from '../conversations/reply-event.entity.js';
 import { ToolCallSchema } from '../conversations/tool-call.entity.js';
 import { DailyTokenUsageSchema } from '../security/daily-token-usage.entity.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
+import { useCipher } from './encrypted-types.js';
+import { EncryptionKeySchema } from './encryption-key.entity.js';
+import { verifyEncryptionKeys } from './encryption-keys.js';
+import { InstanceSchema } from './instance.entity.js';
 import { migrations } from './migrations/index.js';
 
 export type { EntityManager };
 
-export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema, DailyTokenUsageSchema, CreatedAutomationSchema];
+export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema, DailyTokenUsageSchema, CreatedAutomationSchema, InstanceSchema, EncryptionKeySchema];
+
+/** Any fixed number; instances that start together take this PostgreSQL advisory lock to migrate one at a time. */
+const MIGRATION_LOCK_ID = 7_243_311_902;
 
 /** How long a SQLite writer waits for another process's lock before failing, in milliseconds. */
 const SQLITE_BUSY_TIMEOUT_MS = 10_000;
@@ -27,6 +35,8 @@ interface SqliteConnection {
 export interface Database {
   orm: MikroORM;
   target: DatabaseTarget;
+  /** Encrypts and decrypts message text, titles, tool arguments and results, and event payloads. */
+  cipher: DataCipher;
   /** A fresh EntityManager: one per request, subscription and reply. */
   fork(): EntityManager;
   close(): Promise<void>;
@@ -51,6 +61,9 @@ function driverOptions(target: DatabaseTarget): Options {
           connection.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
           connection.pragma('synchronous = NORMAL');
           connection.pragma('foreign_keys = ON');
+          // Deleted and overwritten content is zeroed, so deleted conversations and replaced plain text
+          // do not linger in free pages of the file.
+          connection.pragma('secure_delete = ON');
           done(null, connection);
         } catch (error) {
           done(error as Error, connection);
@@ -60,8 +73,40 @@ function driverOptions(target: DatabaseTarget): Options {
   };
 }
 
-/** Connects to DATABASE_URL and applies every pending migration before returning. */
-export async function openDatabase(databaseUrl: string, log: (message: string) => void = () => {}): Promise<Database> {
+/**
+ * Applies pending migrations. On PostgreSQL several instances may start at once: a transaction on its
+ * own connection holds an advisory lock while the migrator runs, so the others wait and then find
+ * nothing left to apply.
+ */
+async function migrate(orm: MikroORM, target: DatabaseTarget): Promise<void> {
+  if (target.kind !== 'postgresql') {
+    await orm.getMigrator().up();
+    return;
+  }
+  const knex = (orm.em as EntityManager).getConnection().getKnex();
+  await knex.transaction(async (lock) => {
+    await lock.raw('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK_ID]);
+    await orm.getMigrator().up();
+  });
+}
+
+export interface OpenDatabaseOptions {
+  /**
+   * Keys for data at rest. When given, the keys are checked against the database and the current key
+   * is registered. Without it, values are stored plain and encrypted values fail to read.
+   */
+  cipher?: DataCipher;
+  /** Apply pending migrations first. Off for tools that must not change the schema, such as backups. */
+  migrate?: boolean;
+  /** Receives the query builder's warnings, such as a pooled connection that broke; ignored when omitted. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Connects to DATABASE_URL, applies every pending migration and checks the encryption keys before
+ * returning. Throws EncryptionKeyError when the keys cannot read the stored data.
+ */
+export async function openDatabase(databaseUrl: string, log: (message: string) => void = () => {}, options: OpenDatabaseOptions = {}): Promise<Database> {
   const target = parseDatabaseUrl(databaseUrl);
   const orm = await MikroORM.init({
     ...driverOptions(target),
@@ -75,6 +120,8 @@ export async function openDatabase(databaseUrl: string, log: (message: string) =
       tableName: 'schema_migrations',
     },
     discovery: { warnWhenNoEntities: false },
+    // knex writes its warnings to the console; they go to our logger instead.
+    driverOptions: { log: { warn: (message: string) => options.warn?.(message), error: (message: string) => options.warn?.(message), deprecate: () => {}, debug: () => {} } },
     allowGlobalContext: false,
     forceUtcTimezone: true,
     ensureDatabase: false,
@@ -82,11 +129,21 @@ export async function openDatabase(databaseUrl: string, log: (message: string) =
     logger: log,
   });
 
-  await orm.getMigrator().up();
+  const cipher = options.cipher ?? new DataCipher(undefined);
+  useCipher(orm.em.getPlatform(), cipher);
+
+  try {
+    if (options.migrate ?? true) await migrate(orm, target);
+    if (options.cipher) await verifyEncryptionKeys(orm.em.fork() as EntityManager, cipher);
+  } catch (error) {
+    await orm.close(true);
+    throw error;
+  }
 
   return {
     orm,
     target,
+    cipher,
     fork: () => orm.em.fork() as EntityManager,
     close: () => orm.close(true),
   };

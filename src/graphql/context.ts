@@ -4,6 +4,8 @@ import type { Caller } from '../auth/caller.js';
 import type { ChatService } from '../agent/chat-service.js';
 import type { ToolConfirmations } from '../agent/tool-confirmations.js';
 import type { ConversationService } from '../conversations/conversation-service.js';
+import type { ToolAuditService } from '../conversations/tool-audit.js';
+import type { UserDataService } from '../conversations/user-data-service.js';
 import type { EntityManager } from '../db/orm.js';
 import type { HomeContextProvider } from '../home-assistant/home-context-provider.js';
 import type { Database } from '../db/orm.js';
@@ -21,6 +23,8 @@ export interface Services {
   apiKeys: ApiKeyService;
   authenticator: Authenticator;
   budget: TokenBudget;
+  userData: UserDataService;
+  audit: ToolAuditService;
 }
 
 export interface GraphQLContext {

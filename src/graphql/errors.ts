@@ -61,6 +61,8 @@ export interface ErrorMaskerOptions {
   currentRequestId: () => string | undefined;
   /** Removes "Did you mean" hints, which reveal field and type names when introspection is off. */
   hideSuggestions: boolean;
+  /** Called once for each error a client receives, with its code; metrics count errors by code here. */
+  onMasked?: (code: string) => void;
 }
 
 export type MaskError = (error: unknown, requestId?: string) => GraphQLError;
@@ -126,6 +128,7 @@ export function createErrorMasker(options: ErrorMaskerOptions): MaskError {
 
     produced.add(result);
     if (typeof error === 'object' && error !== null) masked.set(error, result);
+    if (!alreadyMasked) options.onMasked?.(String(result.extensions.code));
     return result;
   };
 }

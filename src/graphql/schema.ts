@@ -7,6 +7,8 @@ import { addHomeOperations } from './types/home.js';
 import { createRefs } from './types/refs.js';
 import { addScalars } from './types/scalars.js';
 import { addViewerType } from './types/viewer.js';
+import { addAuditTypes } from './types/audit.js';
+import { addUserDataOperations } from './types/user-data.js';
 
 export type SchemaOptions = ChatSchemaOptions;
 
@@ -22,10 +24,12 @@ export function buildSchema(options: SchemaOptions = DEFAULT_SCHEMA_OPTIONS): Gr
   const refs = createRefs(builder);
   addScalars(builder);
   addViewerType(builder, refs);
-  addConversationTypes(builder, refs);
+  const conversationTypes = addConversationTypes(builder, refs);
   const chatEvent = addEventTypes(builder, refs);
   addChatOperations(builder, { ...refs, ChatEvent: chatEvent }, options);
   addHomeOperations(builder, refs);
+  addUserDataOperations(builder, refs);
+  addAuditTypes(builder, conversationTypes);
 
   return builder.toSchema();
 }

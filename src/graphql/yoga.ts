@@ -31,8 +31,8 @@ export interface YogaOptions {
   allowedOrigins: string[];
   /** Finds the client's address for counting failed authentication attempts. */
   resolveClientIp: ClientIpResolver;
-  /** Plugins that run after the built-in ones, such as rate limits. */
-  plugins?: Plugin<GraphQLContext>[];
+  /** Plugins that run after the built-in ones, such as rate limits, metrics and the operations endpoints. */
+  plugins?: (Plugin | Plugin<GraphQLContext>)[];
   /** The single error masker, shared with the WebSocket layer. */
   maskError: MaskError;
   lifetime: CredentialLifetime;

@@ -6,7 +6,7 @@ import { ExposureRules } from './exposure.js';
 import { HomeCache } from './home-cache.js';
 import { buildStableContext, buildVolatileContext, wrapStable, wrapVolatile, type ContextSection, type EntityDetail, type StableContext } from './home-context.js';
 import { HomeIndex } from './home-index.js';
-import { HomeAssistantRestClient } from './rest-client.js';
+import { HomeAssistantRestClient, type HomeAssistantCallObserver } from './rest-client.js';
 import type { HassState } from './types.js';
 import { HomeAssistantConnection } from './websocket-connection.js';
 
@@ -20,6 +20,8 @@ export interface HomeAssistantClientSettings {
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
   pingIntervalMs?: number;
+  /** Receives every WebSocket command and REST request, for metrics. */
+  observe?: HomeAssistantCallObserver;
 }
 
 export interface HomeStatus {
@@ -104,10 +106,11 @@ export class HomeAssistantClient {
         reconnectInitialMs: settings.reconnectInitialMs,
         reconnectMaxMs: settings.reconnectMaxMs,
         pingIntervalMs: settings.pingIntervalMs,
+        observe: settings.observe,
       },
       logger,
     );
-    this.rest = new HomeAssistantRestClient({ url: settings.url, token: settings.token, timeoutMs: settings.requestTimeoutMs });
+    this.rest = new HomeAssistantRestClient({ url: settings.url, token: settings.token, timeoutMs: settings.requestTimeoutMs, observe: settings.observe });
     this.cache = new HomeCache(this.connection, logger);
     this.exposure = new ExposureRules(settings.exposure);
   }

@@ -6,7 +6,13 @@ export interface HomeAssistantRestSettings {
   token: string;
   /** Time allowed for each request, in milliseconds. */
   timeoutMs: number;
+  /** Called after every request with a fixed operation name, its outcome and its duration in seconds. */
+  observe?: HomeAssistantCallObserver;
 }
+
+/** Receives every Home Assistant call: a fixed operation name, its outcome and its duration in seconds. */
+export type HomeAssistantCallObserver = (operation: string, outcome: HomeAssistantCallOutcome, seconds: number) => void;
+export type HomeAssistantCallOutcome = 'ok' | 'rejected' | 'unavailable' | 'timeout' | 'aborted';
 
 function automationPath(id: string): string {
   return `/api/config/automation/config/${encodeURIComponent(id)}`;
@@ -30,21 +36,26 @@ export class HomeAssistantRequestError extends Error {
 export class HomeAssistantRestClient {
   constructor(private readonly settings: HomeAssistantRestSettings) {}
 
+  /** Checks that Home Assistant responds and accepts the token; throws HOME_ASSISTANT_UNAVAILABLE otherwise. */
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.request<unknown>('ping', 'GET', '/api/', undefined, signal);
+  }
+
   getStates(signal?: AbortSignal): Promise<HassState[]> {
-    return this.request<HassState[]>('GET', '/api/states', undefined, signal);
+    return this.request<HassState[]>('get_states', 'GET', '/api/states', undefined, signal);
   }
 
   /** Returns the entity's state, or undefined when Home Assistant does not know the entity. */
   async getState(entityId: string, signal?: AbortSignal): Promise<HassState | undefined> {
-    return this.request<HassState>('GET', `/api/states/${encodeURIComponent(entityId)}`, undefined, signal, { notFoundAsUndefined: true });
+    return this.request<HassState>('get_state', 'GET', `/api/states/${encodeURIComponent(entityId)}`, undefined, signal, { notFoundAsUndefined: true });
   }
 
   getServices(signal?: AbortSignal): Promise<HassServiceDomain[]> {
-    return this.request<HassServiceDomain[]>('GET', '/api/services', undefined, signal);
+    return this.request<HassServiceDomain[]>('get_services', 'GET', '/api/services', undefined, signal);
   }
 
   getConfig(signal?: AbortSignal): Promise<HassConfig> {
-    return this.request<HassConfig>('GET', '/api/config', undefined, signal);
+    return this.request<HassConfig>('get_config', 'GET', '/api/config', undefined, signal);
   }
 
   /**
@@ -53,7 +64,7 @@ export class HomeAssistantRestClient {
    */
   callService(domain: string, service: string, data: Record<string, unknown>, signal?: AbortSignal): Promise<HassState[]> {
     const path = `/api/services/${encodeURIComponent(domain)}/${encodeURIComponent(service)}`;
-    return this.request<HassState[]>('POST', path, data, signal);
+    return this.request<HassState[]>('call_service', 'POST', path, data, signal);
   }
 
   /**
@@ -61,28 +72,52 @@ export class HomeAssistantRestClient {
    * no automation has this id.
    */
   getAutomationConfig(id: string, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
-    return this.request<Record<string, unknown>>('GET', automationPath(id), undefined, signal, { notFoundAsUndefined: true });
+    return this.request<Record<string, unknown>>('get_automation_config', 'GET', automationPath(id), undefined, signal, { notFoundAsUndefined: true });
   }
 
   /** Creates or replaces the automation `id`; Home Assistant then reloads its automations. */
   async saveAutomationConfig(id: string, config: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
-    await this.request<unknown>('POST', automationPath(id), config, signal);
+    await this.request<unknown>('save_automation_config', 'POST', automationPath(id), config, signal);
   }
 
   /** Deletes the automation `id`. Returns false when Home Assistant had no automation with this id. */
   async deleteAutomationConfig(id: string, signal?: AbortSignal): Promise<boolean> {
-    const result = await this.request<unknown>('DELETE', automationPath(id), undefined, signal, { notFoundAsUndefined: true });
+    const result = await this.request<unknown>('delete_automation_config', 'DELETE', automationPath(id), undefined, signal, { notFoundAsUndefined: true });
     return result !== undefined;
   }
 
   private async request<T>(
+    operation: string,
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
     body: unknown,
     signal: AbortSignal | undefined,
     options: { notFoundAsUndefined?: boolean } = {},
   ): Promise<T> {
+    const startedAt = performance.now();
     const timeout = AbortSignal.timeout(this.settings.timeoutMs);
+    const observe = (outcome: HomeAssistantCallOutcome) => this.settings.observe?.(operation, outcome, (performance.now() - startedAt) / 1000);
+    try {
+      const result = await this.send<T>(method, path, body, signal, timeout, options);
+      observe('ok');
+      return result;
+    } catch (error) {
+      if (signal?.aborted) observe('aborted');
+      else if (timeout.aborted) observe('timeout');
+      else if (error instanceof HomeAssistantRequestError) observe('rejected');
+      else observe('unavailable');
+      throw error;
+    }
+  }
+
+  private async send<T>(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    timeout: AbortSignal,
+    options: { notFoundAsUndefined?: boolean },
+  ): Promise<T> {
     let response: Response;
     try {
       response = await fetch(`${this.settings.url}${path}`, {

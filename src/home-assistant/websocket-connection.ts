@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import type { Logger } from '../observability/logger.js';
 import { AppError } from '../security/errors.js';
 import type { HassEvent } from './types.js';
+import type { HomeAssistantCallObserver, HomeAssistantCallOutcome } from './rest-client.js';
 
 export interface HomeAssistantConnectionSettings {
   /** Base URL such as http://homeassistant.local:8123; the WebSocket API lives at /api/websocket below it. */
@@ -24,6 +25,8 @@ export interface HomeAssistantConnectionSettings {
   reconnectMaxMs?: number;
   /** Interval of the `ping` heartbeat that detects a silently dead connection, in milliseconds. @default 30000 */
   pingIntervalMs?: number;
+  /** Receives every command with its type as the operation name, its outcome and its duration. */
+  observe?: HomeAssistantCallObserver;
 }
 
 /**
@@ -191,25 +194,31 @@ export class HomeAssistantConnection {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const timeoutMs = options.timeoutMs ?? this.settings.requestTimeoutMs;
 
+    const startedAt = performance.now();
+    const observe = (outcome: HomeAssistantCallOutcome) => this.settings.observe?.(message.type, outcome, (performance.now() - startedAt) / 1000);
     return new Promise<Result>((resolve, reject) => {
-      const onAbort = () => finish(() => reject(signal?.reason));
+      const onAbort = () => finish('aborted', () => reject(signal?.reason));
       const timer = setTimeout(
-        () => finish(() => reject(AppError.homeAssistantUnavailable(`Home Assistant did not respond to ${message.type} within ${formatSeconds(timeoutMs)}.`))),
+        () => finish('timeout', () => reject(AppError.homeAssistantUnavailable(`Home Assistant did not respond to ${message.type} within ${formatSeconds(timeoutMs)}.`))),
         timeoutMs,
       );
       let done = false;
-      const finish = (settle: () => void) => {
+      const finish = (outcome: HomeAssistantCallOutcome, settle: () => void) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        observe(outcome);
         settle();
       };
       signal?.addEventListener('abort', onAbort, { once: true });
 
       connection.sendMessagePromise<Result>(message).then(
-        (result) => finish(() => resolve(result)),
-        (error: unknown) => finish(() => reject(this.toError(message.type, error))),
+        (result) => finish('ok', () => resolve(result)),
+        (error: unknown) => {
+          const failure = this.toError(message.type, error);
+          finish(failure instanceof HomeAssistantCommandError ? 'rejected' : 'unavailable', () => reject(failure));
+        },
       );
     });
   }

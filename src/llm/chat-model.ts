@@ -70,6 +70,19 @@ export class ChatModel {
     return this.settings.model;
   }
 
+  /**
+   * Checks that the endpoint responds and accepts the key, by listing models. An endpoint without a
+   * models route (HTTP 404) still responded, so it counts as reachable. Throws the SDK's error otherwise.
+   */
+  async ping(signal: AbortSignal): Promise<void> {
+    try {
+      await this.client.models.list({ signal, maxRetries: 0 });
+    } catch (error) {
+      if (error instanceof OpenAI.APIError && error.status === 404) return;
+      throw error;
+    }
+  }
+
   async complete(request: ModelRequest): Promise<ModelResponse> {
     const backoff = this.settings.backoff ?? DEFAULT_BACKOFF;
     let attempt = 0;

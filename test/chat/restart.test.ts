@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyService } from '../../src/auth/api-key-service.js';
 import { openDatabase } from '../../src/db/orm.js';
@@ -8,19 +5,20 @@ import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator, type HomeAssista
 import { SCRIPTED_MODEL_NAME, startScriptedModel, type ScriptedModel } from '../../src/simulators/scripted-model/index.js';
 import { collectSse, postGraphQL, waitFor } from '../support/clients.js';
 import { startServerProcess } from '../support/process.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
 import { CHAT_STREAM, CONFIRM_TOOL_CALL, REPLY_STREAM, eventsOf } from '../support/stack.js';
 
-let dataDir: string;
+let database: TestDatabase;
 let homeAssistant: HomeAssistantSimulator;
 let model: ScriptedModel;
 let env: Record<string, string>;
 let key: string;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(path.join(tmpdir(), 'ha-ai-agent-restart-'));
+  database = await createTestDatabase();
   homeAssistant = await startHomeAssistantSimulator({ home: loadHome(DEMO_HOME_PATH) });
   model = await startScriptedModel();
-  const databaseUrl = `sqlite:${path.join(dataDir, 'agent.db')}`;
+  const databaseUrl = database.url;
   env = { DATABASE_URL: databaseUrl, OPENAI_BASE_URL: model.url, OPENAI_MODEL: SCRIPTED_MODEL_NAME, HA_URL: homeAssistant.url, HA_TOKEN: homeAssistant.token };
 
   const db = await openDatabase(databaseUrl);
@@ -31,7 +29,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await model.close();
   await homeAssistant.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await database.remove();
 });
 
 describe('restart on the same database', () => {

@@ -111,9 +111,9 @@ describe('conversations connection', () => {
 
     const em = stack.app.services.db.fork();
     const connection = em.getConnection();
-    expect(await connection.execute('select count(*) as n from messages where conversation_id = ?', [conversationId])).toEqual([{ n: 0 }]);
-    expect(await connection.execute('select count(*) as n from tool_calls where message_id = ?', [replyId])).toEqual([{ n: 0 }]);
-    expect(await connection.execute('select count(*) as n from reply_events where message_id = ?', [replyId])).toEqual([{ n: 0 }]);
+    expect(await connection.execute('select cast(count(*) as integer) as n from messages where conversation_id = ?', [conversationId])).toEqual([{ n: 0 }]);
+    expect(await connection.execute('select cast(count(*) as integer) as n from tool_calls where message_id = ?', [replyId])).toEqual([{ n: 0 }]);
+    expect(await connection.execute('select cast(count(*) as integer) as n from reply_events where message_id = ?', [replyId])).toEqual([{ n: 0 }]);
     const again = await postGraphQL(stack.graphqlUrl, `mutation($id: ID!) { deleteConversation(id: $id) { deleted } }`, { id: conversationId }, dave);
     expect(again.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
   });

@@ -135,3 +135,37 @@ describe('security settings', () => {
     expect(loadConfig({ NODE_ENV: 'development', GRAPHQL_INTROSPECTION: 'false' }).graphql.introspection).toBe(false);
   });
 });
+
+describe('operations settings', () => {
+  const key = (id: string, bytes = 32) => `${id}:${Buffer.alloc(bytes, 7).toString('base64')}`;
+
+  it('parses encryption keys with their ids', () => {
+    const config = loadConfig({ DATA_ENCRYPTION_KEY: key('k2'), DATA_ENCRYPTION_OLD_KEYS: `${key('k1')}, ${key('k0').replace(/\+/g, '-')}` });
+    expect(config.encryption.key?.id).toBe('k2');
+    expect(config.encryption.key?.key).toEqual(Buffer.alloc(32, 7));
+    expect(config.encryption.oldKeys.map((item) => item.id)).toEqual(['k1', 'k0']);
+    expect(loadConfig({}).encryption).toEqual({ key: undefined, oldKeys: [] });
+  });
+
+  it('names every invalid key setting', () => {
+    let error: unknown;
+    try {
+      loadConfig({ DATA_ENCRYPTION_KEY: key('k1', 16), DATA_ENCRYPTION_OLD_KEYS: `${key('k0')},${key('k0')}`, METRICS_TOKEN: 'short', INSTANCE_ID: 'has spaces' });
+    } catch (caught) {
+      error = caught;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toContain('DATA_ENCRYPTION_KEY: invalid value, expected KEY_ID:BASE64, where BASE64 encodes 32 random bytes');
+    expect(problems).toContain('DATA_ENCRYPTION_OLD_KEYS: invalid value, expected keys with distinct ids');
+    expect(problems).toContain('METRICS_TOKEN: invalid value, expected at least 16 characters');
+    expect(problems).toContain('INSTANCE_ID: invalid value');
+    expect(problems).not.toContain(Buffer.alloc(16, 7).toString('base64'));
+    expect(() => loadConfig({ DATA_ENCRYPTION_KEY: 'no-id-here' })).toThrow(/DATA_ENCRYPTION_KEY/);
+    expect(() => loadConfig({ DATA_ENCRYPTION_KEY: key('k1'), DATA_ENCRYPTION_OLD_KEYS: key('k1') })).toThrow('keys whose ids differ from the DATA_ENCRYPTION_KEY id "k1"');
+  });
+
+  it('accepts a TTL of 0, which keeps conversations forever', () => {
+    expect(loadConfig({ CONVERSATION_TTL_DAYS: '0' }).conversationTtlDays).toBe(0);
+    expect(loadConfig({ INSTANCE_HEARTBEAT_SECONDS: '2', INSTANCE_ID: 'node-a.1' }).instance).toEqual({ id: 'node-a.1', heartbeatMs: 2000 });
+  });
+});

@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
+import { EncryptedJsonType } from '../../db/encrypted-types.js';
 
 /** An automation this service created in Home Assistant; only these can be deleted through the agent. */
 export const CreatedAutomationSchema = defineEntity({
@@ -12,7 +13,8 @@ export const CreatedAutomationSchema = defineEntity({
     /** The automation.* entity Home Assistant made for it; null until it appeared. */
     entityId: p.string().length(255).nullable(),
     alias: p.string().length(255),
-    config: p.json<Record<string, unknown>>(),
+    /** Encrypted at rest when DATA_ENCRYPTION_KEY is set. */
+    config: p.type(new EncryptedJsonType('created_automations.config')).$type<Record<string, unknown>>(),
     /** The confirmed tool call that created it. */
     toolCallId: p.string().length(36),
     createdAt: p.datetime(3),

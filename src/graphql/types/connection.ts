@@ -4,8 +4,12 @@ import type { Builder, SchemaTypes } from '../builder.js';
 
 type Types = PothosSchemaTypes.ExtendDefaultTypes<SchemaTypes>;
 
-/** Adds the Relay PageInfo type; call once per builder. */
+const pageInfos = new WeakMap<Builder, ObjectRef<Types, Page<unknown>>>();
+
+/** Adds the Relay PageInfo type to the builder once, and returns it on every call. */
 export function addPageInfo(builder: Builder): ObjectRef<Types, Page<unknown>> {
+  const existing = pageInfos.get(builder);
+  if (existing) return existing;
   const pageInfo = builder.objectRef<Page<unknown>>('PageInfo');
   builder.objectType(pageInfo, {
     description: 'Relay page information.',
@@ -13,9 +17,10 @@ export function addPageInfo(builder: Builder): ObjectRef<Types, Page<unknown>> {
       hasNextPage: t.exposeBoolean('hasNextPage'),
       hasPreviousPage: t.exposeBoolean('hasPreviousPage'),
       startCursor: t.string({ nullable: true, resolve: (page) => page.cursors[0] ?? null }),
-      endCursor: t.string({ nullable: true, resolve: (page) => page.cursors.at(-1) ?? null }),
+      endCursor: t.string({ nullable: true, resolve: (page) => page.endCursor ?? page.cursors.at(-1) ?? null }),
     }),
   });
+  pageInfos.set(builder, pageInfo);
   return pageInfo;
 }
 

@@ -7,7 +7,7 @@ import { pageArguments } from './ids.js';
 import { addToolCallDetails } from './tool-call-details.js';
 import type { Refs } from './refs.js';
 
-export function addConversationTypes(builder: Builder, refs: Refs): void {
+export function addConversationTypes(builder: Builder, refs: Refs) {
   const MessageRole = builder.enumType('MessageRole', {
     description: 'Who wrote a message. Tool calls belong to the assistant reply that made them.',
     values: MESSAGE_ROLES,
@@ -143,4 +143,5 @@ export function addConversationTypes(builder: Builder, refs: Refs): void {
   const pageInfo = addPageInfo(builder);
   implementConnection(builder, { connection: refs.ConversationConnection, node: refs.Conversation, pageInfo }, 'The caller\'s conversations, most recent activity first.');
   implementConnection(builder, { connection: refs.MessageConnection, node: refs.Message, pageInfo }, 'Messages of a conversation, oldest first.');
+  return { ToolCallStatus };
 }
