@@ -70,7 +70,7 @@ export async function createRedisEventBus(url: string, logger: Logger): Promise<
   } catch (error) {
     publisher.disconnect();
     subscriber.disconnect();
-    throw new Error(`Could not connect to Redis at ${redactRedisUrl(url)}: ${(error as Error).message}. Check REDIS_URL.`);
+    throw new Error(`Redis at REDIS_URL could not be reached (${redactRedisUrl(url)}): ${(error as Error).message}. Check REDIS_URL.`);
   }
 
   let droppedPublishes = 0;

@@ -37,6 +37,11 @@ export class HomeContextProvider {
     return this.client ? this.client.context(this.maxTokens, now) : unconfiguredContext(this.maxTokens);
   }
 
+  /** Returns an entity's state as the cache has it now, or undefined when the entity is unknown. */
+  stateOf(entityId: string): string | undefined {
+    return this.client?.cache.getState(entityId)?.state;
+  }
+
   /** Returns the IANA time zone of the home, when Home Assistant reported one. */
   timeZone(): string | undefined {
     const zone = this.client?.cache.getConfig()?.time_zone;

@@ -189,7 +189,10 @@ export class HomeAssistantConnection {
    */
   command<Result>(message: MessageBase, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Result> {
     const connection = this.connection;
-    if (!connection || !this.connected) return Promise.reject(this.unavailableError());
+    if (!connection || !this.connected) {
+      this.settings.observe?.(message.type, 'unavailable', 0);
+      return Promise.reject(this.unavailableError());
+    }
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const timeoutMs = options.timeoutMs ?? this.settings.requestTimeoutMs;

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import OpenAI from 'openai';
 import type { RedisEventBus } from '../agent/redis-event-bus.js';
 import type { Database } from '../db/orm.js';
@@ -20,13 +21,18 @@ export function redisProbe(bus: RedisEventBus, timeoutMs: number): ReadinessProb
   return { check: () => bus.ping(timeoutMs) };
 }
 
+/** How long the probe waits for a WebSocket connection that is being made, such as right after startup. */
+const CONNECTION_WAIT_MS = 500;
+
 /**
  * Checks the WebSocket connection the agent uses, then calls Home Assistant's `/api/` with the configured
  * token, so a connection that looks open but no longer answers is caught too.
  */
-export function homeAssistantProbe(client: Pick<HomeAssistantClient, 'assertAvailable' | 'rest'>): ReadinessProbe {
+export function homeAssistantProbe(client: Pick<HomeAssistantClient, 'assertAvailable' | 'status' | 'rest'>): ReadinessProbe {
   return {
     check: async (signal) => {
+      const deadline = Date.now() + CONNECTION_WAIT_MS;
+      while (!client.status().connected && Date.now() < deadline && !signal?.aborted) await delay(25);
       client.assertAvailable();
       await client.rest.ping(signal);
     },

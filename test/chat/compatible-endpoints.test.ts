@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMPATIBILITY_MODES, type CompatibilityMode } from '../../src/simulators/scripted-model/index.js';
 import { collectSse, postGraphQL } from '../support/clients.js';
-import { CHAT_STREAM, eventsOf, joinDeltas, startTestStack, type TestStack } from '../support/stack.js';
+import { CHAT_STREAM, eventsOf, joinDeltas, setHomeState, startTestStack, type TestStack } from '../support/stack.js';
 
 const REPLY = `query($id: ID!) { message(id: $id) { content status usage { promptTokens completionTokens totalTokens estimated } toolCalls { name arguments result status } } }`;
 
@@ -14,7 +14,7 @@ interface Outcome {
 }
 
 async function turnIn(stack: TestStack, key: string, message: string): Promise<Outcome> {
-  stack.homeAssistant.setState('light.kitchen', 'off');
+  await setHomeState(stack, 'light.kitchen', 'off');
   const stream = collectSse(stack.graphqlUrl, key, CHAT_STREAM, { input: { message } });
   await stream.done;
   const events = eventsOf(stream.results, 'chatStream');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectSse } from '../support/clients.js';
-import { CHAT_STREAM, eventsOf, joinDeltas, parseToolMessage, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
+import { CHAT_STREAM, eventsOf, joinDeltas, parseToolMessage, setHomeState, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
 type Finished = { id: string; name: string; status: string; arguments: Record<string, any>; result: Record<string, any>; error: { code: string; message: string } | null; verification: { outcome: string } | null };
 
@@ -10,8 +10,15 @@ async function turn(stack: TestStack, key: string, message: string): Promise<Str
   return eventsOf(stream.results, 'chatStream');
 }
 
+/**
+ * The finished tool calls in the order the model asked for them. Calls of one round run in parallel and
+ * may finish in any order, but their ids (UUIDv7) are made in request order.
+ */
 function finished(events: StreamedEvent[]): Finished[] {
-  return events.filter((event) => event.__typename === 'ToolCallFinished').map((event) => event.toolCall as Finished);
+  return events
+    .filter((event) => event.__typename === 'ToolCallFinished')
+    .map((event) => event.toolCall as Finished)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 function toolNames(body: { tools?: { function: { name: string } }[] }): string[] {
@@ -70,8 +77,8 @@ describe('tools', () => {
   });
 
   it('resolves an area to exposed entities', async () => {
-    stack.homeAssistant.setState('light.kitchen', 'on');
-    stack.homeAssistant.setState('light.kitchen_cabinets', 'on');
+    await setHomeState(stack, 'light.kitchen', 'on');
+    await setHomeState(stack, 'light.kitchen_cabinets', 'on');
     const callsBefore = stack.homeAssistant.serviceCalls.length;
     stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'call_service', arguments: { domain: 'light', service: 'turn_off', area_ids: ['Kitchen'] } }] });
     const [call] = finished(await turn(stack, key, 'Kitchen lights off'));
@@ -128,8 +135,8 @@ describe('tools', () => {
   });
 
   it('runs one round in parallel', async () => {
-    stack.homeAssistant.setState('light.kitchen', 'on');
-    stack.homeAssistant.setState('light.hallway', 'on');
+    await setHomeState(stack, 'light.kitchen', 'on');
+    await setHomeState(stack, 'light.hallway', 'on');
     stack.homeAssistant.faults.latencyMs = 200;
     try {
       stack.model.enqueue({

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectSse, collectWs, postGraphQL, waitFor, wsClient, type Collected } from '../support/clients.js';
-import { CHAT_STREAM, CONFIRM_TOOL_CALL, eventsOf, joinDeltas, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
+import { CHAT_STREAM, CONFIRM_TOOL_CALL, eventsOf, joinDeltas, setHomeState, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
 let key: string;
@@ -59,7 +59,7 @@ function confirm(toolCallId: string, approve: boolean, token = key) {
 
 describe('tool round trip', () => {
   it('turns off the kitchen light and verifies it', async () => {
-    stack.homeAssistant.setState('light.kitchen', 'on');
+    await setHomeState(stack, 'light.kitchen', 'on');
     const callsBefore = stack.homeAssistant.serviceCalls.length;
 
     const { events, messageId } = await chat('Turn off the kitchen light');
@@ -91,7 +91,7 @@ describe('tool round trip', () => {
   });
 
   it('reports an unchanged call', async () => {
-    stack.homeAssistant.setState('light.bedroom', 'off');
+    await setHomeState(stack, 'light.bedroom', 'off');
 
     const { messageId } = await chat('Turn off the bedroom light');
 
@@ -105,7 +105,7 @@ describe('tool round trip', () => {
   });
 
   it('reports an unavailable device unchanged', async () => {
-    stack.homeAssistant.setState('light.garage', 'unavailable');
+    await setHomeState(stack, 'light.garage', 'unavailable');
     try {
       const { messageId } = await chat('Turn on the garage light');
       const reply = await storedCalls(messageId);
@@ -114,14 +114,14 @@ describe('tool round trip', () => {
       expect(reply.content).toBe('Nothing changed: Garage Light is still unavailable.');
       expect(stack.homeAssistant.getState('light.garage')?.state).toBe('unavailable');
     } finally {
-      stack.homeAssistant.setState('light.garage', 'off');
+      await setHomeState(stack, 'light.garage', 'off');
     }
   });
 });
 
 describe('confirmations', () => {
   it('runs an approved unlock', async () => {
-    stack.homeAssistant.setState('lock.front_door', 'locked');
+    await setHomeState(stack, 'lock.front_door', 'locked');
     const callsBefore = stack.homeAssistant.serviceCalls.length;
 
     const { stream, awaiting } = await untilConfirmation('Unlock the front door');
@@ -154,7 +154,7 @@ describe('confirmations', () => {
   });
 
   it('confirms over graphql-ws too', async () => {
-    stack.homeAssistant.setState('lock.garden_gate', 'locked');
+    await setHomeState(stack, 'lock.garden_gate', 'locked');
     const client = wsClient(stack.wsUrl, key);
     try {
       const stream = collectWs(client, CHAT_STREAM, { input: { message: 'Unlock the garden gate' } });
@@ -171,12 +171,12 @@ describe('confirmations', () => {
       expect(stack.homeAssistant.getState('lock.garden_gate')?.state).toBe('unlocked');
     } finally {
       await client.dispose();
-      stack.homeAssistant.setState('lock.garden_gate', 'locked');
+      await setHomeState(stack, 'lock.garden_gate', 'locked');
     }
   });
 
   it('does nothing when the user declines', async () => {
-    stack.homeAssistant.setState('lock.front_door', 'locked');
+    await setHomeState(stack, 'lock.front_door', 'locked');
     const callsBefore = stack.homeAssistant.serviceCalls.length;
 
     const { stream, awaiting } = await untilConfirmation('Unlock the front door');
@@ -198,7 +198,7 @@ describe('confirmations', () => {
   });
 
   it('hides the confirmation from another user', async () => {
-    stack.homeAssistant.setState('lock.front_door', 'locked');
+    await setHomeState(stack, 'lock.front_door', 'locked');
     const mallory = await stack.apiKey('mallory');
 
     const { stream, awaiting } = await untilConfirmation('Unlock the front door');
@@ -212,7 +212,7 @@ describe('confirmations', () => {
   });
 
   it('needs the control scope to approve', async () => {
-    stack.homeAssistant.setState('lock.front_door', 'locked');
+    await setHomeState(stack, 'lock.front_door', 'locked');
     const { stream, awaiting } = await untilConfirmation('Unlock the front door');
     const chatOnly = await stack.apiKey('alice', ['chat', 'read']);
 
@@ -225,14 +225,14 @@ describe('confirmations', () => {
   });
 
   it('asks for garage doors, not blinds', async () => {
-    stack.homeAssistant.setState('cover.garage_door', 'closed');
+    await setHomeState(stack, 'cover.garage_door', 'closed');
     const { stream, awaiting } = await untilConfirmation('Open the garage door');
     expect(awaiting.summary).toBe('Open Garage Door (cover.garage_door).');
     await confirm(awaiting.toolCall.id, false);
     await stream.done;
     expect(stack.homeAssistant.getState('cover.garage_door')?.state).toBe('closed');
 
-    stack.homeAssistant.setState('cover.living_room_blinds', 'closed');
+    await setHomeState(stack, 'cover.living_room_blinds', 'closed');
     const { events } = await chat('Open the living room blinds');
     expect(events.some((event) => event.__typename === 'ToolCallAwaitingConfirmation')).toBe(false);
     expect(joinDeltas(events)).toBe('Done: Living Room Blinds is now open.');
@@ -244,7 +244,7 @@ describe('confirmations', () => {
   });
 
   it('ends the wait when the reply is cancelled', async () => {
-    stack.homeAssistant.setState('lock.front_door', 'locked');
+    await setHomeState(stack, 'lock.front_door', 'locked');
     const { stream, awaiting } = await untilConfirmation('Unlock the front door');
 
     const cancelled = await postGraphQL(stack.graphqlUrl, `mutation($id: ID!) { cancelReply(messageId: $id) { status } }`, { id: awaiting.messageId }, key);
@@ -289,7 +289,7 @@ describe('confirmation expiry', () => {
 
 describe('read-only callers', () => {
   it('offers and runs no changing tool', async () => {
-    stack.homeAssistant.setState('light.kitchen', 'off');
+    await setHomeState(stack, 'light.kitchen', 'off');
     const readOnly = await stack.apiKey('reader', ['chat', 'read']);
     const before = stack.model.requests.length;
     const callsBefore = stack.homeAssistant.serviceCalls.length;

@@ -5,7 +5,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { AppError } from '../../src/security/errors.js';
 import { collectSse, collectWs, postGraphQL, waitFor, wsClient } from '../support/clients.js';
 import { startTestServer } from '../support/server.js';
-import { CHAT_STREAM, eventsOf, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
+import { CHAT_STREAM, eventsOf, setHomeState, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
 let key: string;
@@ -51,7 +51,7 @@ describe('/metrics', () => {
     expect(before.text).toContain('# HELP ha_ai_agent_graphql_operations_total');
     expect(before.text).toContain('process_cpu_user_seconds_total');
 
-    stack.homeAssistant.setState('light.kitchen', 'off');
+    await setHomeState(stack, 'light.kitchen', 'off');
     const stream = collectSse(stack.graphqlUrl, key, `subscription EvilOperationName123($input: ChatInput!) { chatStream(input: $input) { __typename ... on ReplyStarted { messageId } } }`, { input: { message: 'Turn on the kitchen light' } });
     await stream.done;
     const messageId = (eventsOf(stream.results, 'chatStream')[0] as StreamedEvent).messageId;
@@ -75,17 +75,19 @@ describe('/metrics', () => {
   it('counts errors by code and failed Home Assistant calls', async () => {
     await postGraphQL(stack.graphqlUrl, '{ viewer { id } }', {});
     await postGraphQL(stack.graphqlUrl, 'mutation { cancelReply(messageId: "0193a5c4-8f3e-7c1a-9b2d-4e5f6a7b8c9d") { id } }', {}, key);
-    stack.homeAssistant.faults.unavailable = true;
+    await setHomeState(stack, 'light.kitchen', 'on');
+    stack.homeAssistant.faults.failNextServiceCalls = 1;
     try {
-      await collectSse(stack.graphqlUrl, key, CHAT_STREAM, { input: { message: 'Is the front door locked?', refreshContext: true } }).done;
+      await collectSse(stack.graphqlUrl, key, CHAT_STREAM, { input: { message: 'Turn off the kitchen light' } }).done;
     } finally {
-      stack.homeAssistant.faults.unavailable = false;
+      stack.homeAssistant.faults.failNextServiceCalls = 0;
     }
 
     const { text } = await scrape(stack.url);
     expect(sample(text, 'ha_ai_agent_graphql_errors_total', { code: 'UNAUTHENTICATED' })).toBe(1);
     expect(sample(text, 'ha_ai_agent_graphql_errors_total', { code: 'NOT_FOUND' })).toBe(1);
-    expect(sample(text, 'ha_ai_agent_home_assistant_request_duration_seconds_count', { operation: 'get_states', outcome: 'unavailable' })).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'ha_ai_agent_home_assistant_request_duration_seconds_count', { operation: 'call_service', outcome: 'rejected' })).toBe(1);
+    expect(sample(text, 'ha_ai_agent_home_assistant_request_duration_seconds_count', { operation: 'get_states', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
   });
 
   it('tracks open subscriptions', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { targetEntities } from '../../src/conversations/tool-audit.js';
-import { collectSse, postGraphQL } from '../support/clients.js';
-import { CHAT_STREAM, eventsOf, startTestStack, type TestStack } from '../support/stack.js';
+import { collectSse, collectWs, postGraphQL, waitFor, wsClient } from '../support/clients.js';
+import { CHAT_STREAM, CONFIRM_TOOL_CALL, eventsOf, setHomeState, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
 let admin: string;
@@ -49,11 +49,21 @@ beforeAll(async () => {
   const alice = await stack.apiKey('alice');
   const bob = await stack.apiKey('bob');
   beforeTurns = new Date().toISOString();
-  stack.homeAssistant.setState('light.kitchen', 'off');
+  await setHomeState(stack, 'light.kitchen', 'off');
   await chat(alice, 'Turn on the kitchen light');
   await new Promise((resolve) => setTimeout(resolve, 5));
   betweenTurns = new Date().toISOString();
-  await chat(bob, 'Unlock the front door');
+  // The unlock waits for a confirmation, which bob declines, so it never runs.
+  const client = wsClient(stack.wsUrl, bob);
+  const unlock = collectWs(client, CHAT_STREAM, { input: { message: 'Unlock the front door' } });
+  const waiting = await waitFor(
+    () => unlock.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as { toolCall: { id: string } } | undefined,
+    10_000,
+    'the confirmation request',
+  );
+  await postGraphQL(stack.graphqlUrl, CONFIRM_TOOL_CALL, { id: waiting.toolCall.id, approve: false }, bob);
+  await unlock.done;
+  await client.dispose();
 });
 
 afterAll(async () => {
@@ -65,9 +75,9 @@ describe('toolExecutions', () => {
     const { nodes } = await executions({});
     expect(nodes.map((node) => [node.userId, node.tool, node.status])).toEqual([
       ['bob', 'call_service', 'REJECTED'],
-      ['bob', 'get_states', 'COMPLETED'],
+      ['bob', 'search_entities', 'COMPLETED'],
       ['alice', 'call_service', 'COMPLETED'],
-      ['alice', 'get_states', 'COMPLETED'],
+      ['alice', 'search_entities', 'COMPLETED'],
     ]);
     const [unlock, , switchOn] = nodes as [Execution, Execution, Execution];
     expect(unlock.targetEntities).toEqual(['lock.front_door']);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectSse, collectWs, postGraphQL, waitFor, wsClient, type Collected } from '../support/clients.js';
-import { CHAT_STREAM, eventsOf, joinDeltas, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
+import { CHAT_STREAM, eventsOf, joinDeltas, setHomeState, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
 
@@ -40,7 +40,7 @@ describe('exportMyData', () => {
     const carol = await stack.apiKey('carol');
     await stack.apiKey('carol', ['chat', 'read']);
     const dan = await stack.apiKey('dan');
-    stack.homeAssistant.setState('light.kitchen', 'off');
+    await setHomeState(stack, 'light.kitchen', 'off');
     const first = await chat(carol, 'Turn on the kitchen light');
     await chat(carol, 'Carol asks a second question', first[0]?.conversationId as string);
     await chat(carol, 'Carol starts another conversation');
@@ -62,9 +62,9 @@ describe('exportMyData', () => {
 
     const reply = kitchen?.messages[1] as ExportedMessage;
     expect(reply.status).toBe('COMPLETED');
-    expect(reply.toolCalls.map((call) => call.name)).toEqual(['get_states', 'call_service']);
+    expect(reply.toolCalls.map((call) => call.name)).toEqual(['search_entities', 'call_service']);
     expect(reply.toolCalls[1]?.arguments).toMatchObject({ domain: 'light', service: 'turn_on', entity_ids: ['light.kitchen'] });
-    expect(reply.toolCalls[1]?.result).toMatchObject({ ok: true });
+    expect(reply.toolCalls[1]?.result).toMatchObject({ service: 'light.turn_on', outcome: 'changed' });
     expect(reply.events.map((event) => event.sequence)).toEqual(reply.events.map((_, index) => index + 1));
     expect(reply.events[0]?.type).toBe('ReplyStarted');
     expect(reply.events.at(-1)?.type).toBe('ReplyCompleted');
@@ -75,6 +75,10 @@ describe('exportMyData', () => {
 
     expect(document.apiKeys).toHaveLength(2);
     expect(document.apiKeys[1].scopes).toEqual(['chat', 'read']);
+    expect(document.createdAutomations).toEqual([]);
+    expect(document.tokenUsage).toHaveLength(1);
+    expect(document.tokenUsage[0].day).toBe(new Date().toISOString().slice(0, 10));
+    expect(Number(document.tokenUsage[0].tokens)).toBeGreaterThan(0);
     const text = JSON.stringify(document);
     expect(text).not.toContain('secretHash');
     expect(text).not.toContain(carol);

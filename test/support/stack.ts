@@ -96,3 +96,16 @@ export function parseToolMessage(content: string): any {
   if (!match?.[1]) throw new Error(`Not a tool_result block: ${content.slice(0, 80)}`);
   return JSON.parse(match[1]);
 }
+
+/**
+ * Sets a state in the simulator and waits until the server's Home Assistant cache has it, so the next
+ * turn starts from that state rather than racing the state_changed event.
+ */
+export async function setHomeState(stack: TestStack, entityId: string, state: string, attributes?: Record<string, unknown>): Promise<void> {
+  stack.homeAssistant.setState(entityId, state, attributes);
+  const deadline = Date.now() + 5_000;
+  while (stack.app.services.home.stateOf(entityId) !== state) {
+    if (Date.now() > deadline) throw new Error(`The server did not see ${entityId} become ${state}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
