@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Caller } from '../auth/caller.js';
 import { hasScope } from '../auth/caller.js';
 import type { Database } from '../db/orm.js';
@@ -73,6 +74,8 @@ export class ChatService {
   private streams = 0;
 
   constructor(private readonly deps: ChatServiceDependencies) {
+    // Every open stream listens for shutdown on this one signal.
+    setMaxListeners(0, this.streamsStop.signal);
     this.stopControl = deps.bus.subscribe(REPLY_CONTROL_TOPIC, (payload) => {
       const control = payload as ReplyControl;
       if (control.action === 'cancel') deps.active.get(control.messageId)?.controller.abort('cancelled' satisfies AbortReason);
@@ -313,12 +316,16 @@ export class ChatService {
     const runner = this.deps.runner;
     if (!runner) return;
     let settle!: () => void;
+    const controller = new AbortController();
+    // Every model attempt, tool and Home Assistant call of the turn listens to this signal, so a long
+    // turn legitimately has more than Node's default of ten listeners.
+    setMaxListeners(0, controller.signal);
     const active: ActiveReply = {
       messageId: turn.reply.id,
       conversationId: turn.conversation.id,
       ownerId: caller.userId,
       events: [],
-      controller: new AbortController(),
+      controller,
       done: new Promise<void>((resolve) => {
         settle = resolve;
       }),

@@ -267,9 +267,12 @@ describe('search', () => {
         ],
       });
       const events = await turn(stack, key, 'Find the curtains');
+      // The three searches run in parallel and may finish in any order; their ids follow the request order.
       const results = events
         .filter((event) => event.__typename === 'ToolCallFinished')
-        .map((event) => (event.toolCall as { result: { total: number; entities: { entity_id: string; name: string }[] } }).result);
+        .map((event) => event.toolCall as { id: string; result: { total: number; entities: { entity_id: string; name: string }[] } })
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .map((call) => call.result);
       expect(results[0]?.entities[0]).toMatchObject({ entity_id: 'cover.dooya_cn_249099499_m1_s_2_curtain', name: '客厅窗帘  窗帘' });
       expect(results[1]?.entities.map((entity) => entity.entity_id)).toEqual(['media_player.appletv']);
       expect(results[2]?.entities[0]).toMatchObject({ entity_id: 'light.wo_shi_ye_deng', name: '卧室夜灯' });

@@ -103,7 +103,8 @@ export function parseToolMessage(content: string): any {
  */
 export async function setHomeState(stack: TestStack, entityId: string, state: string, attributes?: Record<string, unknown>): Promise<void> {
   stack.homeAssistant.setState(entityId, state, attributes);
-  const deadline = Date.now() + 5_000;
+  // The first read of the home after startup can take seconds on a loaded machine.
+  const deadline = Date.now() + 20_000;
   while (stack.app.services.home.stateOf(entityId) !== state) {
     if (Date.now() > deadline) throw new Error(`The server did not see ${entityId} become ${state}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
