@@ -37,6 +37,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Most of the suite waits on sockets, child processes and simulated delays, not on the CPU, so it
+    // runs more files at once than there are cores (vitest's default is one less than the cores).
+    maxWorkers: 3,
     projects: [
       { extends: true, test: { name: 'sqlite', include: ['test/**/*.test.ts'] } },
       ...(runPostgres ? [{ extends: true as const, test: { name: 'postgres', include: DATABASE_SUITES, env: { TEST_DATABASE: 'postgres' } } }] : []),

@@ -55,6 +55,8 @@ export class HomeCache {
   /** Bumped on every state change. */
   private stateRevision = 0;
   private resolveFirstSync!: () => void;
+  /** State changes received while a full read runs; undefined when none runs. */
+  private changesDuringRead: StateChangedData[] | undefined;
   /** When the data stopped being current: the moment the connection dropped, until a full read after it. */
   private staleSince: Date | undefined;
   /** Counts connection losses, so a read that overlapped one does not mark the data current. */
@@ -155,6 +157,10 @@ export class HomeCache {
   private async readAll(): Promise<void> {
     const startedAt = Date.now();
     const outages = this.outages;
+    // State changes that arrive while the read runs may be newer than the states it returns; they are
+    // applied again on top of the new snapshot, or the snapshot would undo them.
+    const changesDuringRead: StateChangedData[] = [];
+    this.changesDuringRead = changesDuringRead;
     const [states, config, services, floors, areas, devices, entities] = await Promise.all([
       this.connection.command<HassState[]>({ type: 'get_states' }),
       this.connection.command<HassConfig>({ type: 'get_config' }),
@@ -163,12 +169,17 @@ export class HomeCache {
       this.readRegistry('areas'),
       this.readRegistry('devices'),
       this.readRegistry('entities'),
-    ]).catch((error: unknown) => {
-      this.logger.warn({ event: 'home.sync_failed', code: isAppError(error) ? error.code : undefined, err: isAppError(error) ? undefined : error }, 'Reading the home from Home Assistant failed');
-      throw error;
-    });
+    ])
+      .catch((error: unknown) => {
+        this.logger.warn({ event: 'home.sync_failed', code: isAppError(error) ? error.code : undefined, err: isAppError(error) ? undefined : error }, 'Reading the home from Home Assistant failed');
+        throw error;
+      })
+      .finally(() => {
+        if (this.changesDuringRead === changesDuringRead) this.changesDuringRead = undefined;
+      });
 
     this.states = new Map(states.map((state) => [state.entity_id, state]));
+    for (const change of changesDuringRead) applyNewer(this.states, change);
     this.config = config;
     this.services = services;
     this.registries = { floors, areas, devices, entities };
@@ -201,6 +212,7 @@ export class HomeCache {
   private applyStateChange(event: HassEvent<StateChangedData>): void {
     const change = event.data;
     if (!change || typeof change.entity_id !== 'string') return;
+    this.changesDuringRead?.push(change);
     const known = this.states.get(change.entity_id);
     if (change.new_state) {
       // An event older than what a full read returned would move the state back in time.
@@ -243,5 +255,16 @@ export class HomeCache {
   close(): void {
     for (const timer of this.pendingReloads.values()) clearTimeout(timer);
     this.pendingReloads.clear();
+  }
+}
+
+/** Applies a state change to a snapshot unless the snapshot already has a newer state of that entity. */
+function applyNewer(states: Map<string, HassState>, change: StateChangedData): void {
+  const known = states.get(change.entity_id);
+  if (change.new_state) {
+    if (known && Date.parse(change.new_state.last_updated ?? '') < Date.parse(known.last_updated ?? '')) return;
+    states.set(change.entity_id, change.new_state);
+  } else if (!known || Date.parse(change.old_state?.last_updated ?? '') >= Date.parse(known.last_updated ?? '')) {
+    states.delete(change.entity_id);
   }
 }
