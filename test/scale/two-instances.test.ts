@@ -221,11 +221,95 @@ describe.skipIf(missing !== undefined)('two instances sharing PostgreSQL and Red
     expect(logEvents(nodeB, 'reply.recovered').some((line) => (line.messageIds as string[]).includes(messageId))).toBe(true);
   });
 
-  // NOTE: shared rate limits and token budgets are checked here once the limits and budgets land. A
-  // burst split across both instances must hit RATE_LIMITED at the same total. Tokens used through one
-  // instance must count against the budget seen by the other.
-  describe('shared limits and budgets', () => {
-    it.todo('counts chat turns against one rate limit across both instances');
-    it.todo('counts tokens against one daily budget across both instances');
+});
+
+describe.skipIf(missing !== undefined)('limits and budgets shared by two instances', () => {
+  let limitsDatabase: TestDatabase;
+  let limitsModel: ScriptedModel;
+  let limitsHome: HomeAssistantSimulator;
+  let first: ServerProcess;
+  let second: ServerProcess;
+  let keys: Record<string, string>;
+
+  beforeAll(async () => {
+    limitsDatabase = await createTestDatabase('postgres');
+    limitsHome = await startHomeAssistantSimulator({ home: loadHome(DEMO_HOME_PATH) });
+    limitsModel = await startScriptedModel();
+    const shared = {
+      DATABASE_URL: limitsDatabase.url,
+      REDIS_URL: TEST_REDIS_URL,
+      // A prefix of this run's own, because other test runs count in the same Redis.
+      REDIS_KEY_PREFIX: `ha-ai-agent-test-${process.pid}-${Date.now()}:`,
+      OPENAI_BASE_URL: limitsModel.url,
+      OPENAI_MODEL: SCRIPTED_MODEL_NAME,
+      HA_URL: limitsHome.url,
+      HA_TOKEN: limitsHome.token,
+      RATE_LIMIT_CHAT_PER_MINUTE: '3',
+      MAX_CONCURRENT_REPLIES_PER_USER: '10',
+      TOKEN_BUDGET_PER_DAY: '100',
+    };
+    [first, second] = await Promise.all([startServerProcess({ ...shared, INSTANCE_ID: 'limits-a' }), startServerProcess({ ...shared, INSTANCE_ID: 'limits-b' })]);
+    const db = await openDatabase(limitsDatabase.url);
+    const apiKeys = new ApiKeyService(db);
+    keys = { carol: (await apiKeys.create('carol')).key, dave: (await apiKeys.create('dave')).key };
+    await db.close();
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([first?.stop(), second?.stop()]);
+    await Promise.all([limitsModel?.close(), limitsHome?.close()]);
+    await limitsDatabase?.remove();
+  });
+
+  async function chatOn(server: ServerProcess, token: string, message: string) {
+    return postGraphQL(`${server.url}/graphql`, CHAT_MUTATION, { input: { message } }, token);
+  }
+
+  async function waitForEnd(server: ServerProcess, token: string, replyId: string): Promise<void> {
+    await waitFor(
+      async () => {
+        const response = await postGraphQL(`${server.url}/graphql`, MESSAGE, { id: replyId }, token);
+        const status = (response.body.data?.message as { status: string } | null)?.status;
+        return status && status !== 'STREAMING' ? true : undefined;
+      },
+      15_000,
+      'the reply to end',
+    );
+  }
+
+  it('counts chat turns against one rate limit across both instances', async () => {
+    const token = keys.carol as string;
+    // Slow replies, so none ends (and charges the small budget) before the limit is reached.
+    limitsModel.chunkDelayMs = 200;
+    try {
+      const accepted = [await chatOn(first, token, 'Turn one'), await chatOn(second, token, 'Turn two'), await chatOn(first, token, 'Turn three')];
+      for (const response of accepted) expect(response.body.errors, JSON.stringify(response.body.errors)).toBeUndefined();
+
+      // The fourth turn of the minute is refused on both instances.
+      for (const server of [second, first]) {
+        const refused = await chatOn(server, token, 'One turn too many');
+        expect(refused.status).toBe(429);
+        expect(refused.body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+        expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+      }
+    } finally {
+      limitsModel.chunkDelayMs = 0;
+    }
+  });
+
+  it('counts tokens against one daily budget across both instances', async () => {
+    const token = keys.dave as string;
+    const started = await chatOn(first, token, 'Spend the budget');
+    expect(started.body.errors, JSON.stringify(started.body.errors)).toBeUndefined();
+    await waitForEnd(first, token, started.body.data?.chat.reply.id as string);
+
+    const viewer = await postGraphQL(`${second.url}/graphql`, '{ viewer { tokenBudget { limit used remaining } } }', {}, token);
+    const budget = viewer.body.data?.viewer.tokenBudget as { limit: number; used: number; remaining: number };
+    expect(budget.limit).toBe(100);
+    expect(budget.used).toBeGreaterThan(100);
+    expect(budget.remaining).toBe(0);
+
+    const refused = await chatOn(second, token, 'One more');
+    expect(refused.body.errors?.[0]?.extensions?.code).toBe('BUDGET_EXHAUSTED');
   });
 });
