@@ -17,7 +17,7 @@ const EVENT_FIELDS = `
   ... on ReplyCancelled { sequence messageId message { id content status } }
   ... on ReplyInterrupted { sequence messageId message { id content status } }
 `;
-const TOOL_FRAGMENT = 'fragment Tool on ToolCall { id name arguments result status error { code message } }';
+const TOOL_FRAGMENT = 'fragment Tool on ToolCall { id name arguments result status summary error { code message } verification { outcome } confirmation { approved } }';
 const TERMINAL = new Set(['ReplyCompleted', 'ReplyFailed', 'ReplyCancelled', 'ReplyInterrupted']);
 
 const $ = (id) => document.getElementById(id);
@@ -200,7 +200,8 @@ function renderTool(view, call, confirmation) {
     view.tools.append(node);
   }
   node.dataset.status = call.status;
-  const heading = element('div', '', `${call.name} · ${call.status.toLowerCase().replaceAll('_', ' ')}`);
+  const outcome = call.verification ? ` · ${call.verification.outcome.toLowerCase().replaceAll('_', ' ')}` : '';
+  const heading = element('div', '', `${call.summary ?? call.name} · ${call.status.toLowerCase().replaceAll('_', ' ')}${outcome}`);
   const details = element('details');
   details.append(element('summary', '', 'details'), element('pre', '', JSON.stringify({ arguments: call.arguments, result: call.result ?? undefined, error: call.error ?? undefined }, null, 2)));
   node.replaceChildren(heading);

@@ -3,7 +3,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postGraphQL } from '../support/clients.js';
 import { launchChromium, SCREENSHOT_DIR } from '../support/browser.js';
-import { startTestStack, type TestStack } from '../support/stack.js';
+import { setHomeState, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
 let key: string;
@@ -64,5 +64,52 @@ describe('chat page', () => {
     await page.waitForFunction(() => document.querySelectorAll('#messages .message').length === 2);
     expect(await page.textContent('.message.assistant .text')).toBe(replyText);
     expect(consoleErrors.filter((text) => !text.includes('401'))).toEqual([]);
+  });
+});
+
+describe('chat page confirmations', () => {
+  it('approves an unlock that waits for the user', async (ctx) => {
+    browser ??= await launchChromium(ctx);
+    const page = await browser.newPage();
+    await setHomeState(stack, 'lock.front_door', 'locked');
+
+    await page.goto(stack.url);
+    await page.fill('#token', key);
+    await page.click('#sign-in-form button');
+    await page.waitForSelector('#chat:not([hidden])');
+    await page.click('#new-conversation');
+    await page.fill('#message', 'Unlock the front door');
+    await page.press('#message', 'Enter');
+
+    await page.waitForSelector('.confirm .approve');
+    expect(await page.textContent('.tool[data-status="AWAITING_CONFIRMATION"]')).toContain('Unlock Front Door (lock.front_door).');
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'chat-page-confirmation.png'), fullPage: true });
+    await page.click('.confirm .approve');
+
+    await page.waitForFunction(() => document.querySelector('#stop')?.hasAttribute('hidden'));
+    await page.waitForFunction(() => (document.querySelectorAll('.message.assistant .text')[0]?.textContent ?? '').includes('unlocked'));
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('unlocked');
+    expect(await page.textContent('.message.assistant .tool[data-status="COMPLETED"]:last-of-type')).toContain('changed');
+  });
+
+  it('denies an unlock and leaves the door locked', async (ctx) => {
+    browser ??= await launchChromium(ctx);
+    const page = await browser.newPage();
+    await setHomeState(stack, 'lock.front_door', 'locked');
+
+    await page.goto(stack.url);
+    await page.fill('#token', key);
+    await page.click('#sign-in-form button');
+    await page.waitForSelector('#chat:not([hidden])');
+    await page.click('#new-conversation');
+    await page.fill('#message', 'Unlock the front door');
+    await page.press('#message', 'Enter');
+    await page.waitForSelector('.confirm .deny');
+    await page.click('.confirm .deny');
+
+    await page.waitForFunction(() => document.querySelector('#stop')?.hasAttribute('hidden'));
+    expect(await page.textContent('.message.assistant .tool[data-status="REJECTED"]')).toContain('rejected');
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
   });
 });
