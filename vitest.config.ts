@@ -40,8 +40,8 @@ export default defineConfig({
     // Most of the suite waits on sockets, child processes and simulated delays, not on the CPU, so it
     // runs more files at once than there are cores (vitest's default is one less than the cores).
     maxWorkers: 3,
-    // Test files share each worker's module cache instead of importing the whole service again; the
-    // service keeps no module-level state that a test could leak, since each test starts its own app.
+    // Test files share each worker's module cache instead of importing the whole service again. Each
+    // test starts its own app; what modules keep between them (id counters, caches) does not change results.
     isolate: false,
     projects: [
       { extends: true, test: { name: 'sqlite', include: ['test/**/*.test.ts'] } },
