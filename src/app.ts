@@ -86,9 +86,13 @@ export interface App {
 
 /** Secrets from the configuration, which the logger scrubs from every line. */
 function configuredSecrets(config: Config): string[] {
-  const dataKeys = [config.encryption.key, ...config.encryption.oldKeys].flatMap((key) => (key ? [key.key.toString('base64'), key.key.toString('base64url')] : []));
+  const dataKeys = [config.encryption.key, ...config.encryption.oldKeys].flatMap((key) =>
+    key ? [key.key.toString('base64'), key.key.toString('base64url')] : [],
+  );
   const urlPasswords = [config.databaseUrl, config.redisUrl].map((url) => (url && URL.canParse(url) ? decodeURIComponent(new URL(url).password) : ''));
-  return [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret, config.metricsToken, ...dataKeys, ...urlPasswords].filter((value): value is string => Boolean(value));
+  return [config.openai.apiKey, config.homeAssistant.token, config.auth.jwtSecret, config.metricsToken, ...dataKeys, ...urlPasswords].filter(
+    (value): value is string => Boolean(value),
+  );
 }
 
 /** Wires the parts of the service together. Holds no logic of its own. */
@@ -103,7 +107,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // Without Redis this is the only instance, so every reply still STREAMING lost its generator.
   if (!config.redisUrl) {
     const interrupted = await interruptOrphanedReplies(db);
-    if (interrupted.length > 0) logger.warn({ event: 'reply.recovered', count: interrupted.length, messageIds: interrupted }, 'Marked replies left streaming by an earlier process as INTERRUPTED');
+    if (interrupted.length > 0)
+      logger.warn(
+        { event: 'reply.recovered', count: interrupted.length, messageIds: interrupted },
+        'Marked replies left streaming by an earlier process as INTERRUPTED',
+      );
   }
 
   let redisBus: RedisEventBus | undefined;
@@ -115,7 +123,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
   const bus: EventBus = options.bus ?? redisBus ?? createMemoryEventBus();
   const metrics = new Metrics();
-  const instance = new InstanceRegistry(db, { id: config.instance.id, heartbeatMs: config.instance.heartbeatMs, encryptionKeyId: config.encryption.key?.id, logger });
+  const instance = new InstanceRegistry(db, {
+    id: config.instance.id,
+    heartbeatMs: config.instance.heartbeatMs,
+    encryptionKeyId: config.encryption.key?.id,
+    logger,
+  });
   await instance.start();
   const rateLimitStore = await openRateLimitStore(config.redisUrl, config.redisKeyPrefix, logger).catch(async (error: unknown) => {
     await instance.stop();
@@ -125,7 +138,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   const rateLimits = new RateLimits(
     rateLimitStore.store,
-    { chatPerMinute: config.limits.chatPerMinute, operationsPerMinute: config.limits.operationsPerMinute, authFailuresPerMinute: config.limits.authFailuresPerMinute },
+    {
+      chatPerMinute: config.limits.chatPerMinute,
+      operationsPerMinute: config.limits.operationsPerMinute,
+      authFailuresPerMinute: config.limits.authFailuresPerMinute,
+    },
     logger,
   );
   const budget = new TokenBudget(db, config.limits.tokenBudgetPerDay);
@@ -211,8 +228,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         metrics,
       })
     : undefined;
-  const chat = new ChatService({ db, bus, logger, tools, runner, active, store, maxInputTokens: config.openai.maxInputTokens, rateLimits, budget, maxConcurrentReplies: config.limits.concurrentRepliesPerUser, instanceId: instance.id });
-
+  const chat = new ChatService({
+    db,
+    bus,
+    logger,
+    tools,
+    runner,
+    active,
+    store,
+    maxInputTokens: config.openai.maxInputTokens,
+    rateLimits,
+    budget,
+    maxConcurrentReplies: config.limits.concurrentRepliesPerUser,
+    instanceId: instance.id,
+  });
 
   // With several instances, replies end only once the instance generating them has stopped its heartbeat.
   const sweeper = new AbandonedReplySweeper({ db, registry: instance, bus, isRunningHere: (messageId) => active.get(messageId) !== undefined, logger });
@@ -222,7 +251,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const publishDeleted = (conversationIds: string[]) => {
     for (const conversationId of conversationIds) bus.publish(conversationDeletedTopic(conversationId), { conversationId });
   };
-  const userData = new UserDataService({ db, logger, cancelStreamingReplies: (ownerId) => chat.cancelStreamingReplies({ ownerId }), onConversationsDeleted: publishDeleted });
+  const userData = new UserDataService({
+    db,
+    logger,
+    cancelStreamingReplies: (ownerId) => chat.cancelStreamingReplies({ ownerId }),
+    onConversationsDeleted: publishDeleted,
+  });
   const retention = new RetentionJob({ db, logger, ttlDays: config.conversationTtlDays, onConversationsDeleted: publishDeleted, now: options.now });
   retention.start(RETENTION_INTERVAL_MS, RETENTION_FIRST_RUN_MS);
 
@@ -252,7 +286,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     audit: new ToolAuditService(db),
   };
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
-  const maskError = createErrorMasker({ logger, currentRequestId, hideSuggestions: !config.graphql.introspection, onMasked: (code) => metrics.clientError(code) });
+  const maskError = createErrorMasker({
+    logger,
+    currentRequestId,
+    hideSuggestions: !config.graphql.introspection,
+    onMasked: (code) => metrics.clientError(code),
+  });
   const yoga = createYogaServer({
     schema,
     services,

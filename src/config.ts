@@ -393,7 +393,9 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
   const env = parsed.data;
   const oldKeys = env.DATA_ENCRYPTION_OLD_KEYS ?? [];
   if (env.DATA_ENCRYPTION_KEY && oldKeys.some((key) => key.id === env.DATA_ENCRYPTION_KEY?.id)) {
-    throw new ConfigError([`DATA_ENCRYPTION_OLD_KEYS: invalid value, expected keys whose ids differ from the DATA_ENCRYPTION_KEY id "${env.DATA_ENCRYPTION_KEY.id}"`]);
+    throw new ConfigError([
+      `DATA_ENCRYPTION_OLD_KEYS: invalid value, expected keys whose ids differ from the DATA_ENCRYPTION_KEY id "${env.DATA_ENCRYPTION_KEY.id}"`,
+    ]);
   }
   const problems = crossCheck(env);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -257,7 +257,13 @@ export class ChatService {
         if (!conversation) throw AppError.notFound('Conversation');
         conversation.updatedAt = now;
       } else {
-        conversation = tx.create(ConversationSchema, { id: uuidv7(), ownerId: caller.userId, title: titleFromMessage(input.message), createdAt: now, updatedAt: now });
+        conversation = tx.create(ConversationSchema, {
+          id: uuidv7(),
+          ownerId: caller.userId,
+          title: titleFromMessage(input.message),
+          createdAt: now,
+          updatedAt: now,
+        });
       }
       // The entities declare no relations, so the unit of work cannot order these inserts by foreign key.
       await tx.flush();

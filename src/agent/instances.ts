@@ -73,7 +73,10 @@ export class InstanceRegistry {
     try {
       await this.db.fork().nativeDelete(InstanceSchema, { id: this.id });
     } catch (error) {
-      this.options.logger.warn({ event: 'instance.remove_failed', instanceId: this.id, err: error }, 'Removing the instance row failed; it expires with its heartbeat');
+      this.options.logger.warn(
+        { event: 'instance.remove_failed', instanceId: this.id, err: error },
+        'Removing the instance row failed; it expires with its heartbeat',
+      );
     }
   }
 
@@ -85,7 +88,8 @@ export class InstanceRegistry {
       if (this.failing) this.options.logger.info({ event: 'instance.heartbeat_restored', instanceId: this.id }, 'Instance heartbeat restored');
       this.failing = false;
     } catch (error) {
-      if (!this.failing) this.options.logger.warn({ event: 'instance.heartbeat_failed', instanceId: this.id, err: error }, 'Writing the instance heartbeat failed; retrying');
+      if (!this.failing)
+        this.options.logger.warn({ event: 'instance.heartbeat_failed', instanceId: this.id, err: error }, 'Writing the instance heartbeat failed; retrying');
       this.failing = true;
     }
   }

@@ -31,7 +31,11 @@ export async function endUnownedReply(
     const latest = await tx.findOne(ReplyEventSchema, { messageId }, { orderBy: { sequence: 'desc' }, fields: ['sequence'] });
     const sequence = Math.max(reply.lastSequence, latest?.sequence ?? 0) + 1;
     const now = new Date();
-    const updated = await tx.nativeUpdate(MessageSchema, { id: messageId, status: 'STREAMING' }, { status: outcome.status, completedAt: now, lastSequence: sequence });
+    const updated = await tx.nativeUpdate(
+      MessageSchema,
+      { id: messageId, status: 'STREAMING' },
+      { status: outcome.status, completedAt: now, lastSequence: sequence },
+    );
     if (updated === 0) return;
     await tx.insert(ReplyEventSchema, { messageId, sequence, type: outcome.event, payload: {}, createdAt: now });
     await tx.nativeUpdate(

@@ -78,7 +78,10 @@ export async function createRedisEventBus(url: string, logger: Logger): Promise<
     droppedPublishes += 1;
     // One line for the first failure and then one per thousand, so an outage stays readable.
     if (droppedPublishes % 1000 === 1) {
-      logger.warn({ event: 'redis.publish_failed', dropped: droppedPublishes, err: { message: error.message } }, 'Publishing to Redis failed; subscribers will read stored events');
+      logger.warn(
+        { event: 'redis.publish_failed', dropped: droppedPublishes, err: { message: error.message } },
+        'Publishing to Redis failed; subscribers will read stored events',
+      );
     }
   };
 

@@ -67,11 +67,7 @@ export class ReplyEventStore {
    * because the last event is written in the same transaction as the status.
    */
   async readStoredAfter(messageId: string, after: number): Promise<ChatEvent[]> {
-    const rows = await this.db.fork().find(
-      ReplyEventSchema,
-      { messageId, sequence: { $gt: after } },
-      { orderBy: { sequence: 'asc' } },
-    );
+    const rows = await this.db.fork().find(ReplyEventSchema, { messageId, sequence: { $gt: after } }, { orderBy: { sequence: 'asc' } });
     return rows.map(fromRow);
   }
 

@@ -141,7 +141,10 @@ export class ReplyEventWriter {
       // Put the batch back in front, so the next write stores it in order.
       this.pending = [...events, ...this.pending];
       this.textChanged = true;
-      this.options.logger.error({ event: 'reply.store_failed', messageId: this.options.reply.messageId, err: error }, 'Storing reply events failed; will retry');
+      this.options.logger.error(
+        { event: 'reply.store_failed', messageId: this.options.reply.messageId, err: error },
+        'Storing reply events failed; will retry',
+      );
       if (!this.finished) this.timer ??= setTimeout(() => void this.flush(), this.flushIntervalMs * 5);
     }
   }

@@ -117,7 +117,11 @@ async function* fillGap(store: ReplyEventStore, messageId: string, last: number,
  * conversation is deleted or `signal` is aborted. A subscriber that falls more than `capacity` events
  * behind is ended with an error rather than buffered without bound.
  */
-export async function* followConversation(bus: EventBus, conversationId: string, options: { capacity?: number; signal?: AbortSignal } = {}): AsyncGenerator<ChatEvent> {
+export async function* followConversation(
+  bus: EventBus,
+  conversationId: string,
+  options: { capacity?: number; signal?: AbortSignal } = {},
+): AsyncGenerator<ChatEvent> {
   const live = new AsyncQueue<ChatEvent>(options.capacity ?? 1_024);
   const stopEvents = bus.subscribe(conversationTopic(conversationId), (payload) => live.push(payload as ChatEvent));
   const stopDeleted = bus.subscribe(conversationDeletedTopic(conversationId), () => live.end());

@@ -85,7 +85,10 @@ export class ToolConfirmations {
     }
 
     this.bus.publish(REPLY_CONTROL_TOPIC, { action: 'confirm', toolCallId } satisfies ConfirmControl);
-    this.logger.info({ event: 'tool.confirmation', toolCallId, messageId: current.messageId, userId: caller.userId, decision: current.decision }, 'Tool call confirmation stored');
+    this.logger.info(
+      { event: 'tool.confirmation', toolCallId, messageId: current.messageId, userId: caller.userId, decision: current.decision },
+      'Tool call confirmation stored',
+    );
     return current;
   }
 

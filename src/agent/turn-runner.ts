@@ -81,7 +81,11 @@ function describeFailure(error: unknown): MessageError {
 }
 
 function deadlineFailure(deadlineMs: number): MessageError {
-  return { code: 'LLM_UNAVAILABLE', message: `The reply did not finish within ${Math.round(deadlineMs / 1000)} s (AGENT_TURN_DEADLINE_SECONDS).`, retryable: true };
+  return {
+    code: 'LLM_UNAVAILABLE',
+    message: `The reply did not finish within ${Math.round(deadlineMs / 1000)} s (AGENT_TURN_DEADLINE_SECONDS).`,
+    retryable: true,
+  };
 }
 
 function snapshot(row: ToolCall): ToolCallSnapshot {
@@ -106,7 +110,11 @@ function callKey(call: AssembledToolCall): string {
   const canonical = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(canonical);
     if (typeof value === 'object' && value !== null) {
-      return Object.fromEntries(Object.keys(value).sort().map((key) => [key, canonical((value as Record<string, unknown>)[key])]));
+      return Object.fromEntries(
+        Object.keys(value)
+          .sort()
+          .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+      );
     }
     return value;
   };
@@ -140,7 +148,13 @@ export class TurnRunner {
     const { deps } = this;
     const { reply } = turn;
     const log = deps.logger.child({ userId: turn.caller.userId, conversationId: reply.conversationId, messageId: reply.messageId });
-    const writer = new ReplyEventWriter({ reply, store: deps.store, bus: deps.bus, logger: log, observer: deps.metrics?.observeReply(userClassOf(turn.caller)) });
+    const writer = new ReplyEventWriter({
+      reply,
+      store: deps.store,
+      bus: deps.bus,
+      logger: log,
+      observer: deps.metrics?.observeReply(userClassOf(turn.caller)),
+    });
     const signal = reply.controller.signal;
     const startedAt = Date.now();
     let firstTokenAt: number | undefined;
@@ -222,8 +236,12 @@ export class TurnRunner {
           return seen;
         });
         if (repeated.some(Boolean)) stopTools = true;
-        const results = await runLimited(response.toolCalls, MAX_PARALLEL_TOOL_CALLS, (call, index) => this.runTool(turn, call, round, writer, log, repeated[index] === true));
-        response.toolCalls.forEach((call, index) => messages.push({ role: 'tool', tool_call_id: call.id, content: toolResultBlock(call.name, results[index]) }));
+        const results = await runLimited(response.toolCalls, MAX_PARALLEL_TOOL_CALLS, (call, index) =>
+          this.runTool(turn, call, round, writer, log, repeated[index] === true),
+        );
+        for (const [index, call] of response.toolCalls.entries()) {
+          messages.push({ role: 'tool', tool_call_id: call.id, content: toolResultBlock(call.name, results[index]) });
+        }
       }
 
       clearTimeout(deadline);
@@ -231,7 +249,12 @@ export class TurnRunner {
       await this.charge(turn.caller.userId, usage, estimatedTokens, log);
       await writer.finish({ type: 'ReplyCompleted' }, { status: 'COMPLETED', usage, model, completedAt: new Date() });
       log.info(
-        { event: 'reply.completed', firstTokenMs: firstTokenAt ? firstTokenAt - startedAt : undefined, durationMs: Date.now() - startedAt, usage: { prompt: usage.promptTokens, completion: usage.completionTokens, estimated: usage.estimated } },
+        {
+          event: 'reply.completed',
+          firstTokenMs: firstTokenAt ? firstTokenAt - startedAt : undefined,
+          durationMs: Date.now() - startedAt,
+          usage: { prompt: usage.promptTokens, completion: usage.completionTokens, estimated: usage.estimated },
+        },
         'Reply completed',
       );
       if (deps.logContent) log.info({ event: 'turn.content', role: 'ASSISTANT', content: writer.content }, 'Reply text');
@@ -277,7 +300,11 @@ export class TurnRunner {
   }
 
   /** Adds a finished model call to `usage` and returns how many of its tokens are estimates. */
-  private addUsage(usage: TokenUsage, response: { text: string; toolCalls: AssembledToolCall[]; usage?: { promptTokens: number; completionTokens: number } }, messages: ChatCompletionMessageParam[]): number {
+  private addUsage(
+    usage: TokenUsage,
+    response: { text: string; toolCalls: AssembledToolCall[]; usage?: { promptTokens: number; completionTokens: number } },
+    messages: ChatCompletionMessageParam[],
+  ): number {
     if (response.usage) {
       usage.promptTokens += response.usage.promptTokens;
       usage.completionTokens += response.usage.completionTokens;
@@ -381,7 +408,10 @@ export class TurnRunner {
     await em.refresh(row);
     if (decision === 'DENIED') return rejected('FORBIDDEN', 'The user declined this action, so nothing was done.');
     if (decision === 'EXPIRED') {
-      return { ...failed('FORBIDDEN', `Nobody confirmed this action before it expired at ${expiresAt.toISOString()}, so nothing was done.`), status: 'EXPIRED' };
+      return {
+        ...failed('FORBIDDEN', `Nobody confirmed this action before it expired at ${expiresAt.toISOString()}, so nothing was done.`),
+        status: 'EXPIRED',
+      };
     }
     return this.withDeadline((signal) => deps.tools.runConfirmed(row.name, request, this.toolContext(turn, row.id, signal, log)), turn);
   }
@@ -411,7 +441,10 @@ export class TurnRunner {
     } catch (error) {
       if (turnSignal.aborted) throw error;
       if (error instanceof ToolTimeout || deadline.signal.aborted) {
-        return failed('HOME_ASSISTANT_UNAVAILABLE', `The tool did not finish within ${Math.round(this.deps.toolTimeoutMs / 1000)} s, so its outcome is unknown.`);
+        return failed(
+          'HOME_ASSISTANT_UNAVAILABLE',
+          `The tool did not finish within ${Math.round(this.deps.toolTimeoutMs / 1000)} s, so its outcome is unknown.`,
+        );
       }
       throw error;
     } finally {

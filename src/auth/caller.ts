@@ -4,9 +4,7 @@ import type { Scope } from '../config.js';
 export interface Caller {
   userId: string;
   scopes: ReadonlySet<Scope>;
-  credential:
-    | { kind: 'jwt'; /** Expiry from the `exp` claim, which every accepted token has. */ expiresAt: Date }
-    | { kind: 'api-key'; keyId: string };
+  credential: { kind: 'jwt' /** Expiry from the `exp` claim, which every accepted token has. */; expiresAt: Date } | { kind: 'api-key'; keyId: string };
 }
 
 export const DEFAULT_SCOPES: readonly Scope[] = ['chat', 'read', 'control'];

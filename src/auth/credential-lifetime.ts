@@ -102,7 +102,7 @@ export class RevocationPoller {
   async check(): Promise<string[]> {
     const from = new Date(this.since - RevocationPoller.LOOK_BACK_MS);
     const checkedAt = Date.now();
-    let rows;
+    let rows: { id: string; revokedAt?: Date | null }[];
     try {
       rows = await this.db.fork().find(ApiKeySchema, { revokedAt: { $gte: from } }, { fields: ['id', 'revokedAt'] });
     } catch (error) {

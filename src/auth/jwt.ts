@@ -66,8 +66,7 @@ export class JwtVerifier {
         clockTolerance: this.settings.clockToleranceSeconds,
         requiredClaims: ['exp', 'sub'],
       };
-      const { payload } =
-        this.key instanceof Uint8Array ? await jwtVerify(token, this.key, options) : await jwtVerify(token, this.key, options);
+      const { payload } = this.key instanceof Uint8Array ? await jwtVerify(token, this.key, options) : await jwtVerify(token, this.key, options);
       if (typeof payload.sub !== 'string' || payload.sub.trim() === '' || payload.sub.length > MAX_SUBJECT_LENGTH) {
         return { ok: false, reason: 'invalid subject' };
       }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ApiKeyService } from '../auth/api-key-service.js';
-import { ConfigError, loadConfig, SCOPES, type Scope } from '../config.js';
+import { ConfigError, loadConfig, SCOPES, type Scope, type Config } from '../config.js';
 import { openDatabase } from '../db/orm.js';
 
 const USAGE = `Usage:
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
@@ -57,7 +57,9 @@ async function main(): Promise<void> {
         for (const record of records) {
           const state = record.revokedAt ? `revoked ${record.revokedAt.toISOString()}` : 'active';
           const used = record.lastUsedAt ? record.lastUsedAt.toISOString() : 'never';
-          process.stdout.write(`${record.id}  user=${record.userId}  name=${record.name}  scopes="${record.scopes}"  ${state}  created=${record.createdAt.toISOString()}  last-used=${used}\n`);
+          process.stdout.write(
+            `${record.id}  user=${record.userId}  name=${record.name}  scopes="${record.scopes}"  ${state}  created=${record.createdAt.toISOString()}  last-used=${used}\n`,
+          );
         }
         break;
       }

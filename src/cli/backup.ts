@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
 import { backupSqlite } from '../db/backup.js';
 import { parseDatabaseUrl } from '../db/database-url.js';
 
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const [file] = positionals;
   if (!file || positionals.length > 1) fail('Give exactly one FILE to write the backup to.');
 
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (error) {

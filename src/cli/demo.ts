@@ -1,5 +1,5 @@
 import { createApp } from '../app.js';
-import { ConfigError, loadConfig, readDotEnv } from '../config.js';
+import { ConfigError, loadConfig, readDotEnv, type Config } from '../config.js';
 import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator } from '../simulators/home-assistant/index.js';
 import { SCRIPTED_MODEL_NAME, startScriptedModel } from '../simulators/scripted-model/index.js';
 
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const homeAssistant = await startHomeAssistantSimulator({ home: loadHome(DEMO_HOME_PATH) });
   const model = await startScriptedModel({ chunkDelayMs: 25 });
 
-  let config;
+  let config: Config;
   try {
     config = loadConfig({
       ...environment,

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
 import { parseDatabaseUrl } from '../db/database-url.js';
 import { openDatabase } from '../db/orm.js';
 import { assertInstancesUseCurrentKey, reencryptAll } from '../db/reencrypt.js';
@@ -30,14 +30,15 @@ async function main(): Promise<void> {
     return;
   }
 
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
   }
-  if (!config.encryption.key && config.encryption.oldKeys.length === 0) fail('Neither DATA_ENCRYPTION_KEY nor DATA_ENCRYPTION_OLD_KEYS is set; there is nothing to re-encrypt.');
+  if (!config.encryption.key && config.encryption.oldKeys.length === 0)
+    fail('Neither DATA_ENCRYPTION_KEY nor DATA_ENCRYPTION_OLD_KEYS is set; there is nothing to re-encrypt.');
 
   const cipher = new DataCipher(config.encryption.key, config.encryption.oldKeys);
   const db = await openDatabase(config.databaseUrl, () => {}, { cipher });

@@ -23,7 +23,11 @@ type ConversationCursor = { u: number; i: string };
 type MessageCursor = { i: string };
 
 const isConversationCursor = (value: unknown): value is ConversationCursor =>
-  typeof value === 'object' && value !== null && typeof (value as ConversationCursor).u === 'number' && typeof (value as ConversationCursor).i === 'string' && UUID_PATTERN.test((value as ConversationCursor).i);
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as ConversationCursor).u === 'number' &&
+  typeof (value as ConversationCursor).i === 'string' &&
+  UUID_PATTERN.test((value as ConversationCursor).i);
 
 const isMessageCursor = (value: unknown): value is MessageCursor =>
   typeof value === 'object' && value !== null && typeof (value as MessageCursor).i === 'string' && UUID_PATTERN.test((value as MessageCursor).i);

@@ -46,7 +46,9 @@ export class RetentionJob {
   start(intervalMs: number, firstRunMs = intervalMs): void {
     if (this.options.ttlDays === 0) return;
     const run = () => {
-      this.runOnce().catch((error: unknown) => this.options.logger.error({ event: 'retention.failed', err: error }, 'Deleting expired conversations failed; retrying at the next run'));
+      this.runOnce().catch((error: unknown) =>
+        this.options.logger.error({ event: 'retention.failed', err: error }, 'Deleting expired conversations failed; retrying at the next run'),
+      );
     };
     this.timer = setTimeout(() => {
       run();
@@ -95,7 +97,10 @@ export class RetentionJob {
     }
 
     if (deleted > 0 || retained.size > 0) {
-      logger.info({ event: 'retention.deleted', count: deleted, retained: retained.size, ttlDays, cutoff: cutoff.toISOString() }, 'Deleted conversations idle longer than CONVERSATION_TTL_DAYS');
+      logger.info(
+        { event: 'retention.deleted', count: deleted, retained: retained.size, ttlDays, cutoff: cutoff.toISOString() },
+        'Deleted conversations idle longer than CONVERSATION_TTL_DAYS',
+      );
     }
     return deleted;
   }

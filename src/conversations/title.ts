@@ -7,5 +7,8 @@ export function titleFromMessage(message: string): string {
   const collapsed = firstLine.replace(/\s+/g, ' ').trim();
   const characters = [...collapsed];
   if (characters.length <= TITLE_MAX_CHARS) return collapsed || 'New conversation';
-  return `${characters.slice(0, TITLE_MAX_CHARS - 1).join('').trimEnd()}…`;
+  return `${characters
+    .slice(0, TITLE_MAX_CHARS - 1)
+    .join('')
+    .trimEnd()}…`;
 }

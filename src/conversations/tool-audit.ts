@@ -86,7 +86,9 @@ export class ToolAuditService {
       ...(filter.userId !== undefined ? { ownerId: filter.userId } : {}),
       ...(filter.tool !== undefined ? { name: filter.tool } : {}),
       ...(filter.status !== undefined ? { status: filter.status } : {}),
-      ...(filter.since || filter.until ? { createdAt: { ...(filter.since ? { $gte: filter.since } : {}), ...(filter.until ? { $lt: filter.until } : {}) } } : {}),
+      ...(filter.since || filter.until
+        ? { createdAt: { ...(filter.since ? { $gte: filter.since } : {}), ...(filter.until ? { $lt: filter.until } : {}) } }
+        : {}),
     };
 
     const matches: ToolCall[] = [];
@@ -114,7 +116,14 @@ export class ToolAuditService {
 
     const items = matches.slice(0, first);
     const hasNextPage = matches.length > first || (!exhausted && filter.entityId !== undefined);
-    const replies = items.length === 0 ? [] : await em.find(MessageSchema, { id: { $in: [...new Set(items.map((call) => call.messageId))] } }, { fields: ['id', 'conversationId', 'usage', 'status'] });
+    const replies =
+      items.length === 0
+        ? []
+        : await em.find(
+            MessageSchema,
+            { id: { $in: [...new Set(items.map((call) => call.messageId))] } },
+            { fields: ['id', 'conversationId', 'usage', 'status'] },
+          );
     const replyById = new Map(replies.map((reply) => [reply.id, reply]));
 
     const cursors = items.map((call) => encodeCursor({ i: call.id }));

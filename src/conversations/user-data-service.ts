@@ -169,7 +169,8 @@ export class UserDataService {
     const events: { messageId: string; event: Record<string, unknown> }[] = [];
     for (const batch of chunks(replyIds, READ_BATCH)) {
       const rows = await em.find(ReplyEventSchema, { messageId: { $in: batch } }, { orderBy: [{ messageId: 'asc' }, { sequence: 'asc' }] });
-      for (const row of rows) events.push({ messageId: row.messageId, event: { sequence: row.sequence, type: row.type, ...row.payload, createdAt: iso(row.createdAt) } });
+      for (const row of rows)
+        events.push({ messageId: row.messageId, event: { sequence: row.sequence, type: row.type, ...row.payload, createdAt: iso(row.createdAt) } });
     }
     return new Map([...groupBy(events, (item) => item.messageId)].map(([messageId, items]) => [messageId, items.map((item) => item.event)]));
   }

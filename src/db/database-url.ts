@@ -1,8 +1,6 @@
 import { resolve } from 'node:path';
 
-export type DatabaseTarget =
-  | { kind: 'sqlite'; /** File path, or `:memory:`. */ file: string }
-  | { kind: 'postgresql'; url: string };
+export type DatabaseTarget = { kind: 'sqlite' /** File path, or `:memory:`. */; file: string } | { kind: 'postgresql'; url: string };
 
 /** Splits DATABASE_URL into the driver and its location. The config schema has already checked the form. */
 export function parseDatabaseUrl(databaseUrl: string): DatabaseTarget {

@@ -54,19 +54,28 @@ export async function verifyEncryptionKeys(em: EntityManager, cipher: DataCipher
     const keyId = encryptedKeyId(row.content);
     if (keyId === undefined) continue;
     if (!cipher.hasKey(keyId)) {
-      throw new EncryptionKeyError(`Stored messages are encrypted with key "${keyId}", which is not configured. Set it as DATA_ENCRYPTION_KEY or add it to DATA_ENCRYPTION_OLD_KEYS.`);
+      throw new EncryptionKeyError(
+        `Stored messages are encrypted with key "${keyId}", which is not configured. Set it as DATA_ENCRYPTION_KEY or add it to DATA_ENCRYPTION_OLD_KEYS.`,
+      );
     }
     try {
       cipher.open(row.content, 'messages.content');
     } catch (error) {
       if (error instanceof DecryptionError) {
-        throw new EncryptionKeyError(`Stored messages do not decrypt with the configured key "${keyId}": the key is wrong. Configure the key that encrypted them.`);
+        throw new EncryptionKeyError(
+          `Stored messages do not decrypt with the configured key "${keyId}": the key is wrong. Configure the key that encrypted them.`,
+        );
       }
       throw error;
     }
   }
 
-  if (cipher.current) await registerKey(em, cipher.current, registered.some((row) => row.id === cipher.current?.id));
+  if (cipher.current)
+    await registerKey(
+      em,
+      cipher.current,
+      registered.some((row) => row.id === cipher.current?.id),
+    );
 }
 
 async function registerKey(em: EntityManager, key: DataKey, exists: boolean): Promise<void> {

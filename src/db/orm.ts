@@ -20,7 +20,17 @@ import { migrations } from './migrations/index.js';
 
 export type { EntityManager };
 
-export const entities = [ConversationSchema, MessageSchema, ToolCallSchema, ReplyEventSchema, ApiKeySchema, DailyTokenUsageSchema, CreatedAutomationSchema, InstanceSchema, EncryptionKeySchema];
+export const entities = [
+  ConversationSchema,
+  MessageSchema,
+  ToolCallSchema,
+  ReplyEventSchema,
+  ApiKeySchema,
+  DailyTokenUsageSchema,
+  CreatedAutomationSchema,
+  InstanceSchema,
+  EncryptionKeySchema,
+];
 
 /** Any fixed number; instances that start together take this PostgreSQL advisory lock to migrate one at a time. */
 const MIGRATION_LOCK_ID = 7_243_311_902;
@@ -121,7 +131,9 @@ export async function openDatabase(databaseUrl: string, log: (message: string) =
     },
     discovery: { warnWhenNoEntities: false },
     // knex writes its warnings to the console; they go to our logger instead.
-    driverOptions: { log: { warn: (message: string) => options.warn?.(message), error: (message: string) => options.warn?.(message), deprecate: () => {}, debug: () => {} } },
+    driverOptions: {
+      log: { warn: (message: string) => options.warn?.(message), error: (message: string) => options.warn?.(message), deprecate: () => {}, debug: () => {} },
+    },
     allowGlobalContext: false,
     forceUtcTimezone: true,
     ensureDatabase: false,

@@ -95,7 +95,9 @@ export async function reencryptAll(db: Database, log: (message: string) => void 
   const postgres = db.target.kind === 'postgresql';
 
   for (const table of SEALED_TABLES) {
-    const types = table.columns.map((column) => db.orm.getMetadata().find(column.entity)?.properties[column.property as never]?.customType as Type<unknown, unknown> | undefined);
+    const types = table.columns.map(
+      (column) => db.orm.getMetadata().find(column.entity)?.properties[column.property as never]?.customType as Type<unknown, unknown> | undefined,
+    );
     result.scanned[table.table] = 0;
     for (const column of table.columns) result.rewritten[`${table.table}.${column.column}`] = 0;
 
@@ -103,9 +105,18 @@ export async function reencryptAll(db: Database, log: (message: string) => void 
     for (;;) {
       const em = db.fork();
       const knex = em.getConnection().getKnex();
-      const selected = [...table.keys, ...table.columns.map((column) => (postgres && column.json ? knex.raw('??::text as ??', [column.column, column.column]) : column.column))];
-      let query = knex(table.table).select(selected).orderBy(table.keys.map((key) => ({ column: key, order: 'asc' })));
-      if (after) query = query.whereRaw(`(${table.keys.map(() => '??').join(', ')}) > (${table.keys.map(() => '?').join(', ')})`, [...table.keys, ...after] as Knex.RawBinding[]);
+      const selected = [
+        ...table.keys,
+        ...table.columns.map((column) => (postgres && column.json ? knex.raw('??::text as ??', [column.column, column.column]) : column.column)),
+      ];
+      let query = knex(table.table)
+        .select(selected)
+        .orderBy(table.keys.map((key) => ({ column: key, order: 'asc' })));
+      if (after)
+        query = query.whereRaw(`(${table.keys.map(() => '??').join(', ')}) > (${table.keys.map(() => '?').join(', ')})`, [
+          ...table.keys,
+          ...after,
+        ] as Knex.RawBinding[]);
       const rows = (await query.limit(BATCH_SIZE)) as Record<string, unknown>[];
       if (rows.length === 0) break;
 
@@ -137,7 +148,9 @@ export async function reencryptAll(db: Database, log: (message: string) => void 
       after = table.keys.map((key) => last[key]);
       if (rows.length < BATCH_SIZE) break;
     }
-    log(`${table.table}: ${result.scanned[table.table]} rows read, ${table.columns.map((column) => `${result.rewritten[`${table.table}.${column.column}`]} ${column.column} values rewritten`).join(', ')}`);
+    log(
+      `${table.table}: ${result.scanned[table.table]} rows read, ${table.columns.map((column) => `${result.rewritten[`${table.table}.${column.column}`]} ${column.column} values rewritten`).join(', ')}`,
+    );
   }
 
   const em = db.fork();

@@ -9,7 +9,10 @@ import type { EntityManager } from '../db/orm.js';
 class BatchLoader<Key, Value> {
   private pending: { key: Key; resolve: (value: Value) => void; reject: (error: unknown) => void }[] = [];
 
-  constructor(private readonly loadMany: (keys: readonly Key[]) => Promise<Map<Key, Value>>, private readonly fallback: Value) {}
+  constructor(
+    private readonly loadMany: (keys: readonly Key[]) => Promise<Map<Key, Value>>,
+    private readonly fallback: Value,
+  ) {}
 
   load(key: Key): Promise<Value> {
     return new Promise((resolve, reject) => {

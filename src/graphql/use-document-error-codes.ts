@@ -26,7 +26,8 @@ export function useDocumentErrorCodes(options: { hideSuggestions?: boolean } = {
     },
     onValidate() {
       return ({ result, setResult }) => {
-        if (result.length > 0) setResult(result.map((error: Error) => (error instanceof GraphQLError ? asBadUserInput(error, options.hideSuggestions) : error)));
+        if (result.length > 0)
+          setResult(result.map((error: Error) => (error instanceof GraphQLError ? asBadUserInput(error, options.hideSuggestions) : error)));
       };
     },
   };

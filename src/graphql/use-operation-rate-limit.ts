@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import type { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isAppError } from '../security/errors.js';
 import type { RateLimits } from '../security/rate-limit/rate-limits.js';

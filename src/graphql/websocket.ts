@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { CloseCode, handleProtocols, makeServer, MessageType, type Context, type ServerOptions } from 'graphql-ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
+import type { DocumentNode, ExecutionArgs, ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Caller } from '../auth/caller.js';
 import type { CredentialEnd, CredentialLifetime } from '../auth/credential-lifetime.js';
@@ -160,7 +160,8 @@ export function attachWebSocketServer(options: WebSocketOptions) {
         caller = await authenticator.authenticate(typeof authorization === 'string' ? authorization : undefined, options.resolveClientIp(ctx.extra.request));
       } catch (error) {
         // graphql-ws clients do not reconnect after 4429, so a guessing client stops instead of retrying.
-        if (error instanceof AppError && error.code === 'RATE_LIMITED') ctx.extra.socket.close(CloseCode.TooManyInitialisationRequests, 'Too many failed authentication attempts');
+        if (error instanceof AppError && error.code === 'RATE_LIMITED')
+          ctx.extra.socket.close(CloseCode.TooManyInitialisationRequests, 'Too many failed authentication attempts');
         else if (error instanceof AppError) ctx.extra.socket.close(CloseCode.Unauthorized, 'Unauthorized');
         else closeWithUnexpectedError(ctx.extra.socket, error, 'websocket.connect_failed');
         return false;
@@ -187,7 +188,7 @@ export function attachWebSocketServer(options: WebSocketOptions) {
           params: payload,
           websocket: { caller, requestId },
         });
-        let document;
+        let document: DocumentNode;
         try {
           document = parse(payload.query);
         } catch (error) {

@@ -107,7 +107,14 @@ export function createYogaServer(options: YogaOptions): Yoga {
       const nodeRequest = initial.req as IncomingMessage | undefined;
       const clientIp = nodeRequest ? options.resolveClientIp(nodeRequest) : undefined;
       const caller = await services.authenticator.authenticate(initial.request.headers.get('authorization'), clientIp);
-      return { requestId, caller, em, services, loaders: createLoaders(em, services.conversations), logger: logger.child({ requestId, userId: caller.userId }) };
+      return {
+        requestId,
+        caller,
+        em,
+        services,
+        loaders: createLoaders(em, services.conversations),
+        logger: logger.child({ requestId, userId: caller.userId }),
+      };
     },
   });
 }
@@ -125,4 +132,3 @@ subscription Chat {
   }
 }
 `;
-

@@ -11,12 +11,26 @@ export interface EntitySearch {
   limit: number;
 }
 
-export type EntitySearchResult =
-  | { ok: true; entities: IndexedEntity[]; total: number }
-  | { ok: false; problem: string };
+export type EntitySearchResult = { ok: true; entities: IndexedEntity[]; total: number } | { ok: false; problem: string };
 
 /** Domains people act on; among equally good matches they come before sensors, buttons and updates. */
-const ACTIONABLE_DOMAINS = new Set(['light', 'switch', 'fan', 'cover', 'climate', 'lock', 'alarm_control_panel', 'media_player', 'vacuum', 'humidifier', 'water_heater', 'valve', 'scene', 'script', 'input_boolean']);
+const ACTIONABLE_DOMAINS = new Set([
+  'light',
+  'switch',
+  'fan',
+  'cover',
+  'climate',
+  'lock',
+  'alarm_control_panel',
+  'media_player',
+  'vacuum',
+  'humidifier',
+  'water_heater',
+  'valve',
+  'scene',
+  'script',
+  'input_boolean',
+]);
 
 /** Words that carry no meaning in an entity search. */
 const STOP_WORDS = new Set(['a', 'an', 'the', 'in', 'on', 'of', 'at', 'my', 'our', 'to', 'and', 'or', 'is', 'are', 'all', 'please']);
@@ -68,12 +82,20 @@ export function searchEntities(index: HomeIndex, search: EntitySearch): EntitySe
   if (search.domain) candidates = candidates.filter((entity) => entity.domain === search.domain);
   if (search.area) {
     const area = index.findArea(search.area);
-    if (!area) return { ok: false, problem: `No area matches "${search.area}". Areas: ${index.areas.map((item) => `${item.name} (${item.area_id})`).join(', ') || 'none'}.` };
+    if (!area)
+      return {
+        ok: false,
+        problem: `No area matches "${search.area}". Areas: ${index.areas.map((item) => `${item.name} (${item.area_id})`).join(', ') || 'none'}.`,
+      };
     candidates = candidates.filter((entity) => entity.areaId === area.area_id);
   }
   if (search.floor) {
     const floor = index.findFloor(search.floor);
-    if (!floor) return { ok: false, problem: `No floor matches "${search.floor}". Floors: ${index.floors.map((item) => `${item.name} (${item.floor_id})`).join(', ') || 'none'}.` };
+    if (!floor)
+      return {
+        ok: false,
+        problem: `No floor matches "${search.floor}". Floors: ${index.floors.map((item) => `${item.name} (${item.floor_id})`).join(', ') || 'none'}.`,
+      };
     candidates = candidates.filter((entity) => entity.floorId === floor.floor_id);
   }
 

@@ -64,9 +64,7 @@ export class ExposureRules {
     const domain = entityDomain(entityId);
     if (this.hasIncludes) {
       const included =
-        this.settings.domains.includes(domain) ||
-        this.matchesArea(this.areas, candidate) ||
-        this.entityPatterns.some((pattern) => pattern.test(entityId));
+        this.settings.domains.includes(domain) || this.matchesArea(this.areas, candidate) || this.entityPatterns.some((pattern) => pattern.test(entityId));
       if (!included) return false;
     }
 
@@ -77,6 +75,9 @@ export class ExposureRules {
 
   private matchesArea(areas: Set<string>, candidate: ExposureCandidate): boolean {
     if (areas.size === 0) return false;
-    return (candidate.areaId !== undefined && areas.has(normalizeText(candidate.areaId))) || (candidate.areaName !== undefined && areas.has(normalizeText(candidate.areaName)));
+    return (
+      (candidate.areaId !== undefined && areas.has(normalizeText(candidate.areaId))) ||
+      (candidate.areaName !== undefined && areas.has(normalizeText(candidate.areaName)))
+    );
   }
 }

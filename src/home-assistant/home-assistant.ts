@@ -4,7 +4,15 @@ import type { Logger } from '../observability/logger.js';
 import { AppError } from '../security/errors.js';
 import { ExposureRules } from './exposure.js';
 import { HomeCache } from './home-cache.js';
-import { buildStableContext, buildVolatileContext, wrapStable, wrapVolatile, type ContextSection, type EntityDetail, type StableContext } from './home-context.js';
+import {
+  buildStableContext,
+  buildVolatileContext,
+  wrapStable,
+  wrapVolatile,
+  type ContextSection,
+  type EntityDetail,
+  type StableContext,
+} from './home-context.js';
 import { HomeIndex } from './home-index.js';
 import { HomeAssistantRestClient, type HomeAssistantCallObserver } from './rest-client.js';
 import type { HassState } from './types.js';
@@ -198,7 +206,12 @@ export class HomeAssistantClient {
     }
     const stable = this.stableCache.context;
     const asOf = this.cache.currentAsOf(now);
-    const volatile = buildVolatileContext(index, (entityId) => this.cache.getState(entityId), { connected: status.connected, asOf, now }, maxTokens - stable.tokens);
+    const volatile = buildVolatileContext(
+      index,
+      (entityId) => this.cache.getState(entityId),
+      { connected: status.connected, asOf, now },
+      maxTokens - stable.tokens,
+    );
     return {
       status,
       stableBlock: stable.block,
@@ -242,7 +255,7 @@ export class HomeAssistantClient {
     );
     return entityIds.map((entityId) => ({
       entityId,
-      states: (rows[entityId] ?? []).map((row) => ({ state: row.s, at: new Date(((row.lu ?? row.lc) ?? 0) * 1000).toISOString() })),
+      states: (rows[entityId] ?? []).map((row) => ({ state: row.s, at: new Date((row.lu ?? row.lc ?? 0) * 1000).toISOString() })),
     }));
   }
 

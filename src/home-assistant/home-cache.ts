@@ -171,7 +171,10 @@ export class HomeCache {
       this.readRegistry('entities'),
     ])
       .catch((error: unknown) => {
-        this.logger.warn({ event: 'home.sync_failed', code: isAppError(error) ? error.code : undefined, err: isAppError(error) ? undefined : error }, 'Reading the home from Home Assistant failed');
+        this.logger.warn(
+          { event: 'home.sync_failed', code: isAppError(error) ? error.code : undefined, err: isAppError(error) ? undefined : error },
+          'Reading the home from Home Assistant failed',
+        );
         throw error;
       })
       .finally(() => {
@@ -202,7 +205,10 @@ export class HomeCache {
       return await this.connection.command<Registries[Name]>({ type: REGISTRY_COMMANDS[name] });
     } catch (error) {
       if (error instanceof HomeAssistantCommandError) {
-        this.logger.warn({ event: 'home.registry_unavailable', registry: name, code: error.code }, 'A Home Assistant registry could not be read; treating it as empty');
+        this.logger.warn(
+          { event: 'home.registry_unavailable', registry: name, code: error.code },
+          'A Home Assistant registry could not be read; treating it as empty',
+        );
         return [] as Registries[Name];
       }
       throw error;

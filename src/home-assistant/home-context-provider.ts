@@ -26,7 +26,10 @@ export class HomeContextProvider {
     await client.waitUntilReady();
     if (options.refresh && readyBefore) {
       await client.refresh().catch((error: unknown) => {
-        this.logger.warn({ event: 'home.refresh_failed', code: isAppError(error) ? error.code : undefined, err: isAppError(error) ? undefined : error }, 'Refreshing the home context failed; using the cached one');
+        this.logger.warn(
+          { event: 'home.refresh_failed', code: isAppError(error) ? error.code : undefined, err: isAppError(error) ? undefined : error },
+          'Refreshing the home context failed; using the cached one',
+        );
       });
     }
     return client.context(this.maxTokens);

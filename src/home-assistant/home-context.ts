@@ -110,10 +110,15 @@ function countByDomain(entities: IndexedEntity[]): string {
 
 function summaryText(index: HomeIndex, config: HassConfig | undefined): string {
   const name = typeof config?.location_name === 'string' && config.location_name !== '' ? config.location_name : 'Home';
-  const details = [typeof config?.version === 'string' ? `Home Assistant ${config.version}` : undefined, typeof config?.time_zone === 'string' ? `time zone ${config.time_zone}` : undefined].filter(Boolean);
+  const details = [
+    typeof config?.version === 'string' ? `Home Assistant ${config.version}` : undefined,
+    typeof config?.time_zone === 'string' ? `time zone ${config.time_zone}` : undefined,
+  ].filter(Boolean);
   const lines = [`Home: ${name}${details.length > 0 ? ` (${details.join(', ')})` : ''}.`];
   const hidden = index.totalEntities - index.entities.length;
-  lines.push(`Entities you can use: ${index.entities.length}${hidden > 0 ? ` (${hidden} more are not exposed to you)` : ''}. By domain: ${countByDomain(index.entities) || 'none'}.`);
+  lines.push(
+    `Entities you can use: ${index.entities.length}${hidden > 0 ? ` (${hidden} more are not exposed to you)` : ''}. By domain: ${countByDomain(index.entities) || 'none'}.`,
+  );
   if (index.floors.length > 0) lines.push(`Floors: ${index.floors.map((floor) => `${floor.name} (${floor.floor_id})`).join(', ')}.`);
   return lines.join('\n');
 }
@@ -128,7 +133,10 @@ function singular(word: string): string {
  */
 function nameIsRedundant(entity: IndexedEntity): boolean {
   const idWords = new Set([...entity.entityId.slice(entity.domain.length + 1).split('_'), ...entity.domain.split('_')].map(singular));
-  const nameWords = normalizeText(entity.name).split(/[^\p{L}\p{N}]+/u).filter(Boolean).map(singular);
+  const nameWords = normalizeText(entity.name)
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean)
+    .map(singular);
   return nameWords.length > 0 && nameWords.every((word) => idWords.has(word));
 }
 
@@ -155,7 +163,8 @@ function groupByPlace(index: HomeIndex): Group[] {
     for (const area of index.areas.filter((candidate) => candidate.floor_id === floor.floor_id)) groups.push(areaGroup(area.area_id, area.name, floor.name));
   }
   const floorIds = new Set(index.floors.map((floor) => floor.floor_id));
-  for (const area of index.areas.filter((candidate) => !candidate.floor_id || !floorIds.has(candidate.floor_id))) groups.push(areaGroup(area.area_id, area.name, undefined));
+  for (const area of index.areas.filter((candidate) => !candidate.floor_id || !floorIds.has(candidate.floor_id)))
+    groups.push(areaGroup(area.area_id, area.name, undefined));
   groups.push({ heading: 'No area', entities: index.entities.filter((entity) => entity.areaId === undefined) });
   return groups.filter((group) => group.entities.length > 0);
 }
@@ -183,7 +192,8 @@ function renderGroups(groups: Group[], selection: Selection): { lines: string[];
 }
 
 function legend(selection: Selection): string {
-  const format = selection.detail === 'primary-ids' ? 'entity_id [device class]' : 'entity_id "name" [device class]; a name that only repeats the id is left out';
+  const format =
+    selection.detail === 'primary-ids' ? 'entity_id [device class]' : 'entity_id "name" [device class]; a name that only repeats the id is left out';
   if (selection.detail === 'full') return `Entities by place, as ${format}.`;
   if (selection.detail === 'counts') return 'Entities by place, counted by domain; the home is too large to list them. Find entities with search_entities.';
   return `Entities by place, as ${format}. To save space only ${selection.domains?.join(', ')} entities are listed; the others are counted. Find any entity with search_entities.`;
@@ -220,10 +230,17 @@ export function buildStableContext(index: HomeIndex, config: HassConfig | undefi
     if (candidate.tokens <= entityBudget) break;
   }
   let entities = chosen!.section;
-  if (entities.tokens > entityBudget) entities = truncateLines(entities, entityBudget, (omitted) => `… ${omitted} more places; find their entities with search_entities.`);
+  if (entities.tokens > entityBudget)
+    entities = truncateLines(entities, entityBudget, (omitted) => `… ${omitted} more places; find their entities with search_entities.`);
 
   const block = wrapStable([summary.text, entities.text].join('\n'));
-  return { block, tokens: countTokens(block), sections: [summary, entities], detail: chosen!.detail, listedEntities: entities === chosen!.section ? chosen!.listed : 0 };
+  return {
+    block,
+    tokens: countTokens(block),
+    sections: [summary, entities],
+    detail: chosen!.detail,
+    listedEntities: entities === chosen!.section ? chosen!.listed : 0,
+  };
 }
 
 /** Keeps whole lines from the top while they fit, then adds one line with the number left out. */
@@ -263,7 +280,12 @@ function freshnessLine(freshness: Freshness): string {
 }
 
 /** Builds the states part of the context within the tokens left after the stable part. */
-export function buildVolatileContext(index: HomeIndex, getState: (entityId: string) => HassState | undefined, freshness: Freshness, budget: number): VolatileContext {
+export function buildVolatileContext(
+  index: HomeIndex,
+  getState: (entityId: string) => HassState | undefined,
+  freshness: Freshness,
+  budget: number,
+): VolatileContext {
   const ranked = index.entities
     .filter((entity) => STATE_DOMAINS.includes(entity.domain))
     .sort((a, b) => STATE_DOMAINS.indexOf(a.domain) - STATE_DOMAINS.indexOf(b.domain) || compareCodeUnits(a.entityId, b.entityId));

@@ -58,11 +58,22 @@ export class HomeIndex {
       if (!exposure.isExposed({ entityId: state.entity_id, registry, areaId, areaName: area?.name })) continue;
 
       const floor = area?.floor_id ? floorsById.get(area.floor_id) : undefined;
-      const name = friendlyName(state) !== state.entity_id ? friendlyName(state) : (optional(registry?.name) ?? optional(registry?.original_name) ?? state.entity_id);
+      const name =
+        friendlyName(state) !== state.entity_id ? friendlyName(state) : (optional(registry?.name) ?? optional(registry?.original_name) ?? state.entity_id);
       const deviceName = optional(device?.name_by_user) ?? optional(device?.name);
       const domain = entityDomain(state.entity_id);
       const deviceClass = optional(state.attributes.device_class);
-      const words = [name, state.entity_id.replace(/[._]/g, ' '), domain.replace(/_/g, ' '), deviceClass, area?.name, ...(area?.aliases ?? []), floor?.name, ...(floor?.aliases ?? []), deviceName];
+      const words = [
+        name,
+        state.entity_id.replace(/[._]/g, ' '),
+        domain.replace(/_/g, ' '),
+        deviceClass,
+        area?.name,
+        ...(area?.aliases ?? []),
+        floor?.name,
+        ...(floor?.aliases ?? []),
+        deviceName,
+      ];
       entities.push({
         entityId: state.entity_id,
         domain,

@@ -202,7 +202,10 @@ export class HomeAssistantConnection {
     return new Promise<Result>((resolve, reject) => {
       const onAbort = () => finish('aborted', () => reject(signal?.reason));
       const timer = setTimeout(
-        () => finish('timeout', () => reject(AppError.homeAssistantUnavailable(`Home Assistant did not respond to ${message.type} within ${formatSeconds(timeoutMs)}.`))),
+        () =>
+          finish('timeout', () =>
+            reject(AppError.homeAssistantUnavailable(`Home Assistant did not respond to ${message.type} within ${formatSeconds(timeoutMs)}.`)),
+          ),
         timeoutMs,
       );
       let done = false;
@@ -307,7 +310,10 @@ export class HomeAssistantConnection {
     const base = Math.min(max, initial * 2 ** Math.min(this.failedAttempts - 1, 16));
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.setStatus({ state: 'disconnected', problem });
-    this.logger.warn({ event: 'home_assistant.reconnect_scheduled', attempt: this.failedAttempts, retryInMs: delay, problem }, 'Home Assistant is not connected; connecting again later');
+    this.logger.warn(
+      { event: 'home_assistant.reconnect_scheduled', attempt: this.failedAttempts, retryInMs: delay, problem },
+      'Home Assistant is not connected; connecting again later',
+    );
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => void this.connect(), delay);
     this.reconnectTimer.unref();

@@ -134,7 +134,12 @@ export class ChatModel {
     }
   }
 
-  private async readStream(request: ModelRequest, signal: AbortSignal, idle: IdleTimer, onText: (delta: string) => void): Promise<Omit<ModelResponse, 'attempts'>> {
+  private async readStream(
+    request: ModelRequest,
+    signal: AbortSignal,
+    idle: IdleTimer,
+    onText: (delta: string) => void,
+  ): Promise<Omit<ModelResponse, 'attempts'>> {
     const stream = await this.client.chat.completions.create(
       {
         model: this.settings.model,
@@ -185,7 +190,8 @@ export class ChatModel {
  * reply text.
  */
 function sdkLogger(logger: Logger) {
-  const line = (level: 'error' | 'warn' | 'info' | 'debug') => (message: unknown) => logger[level]({ event: 'llm.sdk' }, typeof message === 'string' ? message : 'OpenAI SDK message');
+  const line = (level: 'error' | 'warn' | 'info' | 'debug') => (message: unknown) =>
+    logger[level]({ event: 'llm.sdk' }, typeof message === 'string' ? message : 'OpenAI SDK message');
   return { error: line('error'), warn: line('warn'), info: line('info'), debug: line('debug') };
 }
 

@@ -108,7 +108,15 @@ export class Readiness {
     this.lastStatus.set(name, result.status);
     if (previous === result.status || (previous === undefined && result.status === 'up')) return;
     if (result.status === 'down') {
-      this.options.logger.warn({ event: 'readiness.down', dependency: name, reason: result.reason, err: error instanceof Error ? { message: error.message, name: error.name } : undefined }, `Readiness check of ${name} failed`);
+      this.options.logger.warn(
+        {
+          event: 'readiness.down',
+          dependency: name,
+          reason: result.reason,
+          err: error instanceof Error ? { message: error.message, name: error.name } : undefined,
+        },
+        `Readiness check of ${name} failed`,
+      );
     } else {
       this.options.logger.info({ event: 'readiness.up', dependency: name }, `Readiness check of ${name} passes again`);
     }

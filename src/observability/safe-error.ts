@@ -29,12 +29,7 @@ const QUOTED_DETAIL = /\((?:[^()]*)\)=\((?:[^()]*)\)/g;
  * conversations", which an operator needs next to the error type and code.
  */
 export function cleanErrorMessage(message: string): string {
-  const cleaned = message
-    .replace(SQL_STATEMENT, '[SQL]')
-    .replace(QUOTED_DETAIL, '[values]')
-    .replace(FILE_PATH, '[path]')
-    .replace(/\s+/g, ' ')
-    .trim();
+  const cleaned = message.replace(SQL_STATEMENT, '[SQL]').replace(QUOTED_DETAIL, '[values]').replace(FILE_PATH, '[path]').replace(/\s+/g, ' ').trim();
   return cleaned.length > MAX_MESSAGE_CHARS ? `${cleaned.slice(0, MAX_MESSAGE_CHARS)}…` : cleaned;
 }
 

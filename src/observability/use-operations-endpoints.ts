@@ -54,7 +54,12 @@ export function useOperationsEndpoints(options: OperationsEndpointsOptions): Plu
       if (options.metricsToken) {
         const presented = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get('authorization') ?? '')?.[1];
         if (!tokenMatches(presented, options.metricsToken)) {
-          endResponse(new fetchAPI.Response('Send METRICS_TOKEN as "Authorization: Bearer <token>".\n', { status: 401, headers: { 'www-authenticate': 'Bearer realm="metrics"', 'content-type': 'text/plain; charset=utf-8' } }));
+          endResponse(
+            new fetchAPI.Response('Send METRICS_TOKEN as "Authorization: Bearer <token>".\n', {
+              status: 401,
+              headers: { 'www-authenticate': 'Bearer realm="metrics"', 'content-type': 'text/plain; charset=utf-8' },
+            }),
+          );
           return;
         }
       }

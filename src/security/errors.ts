@@ -80,11 +80,10 @@ export class AppError extends Error {
 
   static budgetExhausted(resetsAt: Date, now = new Date()) {
     const retryAfter = Math.max(1, Math.ceil((resetsAt.getTime() - now.getTime()) / 1000));
-    return new AppError(
-      'BUDGET_EXHAUSTED',
-      `Your daily token budget is used up. It resets at ${resetsAt.toISOString()}.`,
-      { resetsAt: resetsAt.toISOString(), retryAfter },
-    );
+    return new AppError('BUDGET_EXHAUSTED', `Your daily token budget is used up. It resets at ${resetsAt.toISOString()}.`, {
+      resetsAt: resetsAt.toISOString(),
+      retryAfter,
+    });
   }
 
   static conflict(message: string) {
@@ -92,10 +91,7 @@ export class AppError extends Error {
   }
 
   static llmNotConfigured() {
-    return new AppError(
-      'LLM_NOT_CONFIGURED',
-      'No language model is configured. Set OPENAI_API_KEY, or OPENAI_BASE_URL for an OpenAI-compatible server.',
-    );
+    return new AppError('LLM_NOT_CONFIGURED', 'No language model is configured. Set OPENAI_API_KEY, or OPENAI_BASE_URL for an OpenAI-compatible server.');
   }
 
   static llmUnavailable(message = 'The language model is unavailable. Try again later.') {

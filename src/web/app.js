@@ -17,7 +17,8 @@ const EVENT_FIELDS = `
   ... on ReplyCancelled { sequence messageId message { id content status } }
   ... on ReplyInterrupted { sequence messageId message { id content status } }
 `;
-const TOOL_FRAGMENT = 'fragment Tool on ToolCall { id name arguments result status summary error { code message } verification { outcome } confirmation { approved } }';
+const TOOL_FRAGMENT =
+  'fragment Tool on ToolCall { id name arguments result status summary error { code message } verification { outcome } confirmation { approved } }';
 const TERMINAL = new Set(['ReplyCompleted', 'ReplyFailed', 'ReplyCancelled', 'ReplyInterrupted']);
 
 const $ = (id) => document.getElementById(id);
@@ -59,13 +60,18 @@ async function subscribe(query, variables, onResult, signal) {
     const { value, done } = await reader.read();
     if (done) return;
     buffer += value;
-    let boundary;
-    while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+    for (let boundary = buffer.indexOf('\n\n'); boundary >= 0; boundary = buffer.indexOf('\n\n')) {
       const frame = buffer.slice(0, boundary);
       buffer = buffer.slice(boundary + 2);
       const lines = frame.split('\n');
-      const event = lines.find((line) => line.startsWith('event:'))?.slice(6).trim();
-      const data = lines.filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n');
+      const event = lines
+        .find((line) => line.startsWith('event:'))
+        ?.slice(6)
+        .trim();
+      const data = lines
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trimStart())
+        .join('\n');
       if (event === 'complete') return;
       if (event === 'next' && data) onResult(JSON.parse(data));
     }
@@ -120,9 +126,12 @@ async function loadConversations(reset) {
     $('conversations').replaceChildren();
     state.conversationsCursor = null;
   }
-  const data = await graphql('query($after: String) { conversations(first: 20, after: $after) { edges { node { id title } } pageInfo { hasNextPage endCursor } } }', {
-    after: state.conversationsCursor,
-  });
+  const data = await graphql(
+    'query($after: String) { conversations(first: 20, after: $after) { edges { node { id title } } pageInfo { hasNextPage endCursor } } }',
+    {
+      after: state.conversationsCursor,
+    },
+  );
   for (const { node } of data.conversations.edges) {
     const button = element('button', '', node.title);
     button.type = 'button';
@@ -176,7 +185,8 @@ async function openConversation(id) {
   } while (after);
   $('conversation-title').textContent = title;
   // A reply still streaming is followed from its first event, so its text is rebuilt from the deltas.
-  for (const reply of streaming) void follow(`subscription($id: ID!) { replyStream(messageId: $id) { ${EVENT_FIELDS} } } ${TOOL_FRAGMENT}`, { id: reply.id }, 'replyStream', reply.view);
+  for (const reply of streaming)
+    void follow(`subscription($id: ID!) { replyStream(messageId: $id) { ${EVENT_FIELDS} } } ${TOOL_FRAGMENT}`, { id: reply.id }, 'replyStream', reply.view);
 }
 
 // ---- Messages ----
@@ -203,7 +213,10 @@ function renderTool(view, call, confirmation) {
   const outcome = call.verification ? ` · ${call.verification.outcome.toLowerCase().replaceAll('_', ' ')}` : '';
   const heading = element('div', '', `${call.summary ?? call.name} · ${call.status.toLowerCase().replaceAll('_', ' ')}${outcome}`);
   const details = element('details');
-  details.append(element('summary', '', 'details'), element('pre', '', JSON.stringify({ arguments: call.arguments, result: call.result ?? undefined, error: call.error ?? undefined }, null, 2)));
+  details.append(
+    element('summary', '', 'details'),
+    element('pre', '', JSON.stringify({ arguments: call.arguments, result: call.result ?? undefined, error: call.error ?? undefined }, null, 2)),
+  );
   node.replaceChildren(heading);
   if (call.error) node.append(element('div', 'error', call.error.message));
   if (confirmation && call.status === 'AWAITING_CONFIRMATION') node.append(confirmationControls(call, confirmation));
@@ -224,7 +237,10 @@ function confirmationControls(call, confirmation) {
       approve.disabled = true;
       deny.disabled = true;
       try {
-        await graphql('mutation($id: ID!, $approve: Boolean!) { confirmToolCall(toolCallId: $id, approve: $approve) { id status } }', { id: call.id, approve: decision });
+        await graphql('mutation($id: ID!, $approve: Boolean!) { confirmToolCall(toolCallId: $id, approve: $approve) { id status } }', {
+          id: call.id,
+          approve: decision,
+        });
         expires.textContent = decision ? 'Approved.' : 'Denied.';
       } catch (error) {
         expires.textContent = error.message;
@@ -277,7 +293,12 @@ async function follow(query, variables, field, view) {
           ended = true;
           view.text.textContent = event.message.content;
           view.item.classList.toggle('failed', event.__typename === 'ReplyFailed');
-          view.status.textContent = event.__typename === 'ReplyFailed' ? `failed: ${event.errorMessage}` : event.message.status === 'COMPLETED' ? '' : event.message.status.toLowerCase();
+          view.status.textContent =
+            event.__typename === 'ReplyFailed'
+              ? `failed: ${event.errorMessage}`
+              : event.message.status === 'COMPLETED'
+                ? ''
+                : event.message.status.toLowerCase();
         }
     }
     view.item.scrollIntoView({ block: 'end' });
@@ -287,7 +308,13 @@ async function follow(query, variables, field, view) {
     for (let attempt = 0; !ended && attempt < 4; attempt += 1) {
       try {
         if (attempt === 0 || !messageId) await subscribe(query, variables, onResult, controller.signal);
-        else await subscribe(`subscription($id: ID!, $after: Int) { replyStream(messageId: $id, after: $after) { ${EVENT_FIELDS} } } ${TOOL_FRAGMENT}`, { id: messageId, after: lastSequence }, (result) => onResult({ ...result, data: result.data && { [field]: result.data.replyStream } }), controller.signal);
+        else
+          await subscribe(
+            `subscription($id: ID!, $after: Int) { replyStream(messageId: $id, after: $after) { ${EVENT_FIELDS} } } ${TOOL_FRAGMENT}`,
+            { id: messageId, after: lastSequence },
+            (result) => onResult({ ...result, data: result.data && { [field]: result.data.replyStream } }),
+            controller.signal,
+          );
       } catch (error) {
         if (controller.signal.aborted || error instanceof ApiError) throw error;
         await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
@@ -344,6 +371,8 @@ $('message').addEventListener('keydown', (event) => {
   }
 });
 window.addEventListener('error', (event) => showError('chat-error', event.error ?? new Error(event.message)));
-window.addEventListener('unhandledrejection', (event) => showError('chat-error', event.reason instanceof Error ? event.reason : new Error(String(event.reason))));
+window.addEventListener('unhandledrejection', (event) =>
+  showError('chat-error', event.reason instanceof Error ? event.reason : new Error(String(event.reason))),
+);
 
 if (state.token) void signIn(state.token);

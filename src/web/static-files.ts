@@ -13,7 +13,8 @@ const FILES: Record<string, { name: string; contentType: string }> = {
 };
 
 /** The page loads only its own script and stylesheet and talks only to this server. */
-const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
  * Serves the chat page at `/`. The files are read once at startup from this folder, which the

@@ -18,7 +18,12 @@ export interface Child<Ready> {
  * Starts a benchmark helper script from this folder in its own Node process, so the load generator, the
  * system under test and the simulators do not share an event loop. The script sends `{ ready }` once.
  */
-export async function startChild<Ready>(script: string, args: string[] = [], env: Record<string, string> = {}, nodeOptions: string[] = []): Promise<Child<Ready>> {
+export async function startChild<Ready>(
+  script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+  nodeOptions: string[] = [],
+): Promise<Child<Ready>> {
   const child = fork(path.join(here, script), args, {
     execArgv: ['--import', 'tsx', ...nodeOptions],
     env: { ...process.env, ...env },

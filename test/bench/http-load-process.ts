@@ -21,7 +21,14 @@ async function run(options: LoadOptions) {
   const once = () =>
     new Promise<void>((resolve) => {
       const outgoing = request(
-        { hostname: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(options.body), ...options.headers } },
+        {
+          hostname: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(options.body), ...options.headers },
+        },
         (response) => {
           response.resume();
           response.on('end', () => {

@@ -22,7 +22,13 @@ const MESSAGES_QUERY = `query($id: ID!) { conversation(id: $id) { messages(first
  */
 export async function benchQueryRate(stack: BenchStack, concurrency: number, seconds: number): Promise<QueryRateResult> {
   const key = await stack.apiKey('query-user');
-  const client = createClient({ url: stack.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: { authorization: `Bearer ${key}` } });
+  const client = createClient({
+    url: stack.wsUrl,
+    webSocketImpl: WebSocket,
+    lazy: true,
+    retryAttempts: 0,
+    connectionParams: { authorization: `Bearer ${key}` },
+  });
   let conversationId: string | undefined;
   for (let turn = 0; turn < 25; turn += 1) {
     await new Promise<void>((resolve, reject) => {
@@ -42,13 +48,25 @@ export async function benchQueryRate(stack: BenchStack, concurrency: number, sec
     const hello = await startChild<{ url: string }>('baselines/hello-server.ts');
     const helloBody = JSON.stringify({ query: '{ hello }' });
     await load.call('run', { url: hello.ready.url, body: helloBody, headers: {}, concurrency, durationMs: 1000 });
-    const baseline = await load.call<{ perSecond: number }>('run', { url: hello.ready.url, body: helloBody, headers: {}, concurrency, durationMs: seconds * 1000 });
+    const baseline = await load.call<{ perSecond: number }>('run', {
+      url: hello.ready.url,
+      body: helloBody,
+      headers: {},
+      concurrency,
+      durationMs: seconds * 1000,
+    });
     await hello.stop();
 
     const body = JSON.stringify({ query: MESSAGES_QUERY, variables: { id: conversationId } });
     const headers = { authorization: `Bearer ${key}` };
     await load.call('run', { url: stack.graphqlUrl, body, headers, concurrency, durationMs: 1000 });
-    const service = await load.call<{ perSecond: number; failed: number }>('run', { url: stack.graphqlUrl, body, headers, concurrency, durationMs: seconds * 1000 });
+    const service = await load.call<{ perSecond: number; failed: number }>('run', {
+      url: stack.graphqlUrl,
+      body,
+      headers,
+      concurrency,
+      durationMs: seconds * 1000,
+    });
 
     return {
       concurrency,

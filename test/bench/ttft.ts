@@ -70,7 +70,9 @@ export async function benchTimeToFirstToken(stack: BenchStack, concurrencies: nu
   const clients: Client[] = [];
   for (let index = 0; index < largest; index += 1) {
     const key = await stack.apiKey(`ttft-user-${index}`);
-    clients.push(createClient({ url: stack.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: { authorization: `Bearer ${key}` } }));
+    clients.push(
+      createClient({ url: stack.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: { authorization: `Bearer ${key}` } }),
+    );
   }
 
   // Warm-up: connections, prepared statements, the home summary cache and JIT.
@@ -97,7 +99,11 @@ export async function benchTimeToFirstToken(stack: BenchStack, concurrencies: nu
     };
     row.addedP50 = row.serviceP50 - row.modelP50;
     row.addedP99 = row.serviceP99 - row.modelP99;
-    rows.push(Object.fromEntries(Object.entries(row).map(([key, value]) => [key, key === 'concurrency' || key === 'samples' ? value : round(value)])) as unknown as TtftRow);
+    rows.push(
+      Object.fromEntries(
+        Object.entries(row).map(([key, value]) => [key, key === 'concurrency' || key === 'samples' ? value : round(value)]),
+      ) as unknown as TtftRow,
+    );
   }
 
   await Promise.all(clients.map((client) => client.dispose()));

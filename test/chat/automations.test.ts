@@ -15,7 +15,13 @@ afterAll(async () => {
 });
 
 type Awaiting = StreamedEvent & { toolCall: { id: string; preview: Record<string, any> }; summary: string };
-type Finished = { name: string; status: string; result: Record<string, any>; error: { code: string; message: string } | null; verification: { outcome: string; entities: { entityId: string; state: string | null }[] } | null };
+type Finished = {
+  name: string;
+  status: string;
+  result: Record<string, any>;
+  error: { code: string; message: string } | null;
+  verification: { outcome: string; entities: { entityId: string; state: string | null }[] } | null;
+};
 
 const REQUEST = 'Create an automation that turns on the porch light at sunset';
 
@@ -42,7 +48,11 @@ async function confirm(toolCallId: string, approve: boolean) {
 }
 
 async function automationStates(): Promise<string[]> {
-  return stack.homeAssistant.states().filter((state) => state.entity_id.startsWith('automation.')).map((state) => state.entity_id).sort();
+  return stack.homeAssistant
+    .states()
+    .filter((state) => state.entity_id.startsWith('automation.'))
+    .map((state) => state.entity_id)
+    .sort();
 }
 
 describe('automation lifecycle', () => {
@@ -53,7 +63,7 @@ describe('automation lifecycle', () => {
     const existing = await automationStates();
     const stream = start(REQUEST);
     const awaiting = await awaitingIn(stream);
-    conversationId = (stream.results[0]?.data?.chatStream as { conversationId: string }).conversationId;
+    conversationId = (stream.results[0]?.data?.chatStream as { conversationId: string } | undefined)?.conversationId as string;
 
     expect(awaiting.summary).toBe('Create the automation "Porch Light on at sunset": when sun: event sunset, do light.turn_on on Porch Light (light.porch).');
     expect(awaiting.toolCall.preview).toMatchObject({
@@ -65,7 +75,11 @@ describe('automation lifecycle', () => {
       entities: [{ entity_id: 'light.porch', name: 'Porch Light' }],
       services: ['light.turn_on'],
       warnings: [],
-      config: { alias: 'Porch Light on at sunset', triggers: [{ trigger: 'sun', event: 'sunset' }], actions: [{ action: 'light.turn_on', target: { entity_id: 'light.porch' } }] },
+      config: {
+        alias: 'Porch Light on at sunset',
+        triggers: [{ trigger: 'sun', event: 'sunset' }],
+        actions: [{ action: 'light.turn_on', target: { entity_id: 'light.porch' } }],
+      },
     });
     expect(await automationStates()).toEqual(existing);
 
@@ -77,8 +91,15 @@ describe('automation lifecycle', () => {
     const [search, validate, create] = finishedCalls(events);
     expect(search?.name).toBe('search_entities');
     expect(validate).toMatchObject({ name: 'validate_automation', status: 'COMPLETED', result: { valid: true } });
-    expect(create).toMatchObject({ name: 'create_automation', status: 'COMPLETED', result: { created: true, alias: 'Porch Light on at sunset', entity_id: 'automation.porch_light_on_at_sunset', state: 'on' } });
-    expect(create?.verification).toEqual({ outcome: 'CHANGED', entities: [{ entityId: 'automation.porch_light_on_at_sunset', outcome: 'CHANGED', previousState: null, state: 'on' }] });
+    expect(create).toMatchObject({
+      name: 'create_automation',
+      status: 'COMPLETED',
+      result: { created: true, alias: 'Porch Light on at sunset', entity_id: 'automation.porch_light_on_at_sunset', state: 'on' },
+    });
+    expect(create?.verification).toEqual({
+      outcome: 'CHANGED',
+      entities: [{ entityId: 'automation.porch_light_on_at_sunset', outcome: 'CHANGED', previousState: null, state: 'on' }],
+    });
     automationId = create?.result.automation_id;
     expect(automationId).toMatch(/^ha_ai_agent_[0-9a-f]{32}$/);
     expect(stack.homeAssistant.getAutomation(automationId)).toEqual({
@@ -89,7 +110,9 @@ describe('automation lifecycle', () => {
       triggers: [{ trigger: 'sun', event: 'sunset' }],
       actions: [{ action: 'light.turn_on', target: { entity_id: 'light.porch' } }],
     });
-    expect(joinDeltas(events)).toBe('Created the automation "Porch Light on at sunset" (automation.porch_light_on_at_sunset). It will turn on Porch Light at sunset.');
+    expect(joinDeltas(events)).toBe(
+      'Created the automation "Porch Light on at sunset" (automation.porch_light_on_at_sunset). It will turn on Porch Light at sunset.',
+    );
   });
 
   it('keeps an automation with the same alias', async () => {
@@ -111,7 +134,17 @@ describe('automation lifecycle', () => {
 
   it('ignores the id in a draft', async () => {
     const original = stack.homeAssistant.getAutomation('1718300000101');
-    const config = ['id: "1718300000101"', 'alias: Hallway Motion Light', 'trigger:', '  - platform: state', '    entity_id: binary_sensor.hallway_motion', '    to: "on"', 'action:', '  - service: light.turn_on', '    entity_id: light.hallway'].join('\n');
+    const config = [
+      'id: "1718300000101"',
+      'alias: Hallway Motion Light',
+      'trigger:',
+      '  - platform: state',
+      '    entity_id: binary_sensor.hallway_motion',
+      '    to: "on"',
+      'action:',
+      '  - service: light.turn_on',
+      '    entity_id: light.hallway',
+    ].join('\n');
     stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'create_automation', arguments: { config } }] });
     const stream = start('Make the hallway automation again');
     const awaiting = await awaitingIn(stream);
@@ -128,7 +161,10 @@ describe('automation lifecycle', () => {
     expect(create.status).toBe('COMPLETED');
     expect(create.result.automation_id).not.toBe('1718300000101');
     expect(stack.homeAssistant.getAutomation('1718300000101')).toEqual(original);
-    expect(stack.homeAssistant.getAutomation(create.result.automation_id)).toMatchObject({ trigger: [{ platform: 'state' }], action: [{ service: 'light.turn_on' }] });
+    expect(stack.homeAssistant.getAutomation(create.result.automation_id)).toMatchObject({
+      trigger: [{ platform: 'state' }],
+      action: [{ service: 'light.turn_on' }],
+    });
   });
 
   it('deletes its own automation', async () => {
@@ -142,7 +178,10 @@ describe('automation lifecycle', () => {
     const events = eventsOf(stream.results, 'chatStream');
     const deleted = finishedCalls(events).find((call) => call.name === 'delete_automation')!;
     expect(deleted).toMatchObject({ status: 'COMPLETED', result: { deleted: true, automation_id: automationId } });
-    expect(deleted.verification).toEqual({ outcome: 'CHANGED', entities: [{ entityId: 'automation.porch_light_on_at_sunset', outcome: 'CHANGED', previousState: 'on', state: null }] });
+    expect(deleted.verification).toEqual({
+      outcome: 'CHANGED',
+      entities: [{ entityId: 'automation.porch_light_on_at_sunset', outcome: 'CHANGED', previousState: 'on', state: null }],
+    });
     expect(stack.homeAssistant.getAutomation(automationId)).toBeUndefined();
     expect(stack.homeAssistant.getState('automation.porch_light_on_at_sunset')).toBeUndefined();
     expect(joinDeltas(events)).toBe('Deleted the automation "Porch Light on at sunset".');
@@ -170,7 +209,9 @@ describe('automation lifecycle', () => {
     const awaiting = await awaitingIn(stream);
     await confirm(awaiting.toolCall.id, false);
     await stream.done;
-    expect(joinDeltas(eventsOf(stream.results, 'chatStream'))).toBe('OK, I did not create the automation "Garden Path Lights off at 23:30", because you declined.');
+    expect(joinDeltas(eventsOf(stream.results, 'chatStream'))).toBe(
+      'OK, I did not create the automation "Garden Path Lights off at 23:30", because you declined.',
+    );
     expect(await automationStates()).toEqual(before);
   });
 });
@@ -230,16 +271,46 @@ describe('automation validation', () => {
 
   it('accepts the older config keys', async () => {
     const result = await validate(
-      ['alias: Old style', 'trigger:', '  platform: time', '  at: "07:00:00"', 'condition:', '  - condition: state', '    entity_id: person.alex', '    state: home', 'action:', '  service: light.turn_on', '  target:', '    entity_id: light.kitchen'].join('\n'),
+      [
+        'alias: Old style',
+        'trigger:',
+        '  platform: time',
+        '  at: "07:00:00"',
+        'condition:',
+        '  - condition: state',
+        '    entity_id: person.alex',
+        '    state: home',
+        'action:',
+        '  service: light.turn_on',
+        '  target:',
+        '    entity_id: light.kitchen',
+      ].join('\n'),
     );
     expect(result.status).toBe('COMPLETED');
-    expect(result.result.preview).toMatchObject({ triggers: ['time: at 07:00:00'], conditions: ['state: entity_id person.alex, state home'], actions: ['light.turn_on on Kitchen Light (light.kitchen)'] });
+    expect(result.result.preview).toMatchObject({
+      triggers: ['time: at 07:00:00'],
+      conditions: ['state: entity_id person.alex, state home'],
+      actions: ['light.turn_on on Kitchen Light (light.kitchen)'],
+    });
   });
 
   it('warns about risky automation actions', async () => {
-    const result = await validate(['alias: Open the door in the morning', 'triggers:', '  - trigger: time', '    at: "07:00:00"', 'actions:', '  - action: lock.unlock', '    target:', '      entity_id: lock.front_door'].join('\n'));
+    const result = await validate(
+      [
+        'alias: Open the door in the morning',
+        'triggers:',
+        '  - trigger: time',
+        '    at: "07:00:00"',
+        'actions:',
+        '  - action: lock.unlock',
+        '    target:',
+        '      entity_id: lock.front_door',
+      ].join('\n'),
+    );
     expect(result.status).toBe('COMPLETED');
-    expect(result.result.preview.warnings).toEqual(['It will run lock.unlock on its own, without asking, although the agent would ask first: Unlocking or opening a lock needs a confirmation.']);
+    expect(result.result.preview.warnings).toEqual([
+      'It will run lock.unlock on its own, without asking, although the agent would ask first: Unlocking or opening a lock needs a confirmation.',
+    ]);
   });
 
   it('reports YAML syntax errors', async () => {

@@ -40,7 +40,10 @@ describe('confirmation on another instance', () => {
     const key = await first.apiKey('alice');
     const stream = collectSse(first.graphqlUrl, key, CHAT_STREAM, { input: { message: 'Unlock the front door' } });
     const awaiting = await waitFor(
-      () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as { toolCall: { id: string } } | undefined,
+      () =>
+        stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as
+          | { toolCall: { id: string } }
+          | undefined,
       10_000,
       'a confirmation request',
     );

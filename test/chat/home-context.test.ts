@@ -57,13 +57,23 @@ describe('home context of each home', () => {
       try {
         const key = await stack.apiKey('alice');
         const context = await home(stack, key);
-        expect(context).toMatchObject({ available: true, configured: true, maxTokens: 4000, entityCount: entry.entities, exposedEntityCount: entry.exposed, entityListDetail: entry.detail });
+        expect(context).toMatchObject({
+          available: true,
+          configured: true,
+          maxTokens: 4000,
+          entityCount: entry.entities,
+          exposedEntityCount: entry.exposed,
+          entityListDetail: entry.detail,
+        });
         expect(context.totalTokens).toBe(entry.tokens);
         expect(context.totalTokens).toBeLessThanOrEqual(4000);
         expect(context.sections.map((section) => section.name)).toEqual(['summary', 'entities', 'states']);
         for (const section of context.sections) expect(section.tokens).toBe(countTokens(section.text));
         // The two blocks are counted apart, as the prompt holds them in two messages.
-        const [stable, volatile] = [context.text.slice(0, context.text.indexOf('</home_context>') + 15), context.text.slice(context.text.indexOf('<home_state>'))];
+        const [stable, volatile] = [
+          context.text.slice(0, context.text.indexOf('</home_context>') + 15),
+          context.text.slice(context.text.indexOf('<home_state>')),
+        ];
         expect(countTokens(stable) + countTokens(volatile)).toBe(context.totalTokens);
       } finally {
         await stack.close();
@@ -110,10 +120,14 @@ describe('home context in the prompt', () => {
 
   it('follows registry changes without a refresh', async () => {
     stack.homeAssistant.upsertArea({ area_id: 'kitchen', name: 'Cooking Area', floor_id: 'ground_floor' });
-    const renamed = await waitFor(async () => {
-      const context = await home(stack, key);
-      return context.text.includes('Ground Floor > Cooking Area (kitchen): ') ? context : undefined;
-    }, 5_000, 'the renamed area');
+    const renamed = await waitFor(
+      async () => {
+        const context = await home(stack, key);
+        return context.text.includes('Ground Floor > Cooking Area (kitchen): ') ? context : undefined;
+      },
+      5_000,
+      'the renamed area',
+    );
     expect(renamed.text).not.toContain('Kitchen (kitchen)');
   });
 
@@ -123,7 +137,10 @@ describe('home context in the prompt', () => {
     try {
       await waitFor(async () => (!(await home(stack, key)).text.includes('light.bedside_lamp') ? true : undefined), 5_000, 'the entity to disappear');
       const callsBefore = stack.homeAssistant.serviceCalls.length;
-      stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'call_service', arguments: { domain: 'light', service: 'turn_on', entity_ids: ['light.bedside_lamp'] } }] });
+      stack.model.enqueue({
+        kind: 'tool_calls',
+        calls: [{ name: 'call_service', arguments: { domain: 'light', service: 'turn_on', entity_ids: ['light.bedside_lamp'] } }],
+      });
       const events = await turn(stack, key, 'Turn on the bedside lamp');
       const refused = events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { status: string; error: { code: string; message: string } };
       expect(refused.status).toBe('REJECTED');
@@ -161,7 +178,11 @@ describe('Home Assistant outages', () => {
 
       const events = eventsOf(stream.results, 'chatStream');
       expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
-      const tool = events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { name: string; status: string; error: { code: string; message: string } };
+      const tool = events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as {
+        name: string;
+        status: string;
+        error: { code: string; message: string };
+      };
       expect(tool).toMatchObject({ name: 'search_entities', status: 'FAILED', error: { code: 'HOME_ASSISTANT_UNAVAILABLE' } });
       expect(tool.error.message).toMatch(/^Home Assistant has been unavailable for \d+ s\. The connection to Home Assistant was lost\./);
       expect(joinDeltas(events)).toMatch(/^Sorry, I could not search your home: Home Assistant has been unavailable for \d+ s\./);
@@ -179,10 +200,14 @@ describe('Home Assistant outages', () => {
 
       stack.homeAssistant.faults.unavailable = false;
       stack.homeAssistant.setState('light.kitchen', 'off');
-      const back = await waitFor(async () => {
-        const context = await home(stack, key);
-        return context.available ? context : undefined;
-      }, 15_000, 'Home Assistant to be back');
+      const back = await waitFor(
+        async () => {
+          const context = await home(stack, key);
+          return context.available ? context : undefined;
+        },
+        15_000,
+        'Home Assistant to be back',
+      );
       expect(back.text).toContain('light.kitchen: off');
       expect(back.ageSeconds).toBe(0);
     } finally {
@@ -196,10 +221,14 @@ describe('Home Assistant outages', () => {
       const key = await stack.apiKey('alice');
       stack.homeAssistant.faults.dropWebSocket();
       stack.homeAssistant.setState('switch.garden_sprinkler', 'on');
-      const synced = await waitFor(async () => {
-        const context = await home(stack, key);
-        return context.available && context.text.includes('switch.garden_sprinkler: on') ? context : undefined;
-      }, 15_000, 'the reconnect');
+      const synced = await waitFor(
+        async () => {
+          const context = await home(stack, key);
+          return context.available && context.text.includes('switch.garden_sprinkler: on') ? context : undefined;
+        },
+        15_000,
+        'the reconnect',
+      );
       expect(synced.problem).toBeNull();
     } finally {
       await stack.close();
@@ -211,11 +240,21 @@ describe('Home Assistant outages', () => {
     homeAssistant.faults.unavailable = true;
     const model = await startScriptedModel();
     const server = await startTestServer({
-      env: { OPENAI_BASE_URL: model.url, OPENAI_MODEL: SCRIPTED_MODEL_NAME, HA_URL: homeAssistant.url, HA_TOKEN: homeAssistant.token, HA_REQUEST_TIMEOUT_SECONDS: '20' },
+      env: {
+        OPENAI_BASE_URL: model.url,
+        OPENAI_MODEL: SCRIPTED_MODEL_NAME,
+        HA_URL: homeAssistant.url,
+        HA_TOKEN: homeAssistant.token,
+        HA_REQUEST_TIMEOUT_SECONDS: '20',
+      },
     });
     try {
       const key = await server.apiKey('alice');
-      await waitFor(() => (server.logs.some((line) => line.event === 'home_assistant.reconnect_scheduled') ? true : undefined), 5_000, 'the failed first connection');
+      await waitFor(
+        () => (server.logs.some((line) => line.event === 'home_assistant.reconnect_scheduled') ? true : undefined),
+        5_000,
+        'the failed first connection',
+      );
       const startedAt = Date.now();
       const stream = collectSse(server.graphqlUrl, key, CHAT_STREAM, { input: { message: 'Turn off the kitchen light' } });
       await stream.done;
@@ -288,8 +327,9 @@ describe('search', () => {
       const key = await stack.apiKey('alice');
       stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'search_entities', arguments: { query: 'kuche effektgeschwindigkeit' } }] });
       const events = await turn(stack, key, 'Find it');
-      const result = (events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { result: { entities: { entity_id: string }[] } }).result;
-      expect(result.entities[0]?.entity_id).toBe('number.led_kuche_effektgeschwindigkeit');
+      const finished = events.find((event) => event.__typename === 'ToolCallFinished');
+      const result = (finished?.toolCall as { result: { entities: { entity_id: string }[] } } | undefined)?.result;
+      expect(result?.entities[0]?.entity_id).toBe('number.led_kuche_effektgeschwindigkeit');
     } finally {
       await stack.close();
     }

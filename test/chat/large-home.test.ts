@@ -34,7 +34,10 @@ describe('large real home', () => {
     await stream.done;
     const events = eventsOf(stream.results, 'chatStream');
     expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
-    const search = events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { name: string; result: { total: number; entities: { entity_id: string }[] } };
+    const search = events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as {
+      name: string;
+      result: { total: number; entities: { entity_id: string }[] };
+    };
     expect(search.name).toBe('search_entities');
     expect(search.result.entities[0]?.entity_id).toBe('input_datetime.wecker');
     expect(joinDeltas(events)).toBe('I found 1 match: Wecker (input_datetime.wecker).');
@@ -46,7 +49,10 @@ describe('large real home', () => {
 
     const lights = collectSse(stack.graphqlUrl, key, CHAT_STREAM, { input: { message: 'Which lights are on?' } });
     await lights.done;
-    const read = eventsOf(lights.results, 'chatStream').find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { name: string; result: { total: number; more: number; states: unknown[] } };
+    const read = eventsOf(lights.results, 'chatStream').find((event) => event.__typename === 'ToolCallFinished')?.toolCall as {
+      name: string;
+      result: { total: number; more: number; states: unknown[] };
+    };
     expect(read.name).toBe('get_states');
     expect(read.result.total).toBe(193);
     expect(read.result.states).toHaveLength(50);

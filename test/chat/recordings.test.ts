@@ -61,7 +61,9 @@ async function runTurn(message: string) {
 describe('recorded OpenAI streams', () => {
   it('turns each recorded stream into the recorded text or tool calls', async (ctx) => {
     const folder = requireFixtures(ctx, 'openai', 'openai-python');
-    const files = readdirSync(folder).filter((file) => file.endsWith('.sse.txt')).sort();
+    const files = readdirSync(folder)
+      .filter((file) => file.endsWith('.sse.txt'))
+      .sort();
     expect(files).toHaveLength(4);
 
     for (const file of files) {
@@ -73,22 +75,33 @@ describe('recorded OpenAI streams', () => {
       const { events, reply } = await runTurn(`Recording ${file}`);
 
       expect(reply.status, file).toBe('COMPLETED');
-      expect(reply.toolCalls.map((call: { name: string; arguments: unknown }) => ({ name: call.name, arguments: call.arguments })), file).toEqual(
-        expected.toolCalls.map((call) => ({ name: call.name, arguments: call.arguments })),
-      );
+      expect(
+        reply.toolCalls.map((call: { name: string; arguments: unknown }) => ({ name: call.name, arguments: call.arguments })),
+        file,
+      ).toEqual(expected.toolCalls.map((call) => ({ name: call.name, arguments: call.arguments })));
       // The recorded tools are not tools of this service, so each call is answered with NOT_FOUND.
       for (const call of reply.toolCalls) expect(call.error.code, file).toBe('NOT_FOUND');
 
       if (expected.toolCalls.length === 0) {
         expect(reply.content, file).toBe(expected.text);
-        expect(reply.usage, file).toEqual({ promptTokens: expected.usage?.prompt_tokens, completionTokens: expected.usage?.completion_tokens, estimated: false });
+        expect(reply.usage, file).toEqual({
+          promptTokens: expected.usage?.prompt_tokens,
+          completionTokens: expected.usage?.completion_tokens,
+          estimated: false,
+        });
       } else {
         expect(reply.content, file).toBe(`${expected.text}${expected.text ? '\n\n' : ''}Follow-up after the tools.`);
         // The second model request carries the recorded call ids back with the tool results.
         const followUp = stack.model.requests[requestsBefore + 1]?.body.messages as { role: string; tool_call_id?: string; tool_calls?: { id: string }[] }[];
         const assistant = followUp.find((message) => message.role === 'assistant' && message.tool_calls);
-        expect(assistant?.tool_calls?.map((call) => call.id), file).toEqual(expected.toolCalls.map((call) => call.id));
-        expect(followUp.filter((message) => message.role === 'tool').map((message) => message.tool_call_id), file).toEqual(expected.toolCalls.map((call) => call.id));
+        expect(
+          assistant?.tool_calls?.map((call) => call.id),
+          file,
+        ).toEqual(expected.toolCalls.map((call) => call.id));
+        expect(
+          followUp.filter((message) => message.role === 'tool').map((message) => message.tool_call_id),
+          file,
+        ).toEqual(expected.toolCalls.map((call) => call.id));
       }
       expect(joinDeltas(events), file).toBe(reply.content);
     }

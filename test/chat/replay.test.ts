@@ -34,7 +34,10 @@ describe('replyStream replay', () => {
     const messageId = eventsOf(target.results, 'chatStream')[0]?.messageId as string;
 
     // Other turns stream at the same time, on the same bus.
-    const others = [collectWs(client, CHAT_STREAM, { input: { message: 'Other turn one' } }), collectWs(client, CHAT_STREAM, { input: { message: 'Other turn two' } })];
+    const others = [
+      collectWs(client, CHAT_STREAM, { input: { message: 'Other turn one' } }),
+      collectWs(client, CHAT_STREAM, { input: { message: 'Other turn two' } }),
+    ];
 
     const early = collectWs(client, REPLY_STREAM, { messageId });
     await until(() => target.results.length >= 8, 'eight events');
@@ -91,7 +94,11 @@ describe('replyStream replay', () => {
     expect(sequences(firstEvents)).toEqual(firstEvents.map((_, index) => index + 1));
     expect(sequences(secondEvents)).toEqual(secondEvents.map((_, index) => index + 1));
 
-    const text = (events: StreamedEvent[]) => events.filter((event) => event.text).map((event) => event.text).join('');
+    const text = (events: StreamedEvent[]) =>
+      events
+        .filter((event) => event.text)
+        .map((event) => event.text)
+        .join('');
     expect(text(firstEvents)).toContain('lamps');
     expect(text(firstEvents)).not.toContain('fans');
     expect(text(secondEvents)).toContain('fans');

@@ -101,7 +101,11 @@ describe('idempotent chat', () => {
     const list = await postGraphQL(stack.graphqlUrl, '{ conversations { edges { node { messages { edges { node { role } } } } } } }', {}, user);
     expect(list.body.data?.conversations.edges).toHaveLength(1);
     expect(list.body.data?.conversations.edges[0].node.messages.edges).toHaveLength(2);
-    const turnRequests = stack.model.requests.slice(requestsBefore).filter((request) => request.body.messages.some((message: { role: string; content: string }) => message.role === 'user' && message.content === input.message));
+    const turnRequests = stack.model.requests
+      .slice(requestsBefore)
+      .filter((request) =>
+        request.body.messages.some((message: { role: string; content: string }) => message.role === 'user' && message.content === input.message),
+      );
     // One turn of this rule sends the model three requests: search, call the service, reply.
     expect(turnRequests).toHaveLength(3);
   });
@@ -140,7 +144,9 @@ describe('conversationEvents', () => {
       await stream.done;
       turns.push(eventsOf(stream.results, 'chatStream'));
     }
-    const expected = turns.flat().map((event) => ({ __typename: event.__typename, sequence: event.sequence, messageId: event.messageId, ...(event.text ? { text: event.text } : {}) }));
+    const expected = turns
+      .flat()
+      .map((event) => ({ __typename: event.__typename, sequence: event.sequence, messageId: event.messageId, ...(event.text ? { text: event.text } : {}) }));
 
     await until(() => watchers.every((watcher) => watched(watcher).length >= expected.length), 'both watchers to see both turns');
     for (const watcher of watchers) {
@@ -179,7 +185,10 @@ describe('prompt budget', () => {
         { c: conversationId, m: messageId },
         user,
       );
-      const all = stored.body.data?.conversation.messages.edges.map((edge: { node: { role: string; content: string } }) => ({ role: edge.node.role.toLowerCase(), content: edge.node.content }));
+      const all = stored.body.data?.conversation.messages.edges.map((edge: { node: { role: string; content: string } }) => ({
+        role: edge.node.role.toLowerCase(),
+        content: edge.node.content,
+      }));
       const earlier = all.slice(0, -2);
 
       expect(history.length).toBeGreaterThan(0);

@@ -70,7 +70,10 @@ describe('restart on the same database', () => {
     const first = await startServerProcess(env);
     const stream = collectSse(`${first.url}/graphql`, key, CHAT_STREAM, { input: { message: 'Unlock the front door' } });
     const awaiting = await waitFor(
-      () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as { messageId: string; toolCall: { id: string } } | undefined,
+      () =>
+        stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as
+          | { messageId: string; toolCall: { id: string } }
+          | undefined,
       15_000,
       'a confirmation request',
     );
@@ -90,7 +93,12 @@ describe('restart on the same database', () => {
       await replay.done;
       const events = eventsOf(replay.results, 'replyStream');
       expect(events.at(-1)?.__typename).toBe('ReplyInterrupted');
-      const stored = await postGraphQL(`${second.url}/graphql`, `query($id: ID!) { message(id: $id) { status toolCalls { id status error { message } } } }`, { id: awaiting.messageId }, key);
+      const stored = await postGraphQL(
+        `${second.url}/graphql`,
+        `query($id: ID!) { message(id: $id) { status toolCalls { id status error { message } } } }`,
+        { id: awaiting.messageId },
+        key,
+      );
       const unlock = stored.body.data?.message.toolCalls.find((call: { id: string }) => call.id === awaiting.toolCall.id);
       expect(stored.body.data?.message.status).toBe('INTERRUPTED');
       expect(unlock).toEqual({ id: awaiting.toolCall.id, status: 'FAILED', error: { message: 'The reply ended before the tool finished or was confirmed.' } });
@@ -99,4 +107,3 @@ describe('restart on the same database', () => {
     }
   });
 });
-

@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectSse } from '../support/clients.js';
 import { CHAT_STREAM, eventsOf, joinDeltas, parseToolMessage, setHomeState, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
-type Finished = { id: string; name: string; status: string; arguments: Record<string, any>; result: Record<string, any>; error: { code: string; message: string } | null; verification: { outcome: string } | null };
+type Finished = {
+  id: string;
+  name: string;
+  status: string;
+  arguments: Record<string, any>;
+  result: Record<string, any>;
+  error: { code: string; message: string } | null;
+  verification: { outcome: string } | null;
+};
 
 async function turn(stack: TestStack, key: string, message: string): Promise<StreamedEvent[]> {
   const stream = collectSse(stack.graphqlUrl, key, CHAT_STREAM, { input: { message } });
@@ -53,7 +61,10 @@ describe('tools', () => {
   it('rejects history of hidden entities', async () => {
     stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'get_history', arguments: { entity_ids: ['sensor.router_uptime'] } }] });
     const [refused] = finished(await turn(stack, key, 'Show the router history'));
-    expect(refused).toMatchObject({ status: 'REJECTED', error: { code: 'NOT_FOUND', message: 'Unknown or not exposed: sensor.router_uptime. Find entity ids with search_entities.' } });
+    expect(refused).toMatchObject({
+      status: 'REJECTED',
+      error: { code: 'NOT_FOUND', message: 'Unknown or not exposed: sensor.router_uptime. Find entity ids with search_entities.' },
+    });
   });
 
   it('lists services with the policy', async () => {
@@ -68,9 +79,19 @@ describe('tools', () => {
   });
 
   it('reads an area and flags unknown ids', async () => {
-    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'get_states', arguments: { area: 'Office' } }, { name: 'get_states', arguments: { entity_ids: ['light.kitchen', 'light.nowhere', 'sensor.router_uptime'] } }] });
+    stack.model.enqueue({
+      kind: 'tool_calls',
+      calls: [
+        { name: 'get_states', arguments: { area: 'Office' } },
+        { name: 'get_states', arguments: { entity_ids: ['light.kitchen', 'light.nowhere', 'sensor.router_uptime'] } },
+      ],
+    });
     const [office, mixed] = finished(await turn(stack, key, 'Office status please'));
-    expect(office!.result.states.map((state: { entity_id: string }) => state.entity_id)).toEqual(['light.office_desk_lamp', 'sensor.office_desk_power', 'switch.office_monitor']);
+    expect(office!.result.states.map((state: { entity_id: string }) => state.entity_id)).toEqual([
+      'light.office_desk_lamp',
+      'sensor.office_desk_power',
+      'switch.office_monitor',
+    ]);
     expect(office!.result.states[0]).toMatchObject({ name: 'Office Desk Lamp', area: 'Office' });
     expect(mixed!.result.states.map((state: { entity_id: string }) => state.entity_id)).toEqual(['light.kitchen']);
     expect(mixed!.result.unknown_entity_ids).toEqual(['light.nowhere', 'sensor.router_uptime']);
@@ -85,7 +106,9 @@ describe('tools', () => {
     expect(call?.verification?.outcome).toBe('CHANGED');
     expect(call!.result.entities.map((entity: { entity_id: string }) => entity.entity_id)).toEqual(['light.kitchen', 'light.kitchen_cabinets']);
     // Home Assistant gets the resolved entity ids, never the area, so it cannot reach anything unexposed.
-    expect(stack.homeAssistant.serviceCalls.slice(callsBefore).map((recorded) => recorded.target)).toEqual([{ entity_id: ['light.kitchen', 'light.kitchen_cabinets'] }]);
+    expect(stack.homeAssistant.serviceCalls.slice(callsBefore).map((recorded) => recorded.target)).toEqual([
+      { entity_id: ['light.kitchen', 'light.kitchen_cabinets'] },
+    ]);
   });
 
   it('rejects invalid service calls', async () => {
@@ -114,7 +137,9 @@ describe('tools', () => {
       ['REJECTED', 'NOT_FOUND'],
       ['REJECTED', 'FORBIDDEN'],
     ]);
-    expect(calls[0]?.error?.message).toBe('These entities do not exist or are not exposed to you: light.does_not_exist. Nothing was done. Find entity ids with search_entities.');
+    expect(calls[0]?.error?.message).toBe(
+      'These entities do not exist or are not exposed to you: light.does_not_exist. Nothing was done. Find entity ids with search_entities.',
+    );
     expect(calls[1]?.error?.message).toBe('switch.coffee_machine is not a light entity; call a switch service for it, such as switch.turn_on.');
     expect(calls[2]?.error?.message).toBe('homeassistant.restart is on the list of services the agent never calls (AGENT_DENIED_SERVICES). Nothing was done.');
     expect(calls[4]?.error?.message).toMatch(/^Invalid data for light\.turn_on: unknown fields brightnes\. Its fields: .*brightness_pct/);
@@ -170,7 +195,10 @@ describe('tools', () => {
     const events = await turn(stack, key, 'Look at the kitchen light twice');
     const [first, repeated] = finished(events);
     expect(first?.status).toBe('COMPLETED');
-    expect(repeated).toMatchObject({ status: 'REJECTED', error: { code: 'CONFLICT', message: 'This exact call was already made in this turn; use its result above instead of repeating it.' } });
+    expect(repeated).toMatchObject({
+      status: 'REJECTED',
+      error: { code: 'CONFLICT', message: 'This exact call was already made in this turn; use its result above instead of repeating it.' },
+    });
     expect(toolNames(stack.model.requests[before + 1]!.body)).toHaveLength(8);
     expect(toolNames(stack.model.requests[before + 2]!.body)).toEqual([]);
     expect(stack.model.requests).toHaveLength(before + 3);
@@ -201,7 +229,10 @@ describe('tool limits', () => {
       stack.homeAssistant.faults.latencyMs = 1_500;
       const events = await turn(stack, key, 'Turn off the kitchen light');
       const call = finished(events).find((item) => item.name === 'call_service')!;
-      expect(call).toMatchObject({ status: 'FAILED', error: { code: 'HOME_ASSISTANT_UNAVAILABLE', message: 'The tool did not finish within 1 s, so its outcome is unknown.' } });
+      expect(call).toMatchObject({
+        status: 'FAILED',
+        error: { code: 'HOME_ASSISTANT_UNAVAILABLE', message: 'The tool did not finish within 1 s, so its outcome is unknown.' },
+      });
       expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
       expect(joinDeltas(events)).toBe('Sorry, I could not turn off Kitchen Light: The tool did not finish within 1 s, so its outcome is unknown.');
     } finally {
@@ -218,7 +249,9 @@ describe('tool limits', () => {
       const events = await turn(stack, key, 'Turn off the kitchen light');
       const call = finished(events).find((item) => item.name === 'call_service')!;
       expect(call).toMatchObject({ status: 'FAILED', error: { code: 'HOME_ASSISTANT_UNAVAILABLE' } });
-      expect(call.error?.message).toBe('Home Assistant did not respond to call_service within 1 s. The call may not have reached Home Assistant; nothing was verified.');
+      expect(call.error?.message).toBe(
+        'Home Assistant did not respond to call_service within 1 s. The call may not have reached Home Assistant; nothing was verified.',
+      );
     } finally {
       await stack.close();
     }
@@ -231,7 +264,13 @@ describe('tool limits', () => {
       stack.homeAssistant.faults.failNextServiceCalls = 1;
       const events = await turn(stack, key, 'Turn off the kitchen light');
       const call = finished(events).find((item) => item.name === 'call_service')!;
-      expect(call).toMatchObject({ status: 'FAILED', error: { code: 'HOME_ASSISTANT_UNAVAILABLE', message: 'Home Assistant failed to run light.turn_off (home_assistant_error). Tell the user it did not work.' } });
+      expect(call).toMatchObject({
+        status: 'FAILED',
+        error: {
+          code: 'HOME_ASSISTANT_UNAVAILABLE',
+          message: 'Home Assistant failed to run light.turn_off (home_assistant_error). Tell the user it did not work.',
+        },
+      });
       expect(stack.homeAssistant.getState('light.kitchen')?.state).toBe('on');
     } finally {
       await stack.close();

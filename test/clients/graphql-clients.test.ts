@@ -132,7 +132,11 @@ describe('urql', () => {
   });
 
   it('runs the chat mutation over HTTP', async () => {
-    const client = new UrqlClient({ url: stack.graphqlUrl, fetchOptions: { headers: { authorization: `Bearer ${key}` } }, exchanges: [cacheExchange, fetchExchange] });
+    const client = new UrqlClient({
+      url: stack.graphqlUrl,
+      fetchOptions: { headers: { authorization: `Bearer ${key}` } },
+      exchanges: [cacheExchange, fetchExchange],
+    });
     const result = await client.mutation(ChatDocument, { input: { message: 'Hello from urql over HTTP' } }).toPromise();
     expect(result.error).toBeUndefined();
     expect(result.data?.chat.userMessage.content).toBe('Hello from urql over HTTP');
@@ -152,10 +156,18 @@ describe('curl', () => {
       const curl = spawn('curl', [
         '-sN',
         stack.graphqlUrl,
-        '-H', `Authorization: Bearer ${key}`,
-        '-H', 'Content-Type: application/json',
-        '-H', 'Accept: text/event-stream',
-        '-d', JSON.stringify({ query: 'subscription($id: ID!) { replyStream(messageId: $id) { __typename ... on ReplyDelta { sequence text } ... on ReplyCompleted { message { content } } } }', variables: { id: replyId } }),
+        '-H',
+        `Authorization: Bearer ${key}`,
+        '-H',
+        'Content-Type: application/json',
+        '-H',
+        'Accept: text/event-stream',
+        '-d',
+        JSON.stringify({
+          query:
+            'subscription($id: ID!) { replyStream(messageId: $id) { __typename ... on ReplyDelta { sequence text } ... on ReplyCompleted { message { content } } } }',
+          variables: { id: replyId },
+        }),
       ]);
       let stdout = '';
       curl.stdout.on('data', (chunk: Buffer) => {
@@ -169,7 +181,10 @@ describe('curl', () => {
     const events = frames.map((frame) => JSON.parse(frame.split('\ndata: ')[1] ?? '{}').data.replyStream);
     expect(output.trimEnd().endsWith('event: complete\ndata:')).toBe(true);
     expect(events[0].__typename).toBe('ReplyStarted');
-    const text = events.filter((event) => event.__typename === 'ReplyDelta').map((event) => event.text).join('');
+    const text = events
+      .filter((event) => event.__typename === 'ReplyDelta')
+      .map((event) => event.text)
+      .join('');
     expect(events.at(-1)).toEqual({ __typename: 'ReplyCompleted', message: { content: text } });
   });
 });

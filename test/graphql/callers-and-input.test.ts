@@ -103,9 +103,16 @@ describe('input validation', () => {
     const small = await startTestServer({ env: { CHAT_MAX_MESSAGE_CHARS: '10' } });
     try {
       const key = await small.apiKey('alice');
-      const response = await postGraphQL(small.graphqlUrl, 'mutation($m: String!) { chat(input: { message: $m }) { reply { id } } }', { m: '12345678901' }, key);
+      const response = await postGraphQL(
+        small.graphqlUrl,
+        'mutation($m: String!) { chat(input: { message: $m }) { reply { id } } }',
+        { m: '12345678901' },
+        key,
+      );
       expect(response.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-      expect(response.body.errors?.[0]?.extensions?.fields).toEqual([{ field: 'input.message', message: 'must be at most 10 characters (CHAT_MAX_MESSAGE_CHARS)' }]);
+      expect(response.body.errors?.[0]?.extensions?.fields).toEqual([
+        { field: 'input.message', message: 'must be at most 10 characters (CHAT_MAX_MESSAGE_CHARS)' },
+      ]);
     } finally {
       await small.close();
     }

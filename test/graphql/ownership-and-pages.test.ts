@@ -18,7 +18,12 @@ beforeAll(async () => {
   const events = eventsOf(stream.results, 'chatStream');
   aliceReply = events[0]?.messageId as string;
   aliceConversation = events[0]?.conversationId as string;
-  const conversation = await postGraphQL(stack.graphqlUrl, `query($id: ID!) { conversation(id: $id) { messages { edges { node { id role } } } } }`, { id: aliceConversation }, alice);
+  const conversation = await postGraphQL(
+    stack.graphqlUrl,
+    `query($id: ID!) { conversation(id: $id) { messages { edges { node { id role } } } } }`,
+    { id: aliceConversation },
+    alice,
+  );
   aliceUserMessage = conversation.body.data?.conversation.messages.edges[0].node.id;
 });
 
@@ -49,7 +54,12 @@ describe("another user's ids", () => {
       expect(response.body.errors?.[0]?.extensions?.code, query).toBe('NOT_FOUND');
       expect(response.status, query).toBe(404);
     }
-    const still = await postGraphQL(stack.graphqlUrl, `query($id: ID!) { conversation(id: $id) { title messages { edges { node { id } } } } }`, { id: aliceConversation }, alice);
+    const still = await postGraphQL(
+      stack.graphqlUrl,
+      `query($id: ID!) { conversation(id: $id) { title messages { edges { node { id } } } } }`,
+      { id: aliceConversation },
+      alice,
+    );
     expect(still.body.data?.conversation.title).toBe('Alice private message');
     expect(still.body.data?.conversation.messages.edges).toHaveLength(2);
   });
@@ -105,7 +115,12 @@ describe('conversations connection', () => {
     const conversationId = events[0]?.conversationId as string;
     const replyId = events[0]?.messageId as string;
 
-    const renamed = await postGraphQL(stack.graphqlUrl, `mutation($id: ID!) { renameConversation(id: $id, title: "  Kitchen\\n things  ") { title } }`, { id: conversationId }, dave);
+    const renamed = await postGraphQL(
+      stack.graphqlUrl,
+      `mutation($id: ID!) { renameConversation(id: $id, title: "  Kitchen\\n things  ") { title } }`,
+      { id: conversationId },
+      dave,
+    );
     expect(renamed.body.data?.renameConversation.title).toBe('Kitchen things');
 
     const deleted = await postGraphQL(stack.graphqlUrl, `mutation($id: ID!) { deleteConversation(id: $id) { id deleted } }`, { id: conversationId }, dave);

@@ -120,7 +120,9 @@ describe('Home Assistant client against recorded frames', () => {
     expect(client.cache.getConfig()?.time_zone).toBe('Europe/Stockholm');
 
     const subscribed = server.requests.filter((request) => request.type === 'subscribe_events').map((request) => request.event_type);
-    expect(subscribed).toEqual(expect.arrayContaining(['state_changed', 'area_registry_updated', 'device_registry_updated', 'entity_registry_updated', 'floor_registry_updated']));
+    expect(subscribed).toEqual(
+      expect.arrayContaining(['state_changed', 'area_registry_updated', 'device_registry_updated', 'entity_registry_updated', 'floor_registry_updated']),
+    );
     const ids = server.requests.map((request) => request.id as number);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
     expect(new Set(ids).size).toBe(ids.length);
@@ -147,7 +149,9 @@ describe('Home Assistant client against recorded frames', () => {
     await client.waitUntilReady(5_000);
     const reads = () => server.requests.filter((request) => request.type === 'config/area_registry/list').length;
     const before = reads();
-    const [deviceUpdate, areaUpdate] = JSON.parse(readFileSync(path.join(requireFixtures(ctx, 'ha', 'netdaemon-ws'), 'deviceregistry_update.json'), 'utf8')) as Record<string, unknown>[];
+    const [deviceUpdate, areaUpdate] = JSON.parse(
+      readFileSync(path.join(requireFixtures(ctx, 'ha', 'netdaemon-ws'), 'deviceregistry_update.json'), 'utf8'),
+    ) as Record<string, unknown>[];
     server.push(areaUpdate!);
     server.push(deviceUpdate!);
     await waitFor(() => (reads() > before ? true : undefined), 5_000, 'the area registry read');
@@ -173,7 +177,9 @@ describe('Home Assistant client against recorded frames', () => {
       client.assertAvailable();
     } catch (error) {
       expect((error as AppError).code).toBe('HOME_ASSISTANT_UNAVAILABLE');
-      expect((error as AppError).message).toMatch(/^Home Assistant has been unavailable for \d+ s\. Home Assistant rejected the access token\. Check HA_TOKEN\.$/);
+      expect((error as AppError).message).toMatch(
+        /^Home Assistant has been unavailable for \d+ s\. Home Assistant rejected the access token\. Check HA_TOKEN\.$/,
+      );
     }
     expect(server.requests).toEqual([]);
   });

@@ -42,7 +42,14 @@ describe('token budget', () => {
 
   it('starts each day with the whole budget', async () => {
     const key = await stack.apiKey('fresh-user');
-    expect(await budgetOf(stack, key)).toEqual({ limit: 1_000_000, used: 0, remaining: 1_000_000, estimated: false, estimatedTokens: 0, resetsAt: nextUtcMidnight() });
+    expect(await budgetOf(stack, key)).toEqual({
+      limit: 1_000_000,
+      used: 0,
+      remaining: 1_000_000,
+      estimated: false,
+      estimatedTokens: 0,
+      resetsAt: nextUtcMidnight(),
+    });
   });
 
   it('charges the usage chunks of every model call in a turn', async () => {

@@ -75,14 +75,21 @@ describe('concurrent replies', () => {
     const overlapping = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'Are you done?', conversationId } }, key);
     expect(overlapping.status).toBe(409);
     expect(codeOf(overlapping)).toBe('CONFLICT');
-    expect(overlapping.body.errors?.[0]?.message).toBe('A reply is still being written in this conversation. Wait for it to end or cancel it with cancelReply.');
+    expect(overlapping.body.errors?.[0]?.message).toBe(
+      'A reply is still being written in this conversation. Wait for it to end or cancel it with cancelReply.',
+    );
 
     await cancel(key, first);
     const next = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'Now answer this', conversationId } }, key);
     expect(next.body.errors).toBeUndefined();
     await untilEnded(stack, key, next.body.data?.chat.reply.id);
 
-    const messages = await postGraphQL(stack.graphqlUrl, `query($id: ID!) { conversation(id: $id) { messages { edges { node { content } } } } }`, { id: conversationId }, key);
+    const messages = await postGraphQL(
+      stack.graphqlUrl,
+      `query($id: ID!) { conversation(id: $id) { messages { edges { node { content } } } } }`,
+      { id: conversationId },
+      key,
+    );
     expect(messages.body.data?.conversation.messages.edges.map((edge: { node: { content: string } }) => edge.node.content)).not.toContain('Are you done?');
   });
 
@@ -112,13 +119,19 @@ describe('50 concurrent turns on SQLite', () => {
       const messages = ['Turn on the kitchen light', 'Is the front door locked?', 'Say hello', 'Turn off the kitchen light', 'Which lights are on?'];
 
       const responses = await Promise.all(
-        Array.from({ length: 50 }, (_, index) => postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: messages[index % messages.length] } }, keys[index % keys.length])),
+        Array.from({ length: 50 }, (_, index) =>
+          postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: messages[index % messages.length] } }, keys[index % keys.length]),
+        ),
       );
       expect(responses.map((response) => response.body.errors)).toEqual(Array(50).fill(undefined));
       const replyIds = responses.map((response) => response.body.data?.chat.reply.id as string);
 
       const em = () => stack.app.services.db.fork();
-      await waitFor(async () => ((await em().count(MessageSchema, { id: { $in: replyIds }, status: { $ne: 'STREAMING' } })) === 50 ? true : undefined), 30_000, 'all 50 replies to end');
+      await waitFor(
+        async () => ((await em().count(MessageSchema, { id: { $in: replyIds }, status: { $ne: 'STREAMING' } })) === 50 ? true : undefined),
+        30_000,
+        'all 50 replies to end',
+      );
 
       const replies = await em().find(MessageSchema, { id: { $in: replyIds } });
       expect(replies.map((reply) => reply.status)).toEqual(Array(50).fill('COMPLETED'));
@@ -126,7 +139,9 @@ describe('50 concurrent turns on SQLite', () => {
         expect(reply.content.length, reply.id).toBeGreaterThan(0);
         expect(await em().count(ReplyEventSchema, { messageId: reply.id }), reply.id).toBe(reply.lastSequence);
       }
-      const problems = stack.logs.filter((line) => line.level === 'error' || line.level === 'fatal' || /SQLITE_BUSY|database is locked/i.test(JSON.stringify(line)));
+      const problems = stack.logs.filter(
+        (line) => line.level === 'error' || line.level === 'fatal' || /SQLITE_BUSY|database is locked/i.test(JSON.stringify(line)),
+      );
       expect(problems).toEqual([]);
     } finally {
       await stack.close();

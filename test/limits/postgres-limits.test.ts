@@ -28,8 +28,20 @@ async function startReply(database: Database, ownerId: string, max: number): Pro
     const conversation = tx.create(ConversationSchema, { id: uuidv7(), ownerId, title: 'Parallel', createdAt: now, updatedAt: now });
     await tx.flush();
     tx.create(MessageSchema, {
-      id: uuidv7(), conversationId: conversation.id, ownerId, role: 'ASSISTANT', content: '', status: 'STREAMING',
-      model: null, usage: null, error: null, clientMessageId: null, replyToId: null, lastSequence: 0, createdAt: now, completedAt: null,
+      id: uuidv7(),
+      conversationId: conversation.id,
+      ownerId,
+      role: 'ASSISTANT',
+      content: '',
+      status: 'STREAMING',
+      model: null,
+      usage: null,
+      error: null,
+      clientMessageId: null,
+      replyToId: null,
+      lastSequence: 0,
+      createdAt: now,
+      completedAt: null,
     });
     await tx.flush();
   });

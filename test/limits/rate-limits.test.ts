@@ -128,7 +128,11 @@ describe.each([
     const key = await server.apiKey('sse-user');
     const body = JSON.stringify({ query: CHAT_STREAM, variables: { input: { message: 'Say hello' } } });
     const send = () =>
-      fetch(server.graphqlUrl, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'text/event-stream' }, body });
+      fetch(server.graphqlUrl, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+        body,
+      });
 
     for (const _ of [1, 2]) {
       const allowed = await send();
@@ -257,7 +261,11 @@ describe('failed authentication limit', () => {
 
   it('blocks an address after three failures, valid key included', async () => {
     const address = '203.0.113.10';
-    const failures = [await viewer('Bearer haa_0000000000000000_not-a-real-secret-not-a-real-secret-00000', address), await viewer(undefined, address), await viewer('Bearer not.a.jwt', address)];
+    const failures = [
+      await viewer('Bearer haa_0000000000000000_not-a-real-secret-not-a-real-secret-00000', address),
+      await viewer(undefined, address),
+      await viewer('Bearer not.a.jwt', address),
+    ];
     const blocked = await viewer(`Bearer ${validKey}`, address);
 
     expect(failures.map((failure) => failure.status)).toEqual([401, 401, 401]);
@@ -288,7 +296,9 @@ describe('failed authentication limit', () => {
     for (let index = 0; index < 3; index += 1) await viewer('Bearer wrong', address);
 
     const socket = new WebSocket(stack.wsUrl, 'graphql-transport-ws', { headers: { 'x-forwarded-for': address } });
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${validKey}` } })));
 
     expect(await closed).toEqual({ code: 4429, reason: 'Too many failed authentication attempts' });

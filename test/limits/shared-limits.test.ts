@@ -31,7 +31,14 @@ beforeAll(async () => {
     keys.push({ alice: (await apiKeys.create('alice')).key, bob: (await apiKeys.create('bob')).key });
     await db.close();
   }
-  const env = { OPENAI_BASE_URL: model.url, OPENAI_MODEL: SCRIPTED_MODEL_NAME, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_CHAT_PER_MINUTE: '2', MAX_CONCURRENT_REPLIES_PER_USER: '10' };
+  const env = {
+    OPENAI_BASE_URL: model.url,
+    OPENAI_MODEL: SCRIPTED_MODEL_NAME,
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    RATE_LIMIT_CHAT_PER_MINUTE: '2',
+    MAX_CONCURRENT_REPLIES_PER_USER: '10',
+  };
   processes.push(...(await Promise.all(databaseUrls.map((databaseUrl) => startServerProcess({ ...env, DATABASE_URL: databaseUrl })))));
 }, 60_000);
 

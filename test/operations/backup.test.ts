@@ -39,7 +39,10 @@ async function checkBackup(file: string, messageId: string): Promise<{ status: s
     const em = copy.fork();
     const reply = await em.findOneOrFail(MessageSchema, { id: messageId });
     const events = await em.find(ReplyEventSchema, { messageId }, { orderBy: { sequence: 'asc' } });
-    const text = events.filter((event) => event.type === 'ReplyDelta').map((event) => String(event.payload.text)).join('');
+    const text = events
+      .filter((event) => event.type === 'ReplyDelta')
+      .map((event) => String(event.payload.text))
+      .join('');
     expect(events.map((event) => event.sequence)).toEqual(events.map((_, index) => index + 1));
     expect(reply.content).toBe(text);
     expect(reply.lastSequence).toBe(events.length);
@@ -88,21 +91,29 @@ describe('SQLite backup', () => {
     stack.model.enqueue({ kind: 'stall', afterChunks: 5 });
     const started = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'A reply that is still streaming' } }, key);
     const replyId = started.body.data?.chat.reply.id as string;
-    await waitFor(async () => {
-      const row = await stack.app.services.db.fork().findOne(MessageSchema, { id: replyId }, { fields: ['content'] });
-      return row && row.content.length > 0 ? true : undefined;
-    }, 10_000, 'stored text');
+    await waitFor(
+      async () => {
+        const row = await stack.app.services.db.fork().findOne(MessageSchema, { id: replyId }, { fields: ['content'] });
+        return row && row.content.length > 0 ? true : undefined;
+      },
+      10_000,
+      'stored text',
+    );
 
     const file = path.join(folder, 'command.db');
     const command = await runCommand('src/cli/backup.ts', [file], { DATABASE_URL: database.url });
     expect(command.stderr).toBe('');
     expect(command.code).toBe(0);
-    expect(command.stdout).toMatch(/^Backed up .+ to .+command\.db \(\d+ bytes, integrity ok\): conversations=\d+ messages=\d+ tool_calls=\d+ reply_events=\d+ api_keys=\d+\n$/);
+    expect(command.stdout).toMatch(
+      /^Backed up .+ to .+command\.db \(\d+ bytes, integrity ok\): conversations=\d+ messages=\d+ tool_calls=\d+ reply_events=\d+ api_keys=\d+\n$/,
+    );
     expect(await checkBackup(file, replyId)).toMatchObject({ status: 'STREAMING' });
     expect(existsSync(`${file}.partial-${process.pid}`)).toBe(false);
 
     writeFileSync(path.join(folder, 'taken.db'), 'something else');
-    await expect(backupSqlite(database.url, path.join(folder, 'taken.db'))).rejects.toThrow('already exists. Choose a new file name, or pass --force to replace it.');
+    await expect(backupSqlite(database.url, path.join(folder, 'taken.db'))).rejects.toThrow(
+      'already exists. Choose a new file name, or pass --force to replace it.',
+    );
     await backupSqlite(database.url, path.join(folder, 'taken.db'), { overwrite: true });
     await checkBackup(path.join(folder, 'taken.db'), replyId);
 

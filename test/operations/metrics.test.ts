@@ -52,10 +52,20 @@ describe('/metrics', () => {
     expect(before.text).toContain('process_cpu_user_seconds_total');
 
     await setHomeState(stack, 'light.kitchen', 'off');
-    const stream = collectSse(stack.graphqlUrl, key, `subscription EvilOperationName123($input: ChatInput!) { chatStream(input: $input) { __typename ... on ReplyStarted { messageId } } }`, { input: { message: 'Turn on the kitchen light' } });
+    const stream = collectSse(
+      stack.graphqlUrl,
+      key,
+      `subscription EvilOperationName123($input: ChatInput!) { chatStream(input: $input) { __typename ... on ReplyStarted { messageId } } }`,
+      { input: { message: 'Turn on the kitchen light' } },
+    );
     await stream.done;
     const messageId = (eventsOf(stream.results, 'chatStream')[0] as StreamedEvent).messageId;
-    const reply = await postGraphQL(stack.graphqlUrl, `query($id: ID!) { message(id: $id) { usage { promptTokens completionTokens } } }`, { id: messageId }, key);
+    const reply = await postGraphQL(
+      stack.graphqlUrl,
+      `query($id: ID!) { message(id: $id) { usage { promptTokens completionTokens } } }`,
+      { id: messageId },
+      key,
+    );
     const usage = reply.body.data?.message.usage as { promptTokens: number; completionTokens: number };
 
     const { text } = await scrape(stack.url);
@@ -91,10 +101,17 @@ describe('/metrics', () => {
   });
 
   it('tracks open subscriptions', async () => {
-    const start = await postGraphQL(stack.graphqlUrl, 'mutation($input: ChatInput!) { chat(input: $input) { conversation { id } reply { id } } }', { input: { message: 'Open a conversation' } }, key);
+    const start = await postGraphQL(
+      stack.graphqlUrl,
+      'mutation($input: ChatInput!) { chat(input: $input) { conversation { id } reply { id } } }',
+      { input: { message: 'Open a conversation' } },
+      key,
+    );
     const conversationId = start.body.data?.chat.conversation.id as string;
     const client = wsClient(stack.wsUrl, key);
-    const watchers = [0, 1].map(() => collectWs(client, `subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }`, { id: conversationId }));
+    const watchers = [0, 1].map(() =>
+      collectWs(client, `subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }`, { id: conversationId }),
+    );
     const open = async () => sample((await scrape(stack.url)).text, 'ha_ai_agent_active_subscriptions', { field: 'conversationEvents' });
     await waitFor(async () => ((await open()) === 2 ? true : undefined), 5_000, 'two open subscriptions');
     for (const watcher of watchers) watcher.cancel();
@@ -104,7 +121,12 @@ describe('/metrics', () => {
 
   it('counts rate-limit and budget rejections from the errors sent to clients', () => {
     const metrics = new Metrics();
-    const mask = createErrorMasker({ logger: createLogger({ level: 'silent' }), currentRequestId: () => 'request-id', hideSuggestions: false, onMasked: (code) => metrics.clientError(code) });
+    const mask = createErrorMasker({
+      logger: createLogger({ level: 'silent' }),
+      currentRequestId: () => 'request-id',
+      hideSuggestions: false,
+      onMasked: (code) => metrics.clientError(code),
+    });
     mask(AppError.rateLimited(12, 'chat turns'));
     mask(AppError.rateLimited(3));
     mask(AppError.budgetExhausted(new Date()));

@@ -132,7 +132,12 @@ describe('/ready', () => {
     try {
       const first = await ready(server);
       expect(first.status).toBe(200);
-      expect(first.body.checks).toMatchObject({ database: { status: 'up' }, homeAssistant: { status: 'up' }, redis: { status: 'not_configured' }, model: { status: 'not_configured' } });
+      expect(first.body.checks).toMatchObject({
+        database: { status: 'up' },
+        homeAssistant: { status: 'up' },
+        redis: { status: 'not_configured' },
+        model: { status: 'not_configured' },
+      });
 
       homeAssistant.faults.unavailable = true;
       const cached = await ready(server);

@@ -36,7 +36,10 @@ async function chat(token: string, message: string): Promise<string> {
   return eventsOf(stream.results, 'chatStream')[0]?.messageId as string;
 }
 
-async function executions(variables: Record<string, unknown>, token = admin): Promise<{ nodes: Execution[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }> {
+async function executions(
+  variables: Record<string, unknown>,
+  token = admin,
+): Promise<{ nodes: Execution[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }> {
   const response = await postGraphQL(stack.graphqlUrl, TOOL_EXECUTIONS, variables, token);
   expect(response.body.errors, JSON.stringify(response.body.errors)).toBeUndefined();
   const connection = response.body.data?.toolExecutions;
@@ -57,7 +60,10 @@ beforeAll(async () => {
   const client = wsClient(stack.wsUrl, bob);
   const unlock = collectWs(client, CHAT_STREAM, { input: { message: 'Unlock the front door' } });
   const waiting = await waitFor(
-    () => unlock.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as { toolCall: { id: string } } | undefined,
+    () =>
+      unlock.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation') as
+        | { toolCall: { id: string } }
+        | undefined,
     10_000,
     'the confirmation request',
   );
@@ -86,7 +92,12 @@ describe('toolExecutions', () => {
     expect(switchOn.errorCode).toBeNull();
     expect(switchOn.durationMs).toBe(Date.parse(switchOn.finishedAt) - Date.parse(switchOn.startedAt));
 
-    const reply = await postGraphQL(stack.graphqlUrl, `query($id: ID!) { message(id: $id) { conversation { id } usage { totalTokens } } }`, { id: switchOn.messageId }, await stack.apiKey('alice'));
+    const reply = await postGraphQL(
+      stack.graphqlUrl,
+      `query($id: ID!) { message(id: $id) { conversation { id } usage { totalTokens } } }`,
+      { id: switchOn.messageId },
+      await stack.apiKey('alice'),
+    );
     expect(switchOn.replyTokens).toBe(reply.body.data?.message.usage.totalTokens);
     expect(switchOn.replyTokens).toBeGreaterThan(0);
     expect(switchOn.conversationId).toBe(reply.body.data?.message.conversation.id);
@@ -134,7 +145,7 @@ describe('toolExecutions', () => {
   it('rejects an invalid filter and cursor', async () => {
     const response = await postGraphQL(stack.graphqlUrl, TOOL_EXECUTIONS, { first: 0, after: 'nonsense', filter: { tool: '' } }, admin);
     expect(response.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-    const fields = (response.body.errors?.[0]?.extensions?.fields as { field: string }[]).map((problem) => problem.field);
+    const fields = ((response.body.errors?.[0]?.extensions?.fields ?? []) as { field: string }[]).map((problem) => problem.field);
     expect(fields).toEqual(['first', 'filter.tool']);
     const backwards = await postGraphQL(stack.graphqlUrl, TOOL_EXECUTIONS, { filter: { since: betweenTurns, until: beforeTurns } }, admin);
     expect(backwards.body.errors?.[0]?.extensions?.fields).toEqual([{ field: 'filter.until', message: 'must be after since' }]);

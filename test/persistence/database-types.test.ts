@@ -85,7 +85,13 @@ describe.each([
     const em = db.fork();
     em.create(MessageSchema, {
       ...message(messageId, new Date()),
-      usage: { promptTokens: 12, completionTokens: 3, totalTokens: 15, estimated: true, prompt: { system: 1, context: 2, history: 3, message: 4, tools: 2, historyMessages: 1 } },
+      usage: {
+        promptTokens: 12,
+        completionTokens: 3,
+        totalTokens: 15,
+        estimated: true,
+        prompt: { system: 1, context: 2, history: 3, message: 4, tools: 2, historyMessages: 1 },
+      },
       error: { code: 'LLM_UNAVAILABLE', message: 'Grüße', retryable: true },
     });
     await em.flush();
@@ -93,7 +99,20 @@ describe.each([
     for (const [, value] of JSON_VALUES) {
       const id = uuidv7();
       callIds.push(id);
-      em.create(ToolCallSchema, { id, messageId, ownerId: 'owner', callId: 'call', name: 'tool', arguments: value, result: value, status: 'COMPLETED', error: null, round: 1, createdAt: new Date(), finishedAt: null });
+      em.create(ToolCallSchema, {
+        id,
+        messageId,
+        ownerId: 'owner',
+        callId: 'call',
+        name: 'tool',
+        arguments: value,
+        result: value,
+        status: 'COMPLETED',
+        error: null,
+        round: 1,
+        createdAt: new Date(),
+        finishedAt: null,
+      });
     }
     await em.flush();
     await em.insertMany(
@@ -103,7 +122,13 @@ describe.each([
 
     const fresh = db.fork();
     const stored = await fresh.findOneOrFail(MessageSchema, { id: messageId });
-    expect(stored.usage).toEqual({ promptTokens: 12, completionTokens: 3, totalTokens: 15, estimated: true, prompt: { system: 1, context: 2, history: 3, message: 4, tools: 2, historyMessages: 1 } });
+    expect(stored.usage).toEqual({
+      promptTokens: 12,
+      completionTokens: 3,
+      totalTokens: 15,
+      estimated: true,
+      prompt: { system: 1, context: 2, history: 3, message: 4, tools: 2, historyMessages: 1 },
+    });
     expect(stored.error).toEqual({ code: 'LLM_UNAVAILABLE', message: 'Grüße', retryable: true });
     const calls = await fresh.find(ToolCallSchema, { id: { $in: callIds } }, { orderBy: { id: 'asc' } });
     for (const [index, [name, value]] of JSON_VALUES.entries()) {

@@ -150,14 +150,24 @@ describe('encryption at rest', () => {
         ['k1', true],
         ['k2', false],
       ]);
-      const read = await postGraphQL(server.graphqlUrl, `query($id: ID!) { message(id: $id) { content } }`, { id: before[0]?.messageId }, await server.apiKey('alice'));
+      const read = await postGraphQL(
+        server.graphqlUrl,
+        `query($id: ID!) { message(id: $id) { content } }`,
+        { id: before[0]?.messageId },
+        await server.apiKey('alice'),
+      );
       expect(read.body.data?.message.content).toContain(SECRET);
     } finally {
       await server.close();
     }
 
     server = await start(database, { DATA_ENCRYPTION_KEY: k2 });
-    const again = await postGraphQL(server.graphqlUrl, `query($id: ID!) { message(id: $id) { content } }`, { id: before[0]?.messageId }, await server.apiKey('alice'));
+    const again = await postGraphQL(
+      server.graphqlUrl,
+      `query($id: ID!) { message(id: $id) { content } }`,
+      { id: before[0]?.messageId },
+      await server.apiKey('alice'),
+    );
     expect(again.body.data?.message.content).toContain(SECRET);
     await server.close();
 
@@ -177,7 +187,9 @@ describe('encryption at rest', () => {
     expect(await startupError(database, { DATA_ENCRYPTION_KEY: newKey('k1') })).toBe(
       'DATA_ENCRYPTION_KEY "k1" is not the key that encrypted this database\'s data under that id. Configure the original key with that id, or give a new key a new id.',
     );
-    expect(await startupError(database, { DATA_ENCRYPTION_KEY: newKey('k9'), DATA_ENCRYPTION_OLD_KEYS: newKey('k1') })).toContain('the DATA_ENCRYPTION_OLD_KEYS entry "k1" is not the key');
+    expect(await startupError(database, { DATA_ENCRYPTION_KEY: newKey('k9'), DATA_ENCRYPTION_OLD_KEYS: newKey('k1') })).toContain(
+      'the DATA_ENCRYPTION_OLD_KEYS entry "k1" is not the key',
+    );
     expect(await startupError(database, {})).toBe(
       'This database holds data encrypted with key "k1", but DATA_ENCRYPTION_KEY is not set. Set DATA_ENCRYPTION_KEY, and DATA_ENCRYPTION_OLD_KEYS for earlier keys.',
     );
@@ -187,7 +199,9 @@ describe('encryption at rest', () => {
     const db = await openDatabase(database.url);
     await db.fork().nativeDelete(EncryptionKeySchema, {});
     await db.close();
-    expect(await startupError(database, {})).toBe('Stored messages are encrypted with key "k1", which is not configured. Set it as DATA_ENCRYPTION_KEY or add it to DATA_ENCRYPTION_OLD_KEYS.');
+    expect(await startupError(database, {})).toBe(
+      'Stored messages are encrypted with key "k1", which is not configured. Set it as DATA_ENCRYPTION_KEY or add it to DATA_ENCRYPTION_OLD_KEYS.',
+    );
     expect(await startupError(database, { DATA_ENCRYPTION_KEY: newKey('k1') })).toBe(
       'Stored messages do not decrypt with the configured key "k1": the key is wrong. Configure the key that encrypted them.',
     );
@@ -221,7 +235,9 @@ describe('encryption at rest', () => {
       await server.close();
     }
 
-    const db = await openDatabase(database.url, () => {}, { cipher: new DataCipher(undefined, [parseDataKey(k1) as NonNullable<ReturnType<typeof parseDataKey>>]) });
+    const db = await openDatabase(database.url, () => {}, {
+      cipher: new DataCipher(undefined, [parseDataKey(k1) as NonNullable<ReturnType<typeof parseDataKey>>]),
+    });
     const result = await reencryptAll(db);
     expect(result.retiredKeys).toEqual(['k1']);
     expect(result.rewritten['messages.content']).toBe(2);

@@ -33,8 +33,27 @@ async function leaveStreamingReply(db: Database, instanceId: string | null): Pro
   em.create(ConversationSchema, { id: conversationId, ownerId: 'alice', title: 'Unfinished', createdAt: now, updatedAt: now });
   await em.flush();
   const base = { conversationId, ownerId: 'alice', model: null, usage: null, error: null, clientMessageId: null, createdAt: now };
-  em.create(MessageSchema, { ...base, id: userMessageId, role: 'USER', content: 'Tell me a story', status: 'COMPLETED', replyToId: null, lastSequence: 0, completedAt: now });
-  em.create(MessageSchema, { ...base, id: replyId, role: 'ASSISTANT', content: 'Once upon', status: 'STREAMING', replyToId: userMessageId, instanceId, lastSequence: 3, completedAt: null });
+  em.create(MessageSchema, {
+    ...base,
+    id: userMessageId,
+    role: 'USER',
+    content: 'Tell me a story',
+    status: 'COMPLETED',
+    replyToId: null,
+    lastSequence: 0,
+    completedAt: now,
+  });
+  em.create(MessageSchema, {
+    ...base,
+    id: replyId,
+    role: 'ASSISTANT',
+    content: 'Once upon',
+    status: 'STREAMING',
+    replyToId: userMessageId,
+    instanceId,
+    lastSequence: 3,
+    completedAt: null,
+  });
   await em.flush();
   await em.insertMany(ReplyEventSchema, [
     { messageId: replyId, sequence: 1, type: 'ReplyStarted', payload: { conversationId }, createdAt: now },
@@ -119,22 +138,32 @@ describe('a reply ended elsewhere while it streams', () => {
       const stream = collectWs(client, CHAT_STREAM, { input: { message: 'Please write a long answer that another instance ends' } });
       await waitFor(() => (stream.results.length >= 4 ? true : undefined), 10_000, 'a few deltas');
       const messageId = eventsOf(stream.results, 'chatStream')[0]?.messageId as string;
-      await waitFor(async () => {
-        const row = await stack.app.services.db.fork().findOne(MessageSchema, { id: messageId }, { fields: ['lastSequence'] });
-        return row && row.lastSequence > 0 ? true : undefined;
-      }, 10_000, 'a stored batch');
+      await waitFor(
+        async () => {
+          const row = await stack.app.services.db.fork().findOne(MessageSchema, { id: messageId }, { fields: ['lastSequence'] });
+          return row && row.lastSequence > 0 ? true : undefined;
+        },
+        10_000,
+        'a stored batch',
+      );
 
       // What another instance does when this one's heartbeat looks stale.
       expect(await endUnownedReply(stack.app.services.db, messageId, { status: 'INTERRUPTED', event: 'ReplyInterrupted' }, stack.app.bus)).toBe(true);
 
-      await waitFor(() => (stack.logs.some((line) => line.event === 'reply.abandoned' && line.messageId === messageId) ? true : undefined), 10_000, 'the generator to notice');
+      await waitFor(
+        () => (stack.logs.some((line) => line.event === 'reply.abandoned' && line.messageId === messageId) ? true : undefined),
+        10_000,
+        'the generator to notice',
+      );
       await waitFor(() => (stack.model.requests[requestsBefore]?.aborted ? true : undefined), 10_000, 'the model request to be aborted');
       await waitFor(() => (stack.app.services.chat.activeReplies.get(messageId) ? undefined : true), 10_000, 'the turn to end');
       stream.cancel();
       await client.dispose();
 
       const stored = await stack.app.services.db.fork().find(ReplyEventSchema, { messageId }, { orderBy: { sequence: 'asc' } });
-      expect(stored.filter((event) => ['ReplyCompleted', 'ReplyFailed', 'ReplyCancelled', 'ReplyInterrupted'].includes(event.type)).map((event) => event.type)).toEqual(['ReplyInterrupted']);
+      expect(
+        stored.filter((event) => ['ReplyCompleted', 'ReplyFailed', 'ReplyCancelled', 'ReplyInterrupted'].includes(event.type)).map((event) => event.type),
+      ).toEqual(['ReplyInterrupted']);
       expect(stored.at(-1)?.type).toBe('ReplyInterrupted');
       const row = await stack.app.services.db.fork().findOneOrFail(MessageSchema, { id: messageId });
       expect(row.status).toBe('INTERRUPTED');

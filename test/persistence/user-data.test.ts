@@ -68,7 +68,12 @@ describe('exportMyData', () => {
     expect(reply.events.map((event) => event.sequence)).toEqual(reply.events.map((_, index) => index + 1));
     expect(reply.events[0]?.type).toBe('ReplyStarted');
     expect(reply.events.at(-1)?.type).toBe('ReplyCompleted');
-    expect(reply.events.filter((event) => event.type === 'ReplyDelta').map((event) => event.text).join('')).toBe(reply.content);
+    expect(
+      reply.events
+        .filter((event) => event.type === 'ReplyDelta')
+        .map((event) => event.text)
+        .join(''),
+    ).toBe(reply.content);
     expect(reply.events.map((event) => ({ sequence: event.sequence, type: event.type }))).toEqual(
       first.map((event) => ({ sequence: event.sequence, type: event.__typename })),
     );

@@ -26,7 +26,13 @@ beforeAll(async () => {
 beforeEach(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'ha-ai-agent-crash-'));
   databaseUrl = `sqlite:${path.join(dataDir, 'agent.db')}`;
-  baseEnv = { DATABASE_URL: databaseUrl, OPENAI_BASE_URL: model.url, OPENAI_MODEL: SCRIPTED_MODEL_NAME, HA_URL: homeAssistant.url, HA_TOKEN: homeAssistant.token };
+  baseEnv = {
+    DATABASE_URL: databaseUrl,
+    OPENAI_BASE_URL: model.url,
+    OPENAI_MODEL: SCRIPTED_MODEL_NAME,
+    HA_URL: homeAssistant.url,
+    HA_TOKEN: homeAssistant.token,
+  };
   const db = await openDatabase(databaseUrl);
   key = (await new ApiKeyService(db).create('alice')).key;
   await db.close();
@@ -96,7 +102,12 @@ describe('a server killed mid-stream', () => {
       expect(ruleText(message).startsWith(saved.content)).toBe(true);
       expect(saved.content.length).toBeLessThan(ruleText(message).length);
 
-      const conversation = await postGraphQL(url, `query($id: ID!) { conversation(id: $id) { messages { edges { node { role content status } } } } }`, { id: saved.conversation.id }, key);
+      const conversation = await postGraphQL(
+        url,
+        `query($id: ID!) { conversation(id: $id) { messages { edges { node { role content status } } } } }`,
+        { id: saved.conversation.id },
+        key,
+      );
       expect(conversation.body.data?.conversation.messages.edges.map((edge: { node: unknown }) => edge.node)).toEqual([
         { role: 'USER', content: message, status: 'COMPLETED' },
         { role: 'ASSISTANT', content: saved.content, status: 'INTERRUPTED' },

@@ -15,7 +15,12 @@ function ruleText(message: string): string {
 
 interface TurnOutcome {
   events: StreamedEvent[];
-  reply: { status: string; content: string; error: { code: string; message: string; retryable: boolean } | null; toolCalls: { name: string; status: string; error: { code: string; message: string } | null }[] };
+  reply: {
+    status: string;
+    content: string;
+    error: { code: string; message: string; retryable: boolean } | null;
+    toolCalls: { name: string; status: string; error: { code: string; message: string } | null }[];
+  };
   /** The requests the model received during the turn, retries included. */
   requests: RecordedRequest[];
 }
@@ -148,7 +153,13 @@ describe('model errors and retries', () => {
 
   it('fails cleanly on a chunk of the wrong shape', async () => {
     const file = path.join(scratch, 'wrong-shape.sse.txt');
-    const chunk = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-mini', choices: [{ index: 0, delta: { content: 'Partial' } }] };
+    const chunk = {
+      id: 'chatcmpl-1',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, delta: { content: 'Partial' } }],
+    };
     writeFileSync(file, `data: ${JSON.stringify(chunk)}\n\ndata: {"choices": 5}\n\ndata: [DONE]\n\n`);
 
     const outcome = await runTurn(stack, key, 'Say hello', { kind: 'recording', file });
@@ -265,7 +276,11 @@ describe('turn deadline', () => {
       expect(outcome.requests).toHaveLength(1);
       await expect.poll(() => outcome.requests[0]?.aborted).toBe(true);
       expect(outcome.reply.status).toBe('FAILED');
-      expect(outcome.reply.error).toEqual({ code: 'LLM_UNAVAILABLE', message: 'The reply did not finish within 2 s (AGENT_TURN_DEADLINE_SECONDS).', retryable: true });
+      expect(outcome.reply.error).toEqual({
+        code: 'LLM_UNAVAILABLE',
+        message: 'The reply did not finish within 2 s (AGENT_TURN_DEADLINE_SECONDS).',
+        retryable: true,
+      });
       expect(outcome.reply.content.length).toBeGreaterThan(0);
       expect(outcome.reply.content.length).toBeLessThan(ruleText(message).length);
       expect(outcome.reply.content).toBe(joinDeltas(outcome.events));

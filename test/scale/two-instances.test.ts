@@ -120,7 +120,10 @@ describe.skipIf(missing !== undefined)('two instances sharing PostgreSQL and Red
     while (!finished && joiners.length < 40) {
       const seen = watcher.results.length;
       const after = joiners.length % 3 === 0 ? 0 : Math.max(0, seen - Math.floor(Math.random() * 4));
-      const stream = joiners.length % 5 === 4 ? collectSse(`${nodeB.url}/graphql`, key, REPLY_STREAM, { messageId, after }) : collectWs(clientB, REPLY_STREAM, { messageId, after });
+      const stream =
+        joiners.length % 5 === 4
+          ? collectSse(`${nodeB.url}/graphql`, key, REPLY_STREAM, { messageId, after })
+          : collectWs(clientB, REPLY_STREAM, { messageId, after });
       joiners.push({ after, stream });
       await sleep(Math.floor(Math.random() * 30));
     }
@@ -147,7 +150,11 @@ describe.skipIf(missing !== undefined)('two instances sharing PostgreSQL and Red
     const messageId = await startChat(nodeA, 'Please write a long answer that I will cancel');
     const client = wsClient(`${nodeB.url.replace(/^http/, 'ws')}/graphql`, key);
     const onB = collectWs(client, REPLY_STREAM, { messageId });
-    await waitFor(() => (onB.results.filter((result) => result.data?.replyStream.__typename === 'ReplyDelta').length >= 2 ? true : undefined), 10_000, 'two deltas on B');
+    await waitFor(
+      () => (onB.results.filter((result) => result.data?.replyStream.__typename === 'ReplyDelta').length >= 2 ? true : undefined),
+      10_000,
+      'two deltas on B',
+    );
 
     const cancelled = await postGraphQL(`${nodeB.url}/graphql`, CANCEL, { id: messageId }, key);
     expect(cancelled.body.errors, JSON.stringify(cancelled.body.errors)).toBeUndefined();
@@ -220,7 +227,6 @@ describe.skipIf(missing !== undefined)('two instances sharing PostgreSQL and Red
     expect(joinDeltas(events).startsWith(last.message.content)).toBe(true);
     expect(logEvents(nodeB, 'reply.recovered').some((line) => (line.messageIds as string[]).includes(messageId))).toBe(true);
   });
-
 });
 
 describe.skipIf(missing !== undefined)('limits and budgets shared by two instances', () => {
@@ -248,7 +254,10 @@ describe.skipIf(missing !== undefined)('limits and budgets shared by two instanc
       MAX_CONCURRENT_REPLIES_PER_USER: '10',
       TOKEN_BUDGET_PER_DAY: '100',
     };
-    [first, second] = await Promise.all([startServerProcess({ ...shared, INSTANCE_ID: 'limits-a' }), startServerProcess({ ...shared, INSTANCE_ID: 'limits-b' })]);
+    [first, second] = await Promise.all([
+      startServerProcess({ ...shared, INSTANCE_ID: 'limits-a' }),
+      startServerProcess({ ...shared, INSTANCE_ID: 'limits-b' }),
+    ]);
     const db = await openDatabase(limitsDatabase.url);
     const apiKeys = new ApiKeyService(db);
     keys = { carol: (await apiKeys.create('carol')).key, dave: (await apiKeys.create('dave')).key };

@@ -89,13 +89,7 @@ describe('API key storage', () => {
   it('rejects a wrong secret, an unknown id and a truncated key alike', async () => {
     const key = await server.apiKey('alice');
     const [, id] = KEY_PATTERN.exec(key) ?? [];
-    const attempts = [
-      `haa_${id}_${'A'.repeat(43)}`,
-      `haa_${'0'.repeat(16)}_${key.slice(-43)}`,
-      key.slice(0, -1),
-      `${key}A`,
-      key.replace('haa_', 'HAA_'),
-    ];
+    const attempts = [`haa_${id}_${'A'.repeat(43)}`, `haa_${'0'.repeat(16)}_${key.slice(-43)}`, key.slice(0, -1), `${key}A`, key.replace('haa_', 'HAA_')];
     const messages = new Set<string>();
     for (const attempt of attempts) {
       const response = await postGraphQL(server.graphqlUrl, '{ viewer { id } }', {}, attempt);
@@ -166,7 +160,10 @@ describe('revocation', () => {
   async function expectEnded(streams: Awaited<ReturnType<typeof openStreams>>) {
     const { socket, sse } = streams;
     const error = await socket.nextMessage((message) => message.id === 'events', 5_000);
-    expect(error).toMatchObject({ type: 'next', payload: { errors: [{ message: 'Your API key has been revoked. Use another credential and resubscribe.', extensions: { code: 'UNAUTHENTICATED' } }] } });
+    expect(error).toMatchObject({
+      type: 'next',
+      payload: { errors: [{ message: 'Your API key has been revoked. Use another credential and resubscribe.', extensions: { code: 'UNAUTHENTICATED' } }] },
+    });
     expect(await socket.closed).toEqual({ code: 4403, reason: 'Credential revoked' });
     await sse.done;
     expect(sse.events.map((event) => event.event)).toEqual(['next', 'complete']);
@@ -200,7 +197,11 @@ describe('revocation', () => {
 
       await slowChecks.app.services.apiKeys.revoke(KEY_PATTERN.exec(key)?.[1] as string);
       await expectEnded({ socket, sse });
-      expect(await tryConnectionInit(slowChecks.wsUrl, { authorization: `Bearer ${key}` })).toEqual({ acknowledged: false, code: 4401, reason: 'Unauthorized' });
+      expect(await tryConnectionInit(slowChecks.wsUrl, { authorization: `Bearer ${key}` })).toEqual({
+        acknowledged: false,
+        code: 4401,
+        reason: 'Unauthorized',
+      });
     } finally {
       await slowChecks.close();
     }

@@ -36,7 +36,9 @@ async function currentTitle(): Promise<string> {
 
 describe('CSRF', () => {
   it('rejects a mutation over GET', async () => {
-    const response = await fetch(`${server.graphqlUrl}?query=${encodeURIComponent(renameMutation('Renamed by GET'))}`, { headers: { authorization: `Bearer ${key}` } });
+    const response = await fetch(`${server.graphqlUrl}?query=${encodeURIComponent(renameMutation('Renamed by GET'))}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('POST');
     expect(await currentTitle()).toBe('Test conversation');
@@ -60,7 +62,11 @@ describe('CSRF', () => {
     const multipart = await fetch(server.graphqlUrl, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
     expect(multipart.status).toBe(415);
 
-    const noType = await fetch(server.graphqlUrl, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: new TextEncoder().encode(JSON.stringify({ query: renameMutation('Renamed without a type') })) });
+    const noType = await fetch(server.graphqlUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+      body: new TextEncoder().encode(JSON.stringify({ query: renameMutation('Renamed without a type') })),
+    });
     expect(noType.status).toBe(415);
 
     expect(await currentTitle()).toBe('Test conversation');
@@ -125,7 +131,11 @@ describe('CORS', () => {
 describe('security headers', () => {
   it('are on API answers, errors and /health', async () => {
     const answers = [
-      await fetch(server.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query: '{ viewer { id } }' }) }),
+      await fetch(server.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ query: '{ viewer { id } }' }),
+      }),
       await fetch(server.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ viewer { id } }' }) }),
       await fetch(server.graphqlUrl, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }),
       await fetch(`${server.url}/health`),

@@ -200,7 +200,11 @@ describe('a token that expires during a stream', () => {
   it('ends SSE and graphql-ws subscriptions with UNAUTHENTICATED and closes the socket', async () => {
     const conversationId = await storeConversation(server.app, 'alice');
     const exp = now() + 2;
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(exp).sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
 
     const sse = await openRawSse(server.graphqlUrl, CONVERSATION_EVENTS, { id: conversationId }, { authorization: `Bearer ${token}` });
     const socket = await openAuthenticatedSocket(server.wsUrl, token);

@@ -121,8 +121,16 @@ for (const nodeEnv of ['development', 'production'] as const) {
 
     it('drives the server through failures of every kind', async () => {
       // Bad and good credentials on every transport.
-      const forged = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('1h').sign(new TextEncoder().encode(`${secrets.jwt}-wrong`));
-      const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(new TextEncoder().encode(secrets.jwt));
+      const forged = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('alice')
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode(`${secrets.jwt}-wrong`));
+      const expired = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('alice')
+        .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+        .sign(new TextEncoder().encode(secrets.jwt));
       const wrongKey = `${apiKey.slice(0, 21)}${'A'.repeat(43)}`;
       for (const token of [forged, expired, wrongKey, secrets.jwt, secrets.openai, 'haa_zz']) {
         expect((await http('{ viewer { id } }', {}, token)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
@@ -140,7 +148,12 @@ for (const nodeEnv of ['development', 'production'] as const) {
       expect(good.at(-2)?.data.data.chatStream.__typename).toBe('ReplyCompleted');
 
       // The model fails in every way it can, its error bodies full of things that must not travel on.
-      const upstreamBody = { error: { message: `upstream exploded: Traceback at /srv/models/app.py line 3 with key ${secrets.openai}; select * from \`keys\``, type: 'server_error' } };
+      const upstreamBody = {
+        error: {
+          message: `upstream exploded: Traceback at /srv/models/app.py line 3 with key ${secrets.openai}; select * from \`keys\``,
+          type: 'server_error',
+        },
+      };
       model.enqueue({ kind: 'http_error', status: 500, body: upstreamBody });
       model.enqueue({ kind: 'http_error', status: 401, body: upstreamBody });
       model.enqueue({ kind: 'http_error', status: 400, body: upstreamBody });
@@ -195,7 +208,11 @@ for (const nodeEnv of ['development', 'production'] as const) {
 
       // Malformed requests.
       for (const body of ['{"query":', '[]', '"a string"', '{"query": 42}', '{"query":"{ viewer { id } }","variables":"x"}']) {
-        const response = await fetch(server.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body });
+        const response = await fetch(server.graphqlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+          body,
+        });
         record(`${response.status} ${await response.text()}`);
         expect(response.status, body).toBeLessThan(500);
       }
@@ -237,7 +254,11 @@ for (const nodeEnv of ['development', 'production'] as const) {
     it('logs each unexpected error once, under the request id the client got', () => {
       const requestIds = [...new Set([...responses.join('\n').matchAll(/"requestId":"([^"]+)"/g)].map((match) => match[1]))];
       const closeIds = [...responses.join('\n').matchAll(/Request id: ([\w-]+)/g)].map((match) => match[1]);
-      const socketIds = sockets.flatMap((socket) => socket.messages).flatMap((message) => (message.payload?.errors ?? message.payload ?? []) as { extensions?: { requestId?: string } }[]).map((error) => error?.extensions?.requestId).filter(Boolean);
+      const socketIds = sockets
+        .flatMap((socket) => socket.messages)
+        .flatMap((message) => (message.payload?.errors ?? message.payload ?? []) as { extensions?: { requestId?: string } }[])
+        .map((error) => error?.extensions?.requestId)
+        .filter(Boolean);
       const all = [...new Set([...requestIds, ...closeIds, ...socketIds])];
       expect(all.length).toBeGreaterThanOrEqual(7);
       for (const requestId of all) {
@@ -254,11 +275,22 @@ describe('LOG_CONVERSATION_CONTENT', () => {
     const homeAssistant = await startHomeAssistantSimulator({ home: loadHome(DEMO_HOME_PATH) });
     const model = await startScriptedModel({});
     const server = await startTestServer({
-      env: { LOG_CONVERSATION_CONTENT: 'true', OPENAI_BASE_URL: model.url, OPENAI_MODEL: SCRIPTED_MODEL_NAME, HA_URL: homeAssistant.url, HA_TOKEN: homeAssistant.token },
+      env: {
+        LOG_CONVERSATION_CONTENT: 'true',
+        OPENAI_BASE_URL: model.url,
+        OPENAI_MODEL: SCRIPTED_MODEL_NAME,
+        HA_URL: homeAssistant.url,
+        HA_TOKEN: homeAssistant.token,
+      },
     });
     try {
       const marker = `content-marker-${random()}`;
-      const stream = await openRawSse(server.graphqlUrl, CHAT_STREAM, { input: { message: `Is the front door locked? ${marker}` } }, { authorization: `Bearer ${await server.apiKey('alice')}` });
+      const stream = await openRawSse(
+        server.graphqlUrl,
+        CHAT_STREAM,
+        { input: { message: `Is the front door locked? ${marker}` } },
+        { authorization: `Bearer ${await server.apiKey('alice')}` },
+      );
       await stream.done;
       const content = server.logs.filter((line) => line.event === 'turn.content');
       expect(content.map((line) => line.role)).toEqual(['USER', 'ASSISTANT']);

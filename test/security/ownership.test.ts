@@ -61,8 +61,13 @@ beforeAll(async () => {
   const events = eventsOf(first.results, 'chatStream');
   ids.reply = events[0]?.messageId as string;
   ids.conversation = events[0]?.conversationId as string;
-  ids.toolCall = (events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { id: string }).id;
-  const history = await postGraphQL(stack.graphqlUrl, 'query($id: ID!) { conversation(id: $id) { messages { edges { node { id role } } } } }', { id: ids.conversation }, alice);
+  ids.toolCall = (events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { id: string } | undefined)?.id as string;
+  const history = await postGraphQL(
+    stack.graphqlUrl,
+    'query($id: ID!) { conversation(id: $id) { messages { edges { node { id role } } } } }',
+    { id: ids.conversation },
+    alice,
+  );
   ids.userMessage = history.body.data?.conversation.messages.edges[0].node.id;
 
   // A reply that keeps streaming while the tests run: the model stalls after a few chunks.
@@ -81,17 +86,57 @@ afterAll(async () => {
 const OPERATIONS: { name: string; kind: 'http' | 'sse'; query: string; variables: (id: (key: keyof typeof ids) => string) => Record<string, unknown> }[] = [
   { name: 'conversation', kind: 'http', query: 'query($id: ID!) { conversation(id: $id) { id title } }', variables: (id) => ({ id: id('conversation') }) },
   { name: 'message (user)', kind: 'http', query: 'query($id: ID!) { message(id: $id) { id content } }', variables: (id) => ({ id: id('userMessage') }) },
-  { name: 'message (reply)', kind: 'http', query: 'query($id: ID!) { message(id: $id) { id content toolCalls { id } } }', variables: (id) => ({ id: id('reply') }) },
-  { name: 'renameConversation', kind: 'http', query: 'mutation($id: ID!) { renameConversation(id: $id, title: "Mine now") { id } }', variables: (id) => ({ id: id('conversation') }) },
-  { name: 'deleteConversation', kind: 'http', query: 'mutation($id: ID!) { deleteConversation(id: $id) { deleted } }', variables: (id) => ({ id: id('conversation') }) },
-  { name: 'cancelReply (streaming)', kind: 'http', query: 'mutation($id: ID!) { cancelReply(messageId: $id) { id status } }', variables: (id) => ({ id: id('streamingReply') }) },
-  { name: 'cancelReply (ended)', kind: 'http', query: 'mutation($id: ID!) { cancelReply(messageId: $id) { id status } }', variables: (id) => ({ id: id('reply') }) },
-  { name: 'chat into a conversation', kind: 'http', query: CHAT_MUTATION, variables: (id) => ({ input: { message: 'Unlock the front door', conversationId: id('conversation') } }) },
+  {
+    name: 'message (reply)',
+    kind: 'http',
+    query: 'query($id: ID!) { message(id: $id) { id content toolCalls { id } } }',
+    variables: (id) => ({ id: id('reply') }),
+  },
+  {
+    name: 'renameConversation',
+    kind: 'http',
+    query: 'mutation($id: ID!) { renameConversation(id: $id, title: "Mine now") { id } }',
+    variables: (id) => ({ id: id('conversation') }),
+  },
+  {
+    name: 'deleteConversation',
+    kind: 'http',
+    query: 'mutation($id: ID!) { deleteConversation(id: $id) { deleted } }',
+    variables: (id) => ({ id: id('conversation') }),
+  },
+  {
+    name: 'cancelReply (streaming)',
+    kind: 'http',
+    query: 'mutation($id: ID!) { cancelReply(messageId: $id) { id status } }',
+    variables: (id) => ({ id: id('streamingReply') }),
+  },
+  {
+    name: 'cancelReply (ended)',
+    kind: 'http',
+    query: 'mutation($id: ID!) { cancelReply(messageId: $id) { id status } }',
+    variables: (id) => ({ id: id('reply') }),
+  },
+  {
+    name: 'chat into a conversation',
+    kind: 'http',
+    query: CHAT_MUTATION,
+    variables: (id) => ({ input: { message: 'Unlock the front door', conversationId: id('conversation') } }),
+  },
   { name: 'replyStream (ended)', kind: 'sse', query: REPLY_STREAM, variables: (id) => ({ messageId: id('reply') }) },
   { name: 'replyStream (streaming)', kind: 'sse', query: REPLY_STREAM, variables: (id) => ({ messageId: id('streamingReply'), after: 0 }) },
   { name: 'replyStream of a user message', kind: 'sse', query: REPLY_STREAM, variables: (id) => ({ messageId: id('userMessage') }) },
-  { name: 'conversationEvents', kind: 'sse', query: 'subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }', variables: (id) => ({ id: id('conversation') }) },
-  { name: 'chatStream into a conversation', kind: 'sse', query: CHAT_STREAM, variables: (id) => ({ input: { message: 'Unlock the front door', conversationId: id('conversation') } }) },
+  {
+    name: 'conversationEvents',
+    kind: 'sse',
+    query: 'subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }',
+    variables: (id) => ({ id: id('conversation') }),
+  },
+  {
+    name: 'chatStream into a conversation',
+    kind: 'sse',
+    query: CHAT_STREAM,
+    variables: (id) => ({ input: { message: 'Unlock the front door', conversationId: id('conversation') } }),
+  },
 ];
 
 const run = (operation: (typeof OPERATIONS)[number], variables: Record<string, unknown>) =>
@@ -100,8 +145,14 @@ const run = (operation: (typeof OPERATIONS)[number], variables: Record<string, u
 describe("another user's ids", () => {
   it('get the same answer as ids that do not exist', async () => {
     for (const operation of OPERATIONS) {
-      const foreign = await run(operation, operation.variables((key) => ids[key]));
-      const unknown = await run(operation, operation.variables(() => uuidv7()));
+      const foreign = await run(
+        operation,
+        operation.variables((key) => ids[key]),
+      );
+      const unknown = await run(
+        operation,
+        operation.variables(() => uuidv7()),
+      );
       expect(foreign, operation.name).toEqual(unknown);
       const text = JSON.stringify(foreign);
       expect(text, operation.name).not.toMatch(/"data":\{"(conversation|message)":\{/);
@@ -111,11 +162,24 @@ describe("another user's ids", () => {
 
   it('run the same database queries as ids that do not exist', async () => {
     for (const operation of OPERATIONS) {
-      const foreign = await queriesOf(() => run(operation, operation.variables((key) => ids[key])));
-      const unknown = await queriesOf(() => run(operation, operation.variables(() => uuidv7())));
+      const foreign = await queriesOf(() =>
+        run(
+          operation,
+          operation.variables((key) => ids[key]),
+        ),
+      );
+      const unknown = await queriesOf(() =>
+        run(
+          operation,
+          operation.variables(() => uuidv7()),
+        ),
+      );
       expect(foreign, operation.name).toEqual(unknown);
       // Every lookup by id is filtered by the caller, so the owner's row is never even read.
-      expect(foreign.some((query) => query.includes('"bob"') || query.includes("'bob'")), operation.name).toBe(true);
+      expect(
+        foreign.some((query) => query.includes('"bob"') || query.includes("'bob'")),
+        operation.name,
+      ).toBe(true);
       expect(foreign.join('\n'), operation.name).not.toContain('alice');
     }
   });
@@ -156,7 +220,12 @@ describe("another user's ids", () => {
   });
 
   it('keep a clientMessageId per user', async () => {
-    const response = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'My own first message', clientMessageId: 'alice-retry-key' } }, bob);
+    const response = await postGraphQL(
+      stack.graphqlUrl,
+      CHAT_MUTATION,
+      { input: { message: 'My own first message', clientMessageId: 'alice-retry-key' } },
+      bob,
+    );
     const turn = response.body.data?.chat;
     expect(turn.conversation.id).not.toBe(ids.conversation);
     expect(turn.userMessage.content).toBe('My own first message');

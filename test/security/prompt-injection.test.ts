@@ -50,13 +50,16 @@ const count = (text: string, needle: string) => text.split(needle).length - 1;
 describe('home data and tool results in the prompt', () => {
   it('arrive only inside delimiters they cannot close', async () => {
     const before = stack.model.requests.length;
-    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'get_states', arguments: { domain: 'media_player' } }] }, { kind: 'text', text: 'A film is playing.' });
+    stack.model.enqueue(
+      { kind: 'tool_calls', calls: [{ name: 'get_states', arguments: { domain: 'media_player' } }] },
+      { kind: 'text', text: 'A film is playing.' },
+    );
     await chat('What is playing on the TV?');
     const [first, second] = stack.model.requests.slice(before);
     const messages = second?.body.messages as { role: string; content: string | null }[];
 
     // The home context: one block, and the injected tags inside it are escaped.
-    const context = (first?.body.messages as { role: string; content: string }[]).find((message) => message.content.startsWith('<home_context>'));
+    const context = ((first?.body.messages ?? []) as { role: string; content: string }[]).find((message) => message.content.startsWith('<home_context>'));
     expect(context).toBeDefined();
     expect(count(context?.content ?? '', '<home_context>')).toBe(1);
     expect(count(context?.content ?? '', '</home_context>')).toBe(1);
@@ -90,15 +93,26 @@ describe('home data and tool results in the prompt', () => {
     const stream = collectWs(client, CHAT_STREAM, { input: { message: 'What is playing on the TV?' } });
 
     // The unlock never runs on the model's word: it waits for the user, who denies it here.
-    const waiting = await waitFor(() => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation'), 10_000, 'the confirmation request');
+    const waiting = await waitFor(
+      () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation'),
+      10_000,
+      'the confirmation request',
+    );
     expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
-    const denied = await postGraphQL(stack.graphqlUrl, 'mutation($id: ID!) { confirmToolCall(toolCallId: $id, approve: false) { status } }', { id: waiting.toolCall.id }, alice);
+    const denied = await postGraphQL(
+      stack.graphqlUrl,
+      'mutation($id: ID!) { confirmToolCall(toolCallId: $id, approve: false) { status } }',
+      { id: waiting.toolCall.id },
+      alice,
+    );
     expect(denied.body.data?.confirmToolCall.status).toBe('REJECTED');
     await stream.done;
     await client.dispose();
 
     const events = eventsOf(stream.results, 'chatStream');
-    const finished = events.filter((event) => event.__typename === 'ToolCallFinished').map((event) => event.toolCall as { status: string; error: { code: string } | null });
+    const finished = events
+      .filter((event) => event.__typename === 'ToolCallFinished')
+      .map((event) => event.toolCall as { status: string; error: { code: string } | null });
     expect(finished.map((call) => call.status)).toEqual(['REJECTED', 'REJECTED']);
     expect(finished[0]?.error?.code).toBe('BAD_USER_INPUT');
     expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
@@ -151,7 +165,12 @@ describe('home data and tool results in the prompt', () => {
   });
 
   it('shows the caller the stored tool calls, rejected ones included', async () => {
-    const list = await postGraphQL(stack.graphqlUrl, '{ conversations(first: 1) { edges { node { messages(first: 10) { edges { node { role toolCalls { name status } } } } } } } }', {}, alice);
+    const list = await postGraphQL(
+      stack.graphqlUrl,
+      '{ conversations(first: 1) { edges { node { messages(first: 10) { edges { node { role toolCalls { name status } } } } } } } }',
+      {},
+      alice,
+    );
     const replies = list.body.data?.conversations.edges[0].node.messages.edges.filter((edge: { node: { role: string } }) => edge.node.role === 'ASSISTANT');
     expect(replies.at(-1).node.toolCalls.map((call: { name: string; status: string }) => call.status)).toEqual(['FAILED', 'REJECTED', 'FAILED']);
   });

@@ -35,10 +35,18 @@ describe('document limits', () => {
 
     const socket = await openAuthenticatedSocket(server.wsUrl, key);
     socket.send({ type: 'subscribe', id: '1', payload: { query: deep } });
-    expect(await socket.nextMessage((message) => message.id === '1')).toMatchObject({ type: 'error', payload: [{ message: 'Query depth limit of 10 exceeded, found 11.', extensions: { code: 'BAD_USER_INPUT' } }] });
+    expect(await socket.nextMessage((message) => message.id === '1')).toMatchObject({
+      type: 'error',
+      payload: [{ message: 'Query depth limit of 10 exceeded, found 11.', extensions: { code: 'BAD_USER_INPUT' } }],
+    });
     socket.close();
 
-    const sse = await openRawSse(server.graphqlUrl, `subscription { conversationEvents(conversationId: "0193a5c4-8f3e-7c1a-9b2d-4e5f6a7b8c9d") { ... on ReplyCompleted { message { conversation { messages { edges { node { conversation { messages { edges { node { id } } } } } } } } } } } }`, {}, { authorization: `Bearer ${key}` });
+    const sse = await openRawSse(
+      server.graphqlUrl,
+      `subscription { conversationEvents(conversationId: "0193a5c4-8f3e-7c1a-9b2d-4e5f6a7b8c9d") { ... on ReplyCompleted { message { conversation { messages { edges { node { conversation { messages { edges { node { id } } } } } } } } } } } }`,
+      {},
+      { authorization: `Bearer ${key}` },
+    );
     await sse.done;
     expect(sse.events[0]?.data.errors[0].message).toMatch(/^Query depth limit of 10 exceeded/);
   });
@@ -109,7 +117,10 @@ describe('document limits', () => {
   it('answers invalid variables with BAD_USER_INPUT, not a server error', async () => {
     const response = await postGraphQL(server.graphqlUrl, 'query($n: Int) { conversations(first: $n) { edges { cursor } } }', { n: 'many' }, key);
     expect(response.status).toBe(400);
-    expect(errorOf(response)).toMatchObject({ message: 'Variable "$n" got invalid value "many"; Int cannot represent non-integer value: "many"', extensions: { code: 'BAD_USER_INPUT' } });
+    expect(errorOf(response)).toMatchObject({
+      message: 'Variable "$n" got invalid value "many"; Int cannot represent non-integer value: "many"',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   });
 });
 
@@ -157,7 +168,10 @@ describe('schema discovery in production', () => {
     socket.send({ type: 'subscribe', id: '1', payload: { query: '{ __schema { types { name } } }' } });
     const rejected = await socket.nextMessage((message) => message.id === '1');
     expect(rejected.type).toBe('error');
-    expect(rejected.payload[0]).toMatchObject({ message: 'GraphQL introspection has been disabled, but the requested query contained the field "__schema".', extensions: { code: 'BAD_USER_INPUT' } });
+    expect(rejected.payload[0]).toMatchObject({
+      message: 'GraphQL introspection has been disabled, but the requested query contained the field "__schema".',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
     socket.close();
 
     const typename = await postGraphQL(production.graphqlUrl, '{ __typename }', {}, productionKey);
@@ -171,7 +185,12 @@ describe('schema discovery in production', () => {
     const typeName = await postGraphQL(production.graphqlUrl, 'query($i: ChatInpt!) { viewer { id } }', { i: {} }, productionKey);
     expect(JSON.stringify(typeName.body)).not.toContain('Did you mean');
 
-    const inputField = await postGraphQL(production.graphqlUrl, 'mutation($i: ChatInput!) { chat(input: $i) { reply { id } } }', { i: { message: 'hi', mesage: 'hi' } }, productionKey);
+    const inputField = await postGraphQL(
+      production.graphqlUrl,
+      'mutation($i: ChatInput!) { chat(input: $i) { reply { id } } }',
+      { i: { message: 'hi', mesage: 'hi' } },
+      productionKey,
+    );
     expect(errorOf(inputField)?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(JSON.stringify(inputField.body)).not.toContain('Did you mean');
     expect(JSON.stringify(inputField.body)).not.toContain('"message"?');

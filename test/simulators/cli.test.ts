@@ -19,7 +19,11 @@ afterEach(async () => {
 });
 
 /** Starts a CLI and resolves with its stdout once `pattern` appears in it. */
-function startCli(script: string, args: string[], pattern: RegExp): Promise<{ output: string; match: RegExpMatchArray; child: ChildProcessWithoutNullStreams }> {
+function startCli(
+  script: string,
+  args: string[],
+  pattern: RegExp,
+): Promise<{ output: string; match: RegExpMatchArray; child: ChildProcessWithoutNullStreams }> {
   const child = spawn(TSX, [path.join(repoRoot, script), ...args], { cwd: repoRoot });
   children.push(child);
   return new Promise((resolve, reject) => {
@@ -56,11 +60,7 @@ describe('simulator CLIs', () => {
   });
 
   it('starts the scripted model', async () => {
-    const { output, match } = await startCli(
-      'src/simulators/scripted-model/cli.ts',
-      ['--port', '0', '--mode', 'no-usage'],
-      /OPENAI_BASE_URL=(\S+)/,
-    );
+    const { output, match } = await startCli('src/simulators/scripted-model/cli.ts', ['--port', '0', '--mode', 'no-usage'], /OPENAI_BASE_URL=(\S+)/);
     expect(output).toContain('scripted demo model, not a real language model');
     expect(output).toContain('OPENAI_MODEL=scripted-demo-model');
     const response = await fetch(`${match[1]}/models`);

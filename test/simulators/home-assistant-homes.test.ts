@@ -6,13 +6,7 @@ import { createConnection, createLongLivedTokenAuth, getServices } from 'home-as
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
-import {
-  DEMO_HOME_PATH,
-  loadHome,
-  startHomeAssistantSimulator,
-  type HassState,
-  type SimulatedHome,
-} from '../../src/simulators/home-assistant/index.js';
+import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator, type HassState, type SimulatedHome } from '../../src/simulators/home-assistant/index.js';
 import { requireFixtures } from '../support/fixtures.js';
 
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
@@ -63,8 +57,23 @@ describe('demo home', () => {
   it('covers the domains an agent controls', () => {
     const domains = domainsOf(home);
     for (const domain of [
-      'light', 'switch', 'fan', 'climate', 'media_player', 'scene', 'input_boolean', 'sensor', 'binary_sensor',
-      'lock', 'cover', 'alarm_control_panel', 'person', 'weather', 'sun', 'automation', 'script',
+      'light',
+      'switch',
+      'fan',
+      'climate',
+      'media_player',
+      'scene',
+      'input_boolean',
+      'sensor',
+      'binary_sensor',
+      'lock',
+      'cover',
+      'alarm_control_panel',
+      'person',
+      'weather',
+      'sun',
+      'automation',
+      'script',
     ]) {
       expect(domains, domain).toContain(domain);
     }
@@ -76,7 +85,10 @@ describe('demo home', () => {
 
   it('registers every entity with areas', () => {
     for (const state of home.states) {
-      expect(home.entities?.some((entry) => entry.entity_id === state.entity_id), state.entity_id).toBe(true);
+      expect(
+        home.entities?.some((entry) => entry.entity_id === state.entity_id),
+        state.entity_id,
+      ).toBe(true);
     }
     const withOwnArea = home.entities?.filter((entry) => entry.area_id && entry.device_id) ?? [];
     expect(withOwnArea.map((entry) => entry.entity_id)).toContain('light.garden_path');

@@ -259,9 +259,7 @@ describe('REST history', () => {
     await callService('light', 'turn_off', { entity_id: 'light.hallway' });
     sim.setState('sensor.outdoor_temperature', '15.1');
 
-    const response = await api(
-      `/api/history/period/${encodeURIComponent(start)}?filter_entity_id=light.hallway,sensor.outdoor_temperature,light.unknown`,
-    );
+    const response = await api(`/api/history/period/${encodeURIComponent(start)}?filter_entity_id=light.hallway,sensor.outdoor_temperature,light.unknown`);
     expect(response.status).toBe(200);
     const history = (await response.json()) as HassState[][];
     expect(history).toHaveLength(2);
@@ -275,9 +273,7 @@ describe('REST history', () => {
     for (const service of ['turn_on', 'turn_off', 'turn_on']) {
       await callService('switch', service, { entity_id: 'switch.coffee_machine' });
     }
-    const response = await api(
-      `/api/history/period/${start}?filter_entity_id=switch.coffee_machine&minimal_response&no_attributes`,
-    );
+    const response = await api(`/api/history/period/${start}?filter_entity_id=switch.coffee_machine&minimal_response&no_attributes`);
     const [rows] = (await response.json()) as Record<string, unknown>[][];
     expect(rows).toHaveLength(4);
     expect(Object.keys(rows![1]!).sort()).toEqual(['last_changed', 'state']);

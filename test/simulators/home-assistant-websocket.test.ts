@@ -17,12 +17,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
-import {
-  DEMO_HOME_PATH,
-  loadHome,
-  startHomeAssistantSimulator,
-  type HomeAssistantSimulator,
-} from '../../src/simulators/home-assistant/index.js';
+import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator, type HomeAssistantSimulator } from '../../src/simulators/home-assistant/index.js';
 import { requireFixtures } from '../support/fixtures.js';
 import { RawWebSocket } from './raw-websocket.js';
 
@@ -166,9 +161,27 @@ describe('WebSocket commands', () => {
     expect(kitchenLight.options).toEqual({ conversation: { should_expose: true } });
     expect(Object.keys(kitchenLight).sort()).toEqual(
       [
-        'area_id', 'categories', 'config_entry_id', 'config_subentry_id', 'created_at', 'device_id', 'disabled_by',
-        'entity_category', 'entity_id', 'has_entity_name', 'hidden_by', 'icon', 'id', 'labels', 'modified_at', 'name',
-        'options', 'original_name', 'platform', 'translation_key', 'unique_id',
+        'area_id',
+        'categories',
+        'config_entry_id',
+        'config_subentry_id',
+        'created_at',
+        'device_id',
+        'disabled_by',
+        'entity_category',
+        'entity_id',
+        'has_entity_name',
+        'hidden_by',
+        'icon',
+        'id',
+        'labels',
+        'modified_at',
+        'name',
+        'options',
+        'original_name',
+        'platform',
+        'translation_key',
+        'unique_id',
       ].sort(),
     );
 
@@ -289,7 +302,15 @@ describe('WebSocket service calls and events', () => {
     sim.setState('sensor.kitchen_temperature', '22.0');
     sim.setState('sensor.kitchen_temperature', '22.5', { unit_of_measurement: '°C' });
     const client = await raw();
-    client.send({ id: 1, type: 'history/history_during_period', start_time: start, entity_ids: ['sensor.kitchen_temperature', 'light.nowhere'], minimal_response: true, no_attributes: true, significant_changes_only: false });
+    client.send({
+      id: 1,
+      type: 'history/history_during_period',
+      start_time: start,
+      entity_ids: ['sensor.kitchen_temperature', 'light.nowhere'],
+      minimal_response: true,
+      no_attributes: true,
+      significant_changes_only: false,
+    });
     const reply = await client.next<{ id: number; success: boolean; result: Record<string, { s: string; lu: number; a?: unknown }[]> }>();
     expect(reply).toMatchObject({ id: 1, success: true });
     expect(Object.keys(reply.result)).toEqual(['sensor.kitchen_temperature']);
@@ -298,7 +319,13 @@ describe('WebSocket service calls and events', () => {
     expect(rows[0]!.lu).toBeCloseTo(Date.parse(start) / 1000, 3);
     expect(rows.every((row) => row.a === undefined)).toBe(true);
 
-    client.send({ id: 2, type: 'history/history_during_period', start_time: start, entity_ids: ['sensor.kitchen_temperature'], include_start_time_state: false });
+    client.send({
+      id: 2,
+      type: 'history/history_during_period',
+      start_time: start,
+      entity_ids: ['sensor.kitchen_temperature'],
+      include_start_time_state: false,
+    });
     const withAttributes = await client.next<{ result: Record<string, { s: string; a?: Record<string, unknown> }[]> }>();
     expect(withAttributes.result['sensor.kitchen_temperature']!.map((row) => row.s)).toEqual(['22.0', '22.5']);
     expect(withAttributes.result['sensor.kitchen_temperature']![1]!.a).toMatchObject({ unit_of_measurement: '°C' });
@@ -361,9 +388,7 @@ describe('WebSocket entity subscriptions', () => {
     expect(unlocked['lock.front_door']?.attributes.friendly_name).toBe('Front Door');
 
     sim.setState('sensor.kitchen_temperature', '22.4', { unit_of_measurement: '°F' });
-    const warmer = await eventually(() =>
-      latest?.['sensor.kitchen_temperature']?.state === '22.4' ? latest['sensor.kitchen_temperature'] : undefined,
-    );
+    const warmer = await eventually(() => (latest?.['sensor.kitchen_temperature']?.state === '22.4' ? latest['sensor.kitchen_temperature'] : undefined));
     expect(warmer.attributes.unit_of_measurement).toBe('°F');
     expect(warmer.attributes.device_class).toBe('temperature');
 

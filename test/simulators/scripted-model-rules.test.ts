@@ -20,7 +20,16 @@ function tool(name: string): ChatCompletionTool {
   return { type: 'function', function: { name, parameters: { type: 'object', properties: {} } } };
 }
 
-const ALL_TOOLS = ['search_entities', 'get_states', 'get_history', 'list_services', 'call_service', 'validate_automation', 'create_automation', 'delete_automation'].map(tool);
+const ALL_TOOLS = [
+  'search_entities',
+  'get_states',
+  'get_history',
+  'list_services',
+  'call_service',
+  'validate_automation',
+  'create_automation',
+  'delete_automation',
+].map(tool);
 
 interface EntityRow {
   entity_id: string;
@@ -50,7 +59,11 @@ function conversation(userText: string, steps: Step[], earlier: ChatCompletionMe
   const messages: ChatCompletionMessageParam[] = [{ role: 'system', content: 'You are a home assistant.' }, ...earlier, { role: 'user', content: userText }];
   steps.forEach((step, index) => {
     const id = `call_test_${messages.length}_${index}`;
-    messages.push({ role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: step.name, arguments: JSON.stringify(step.args) } }] });
+    messages.push({
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id, type: 'function', function: { name: step.name, arguments: JSON.stringify(step.args) } }],
+    });
     messages.push({ role: 'tool', tool_call_id: id, content: JSON.stringify(step.result) });
   });
   return messages;
@@ -114,8 +127,13 @@ describe('rule a: turning things on and off', () => {
   });
 
   it('quotes the error of a failed call', async () => {
-    const steps = [searchStep('light'), { name: 'call_service', args: {}, result: { error: { code: 'HOME_ASSISTANT_UNAVAILABLE', message: 'Home Assistant is not reachable.' } } }];
-    expect(textOf(await complete(conversation('Turn on the kitchen light', steps)))).toBe('Sorry, I could not turn on Kitchen Light: Home Assistant is not reachable.');
+    const steps = [
+      searchStep('light'),
+      { name: 'call_service', args: {}, result: { error: { code: 'HOME_ASSISTANT_UNAVAILABLE', message: 'Home Assistant is not reachable.' } } },
+    ];
+    expect(textOf(await complete(conversation('Turn on the kitchen light', steps)))).toBe(
+      'Sorry, I could not turn on Kitchen Light: Home Assistant is not reachable.',
+    );
   });
 
   it('says when nothing matches', async () => {
@@ -139,7 +157,10 @@ describe('rule a: turning things on and off', () => {
 
 describe('rule b: locks, covers and confirmations', () => {
   it('unlocks the garden gate', async () => {
-    expect(onlyToolCall(await complete(conversation('unlock the garden gate', [])))).toEqual({ name: 'search_entities', args: { query: 'garden gate', domain: 'lock' } });
+    expect(onlyToolCall(await complete(conversation('unlock the garden gate', [])))).toEqual({
+      name: 'search_entities',
+      args: { query: 'garden gate', domain: 'lock' },
+    });
     const call = onlyToolCall(await complete(conversation('unlock the garden gate', [searchStep('lock')])));
     expect(call.args).toEqual({ domain: 'lock', service: 'unlock', entity_ids: ['lock.garden_gate'] });
   });
@@ -156,16 +177,29 @@ describe('rule b: locks, covers and confirmations', () => {
   });
 
   it('words a declined and an expired confirmation', async () => {
-    const declined = [searchStep('lock'), { name: 'call_service', args: {}, result: { error: { code: 'FORBIDDEN', message: 'The user declined this action, so nothing was done.' } } }];
+    const declined = [
+      searchStep('lock'),
+      { name: 'call_service', args: {}, result: { error: { code: 'FORBIDDEN', message: 'The user declined this action, so nothing was done.' } } },
+    ];
     expect(textOf(await complete(conversation('Unlock the front door', declined)))).toBe('OK, I did not unlock Front Door, because you declined.');
-    const expired = [searchStep('lock'), { name: 'call_service', args: {}, result: { error: { code: 'FORBIDDEN', message: 'Nobody confirmed this action before it expired at 2026-01-01T00:00:00.000Z, so nothing was done.' } } }];
+    const expired = [
+      searchStep('lock'),
+      {
+        name: 'call_service',
+        args: {},
+        result: { error: { code: 'FORBIDDEN', message: 'Nobody confirmed this action before it expired at 2026-01-01T00:00:00.000Z, so nothing was done.' } },
+      },
+    ];
     expect(textOf(await complete(conversation('Unlock the front door', expired)))).toBe('I did not unlock Front Door: nobody confirmed it in time.');
   });
 });
 
 describe('rule c: questions', () => {
   it('searches, reads and answers whether the front door is locked', async () => {
-    expect(onlyToolCall(await complete(conversation('Is the front door locked?', [])))).toEqual({ name: 'search_entities', args: { query: 'front door', domain: 'lock' } });
+    expect(onlyToolCall(await complete(conversation('Is the front door locked?', [])))).toEqual({
+      name: 'search_entities',
+      args: { query: 'front door', domain: 'lock' },
+    });
     const read = onlyToolCall(await complete(conversation('Is the front door locked?', [searchStep('lock')])));
     expect(read).toEqual({ name: 'get_states', args: { entity_ids: ['lock.front_door'] } });
     const states = { name: 'get_states', args: read.args, result: { states: [{ entity_id: 'lock.front_door', name: 'Front Door', state: 'locked' }] } };
@@ -176,7 +210,13 @@ describe('rule c: questions', () => {
     const question = "What's the temperature in the living room?";
     const sensors = searchStep('sensor');
     expect(onlyToolCall(await complete(conversation(question, [sensors]))).args).toEqual({ entity_ids: ['sensor.living_room_temperature'] });
-    const states = { name: 'get_states', args: {}, result: { states: [{ entity_id: 'sensor.living_room_temperature', name: 'Living Room Temperature', state: '20.5', attributes: { unit_of_measurement: '°C' } }] } };
+    const states = {
+      name: 'get_states',
+      args: {},
+      result: {
+        states: [{ entity_id: 'sensor.living_room_temperature', name: 'Living Room Temperature', state: '20.5', attributes: { unit_of_measurement: '°C' } }],
+      },
+    };
     expect(textOf(await complete(conversation(question, [sensors, states])))).toBe('Living Room Temperature is 20.5 °C.');
   });
 
@@ -193,13 +233,26 @@ describe('rule c: questions', () => {
 describe('rule d: history, services and search', () => {
   it('reads the history of the best match', async () => {
     const question = 'What was the kitchen temperature today?';
-    expect(onlyToolCall(await complete(conversation(question, [])))).toEqual({ name: 'search_entities', args: { query: 'kitchen temperature', domain: 'sensor' } });
+    expect(onlyToolCall(await complete(conversation(question, [])))).toEqual({
+      name: 'search_entities',
+      args: { query: 'kitchen temperature', domain: 'sensor' },
+    });
     const call = onlyToolCall(await complete(conversation(question, [searchStep('sensor')])));
     expect(call).toEqual({ name: 'get_history', args: { entity_ids: ['sensor.kitchen_temperature'], hours: 24 } });
     const history = {
       name: 'get_history',
       args: call.args,
-      result: { entities: [{ entity_id: 'sensor.kitchen_temperature', states: [{ state: '21.0', at: 'a' }, { state: '21.8', at: 'b' }] }] },
+      result: {
+        entities: [
+          {
+            entity_id: 'sensor.kitchen_temperature',
+            states: [
+              { state: '21.0', at: 'a' },
+              { state: '21.8', at: 'b' },
+            ],
+          },
+        ],
+      },
     };
     expect(textOf(await complete(conversation(question, [searchStep('sensor'), history])))).toBe(
       'Kitchen Temperature over the last 24 hours: 21.0 °C, 21.8 °C (1 change); now 21.8 °C.',
@@ -209,8 +262,21 @@ describe('rule d: history, services and search', () => {
   it('lists the services of a domain', async () => {
     const question = 'Which services does the cover domain have?';
     expect(onlyToolCall(await complete(conversation(question, [])))).toEqual({ name: 'list_services', args: { domain: 'cover' } });
-    const listed = { name: 'list_services', args: {}, result: { domain: 'cover', services: [{ service: 'close_cover', allowed: true }, { service: 'open_cover', allowed: true }, { service: 'reload', allowed: false }] } };
-    expect(textOf(await complete(conversation(question, [listed])))).toBe('The cover domain has 3 services. I may use: close_cover, open_cover. Not allowed for me: reload.');
+    const listed = {
+      name: 'list_services',
+      args: {},
+      result: {
+        domain: 'cover',
+        services: [
+          { service: 'close_cover', allowed: true },
+          { service: 'open_cover', allowed: true },
+          { service: 'reload', allowed: false },
+        ],
+      },
+    };
+    expect(textOf(await complete(conversation(question, [listed])))).toBe(
+      'The cover domain has 3 services. I may use: close_cover, open_cover. Not allowed for me: reload.',
+    );
   });
 
   it('searches by words and lists the matches', async () => {
@@ -247,7 +313,11 @@ describe('rule e: automations', () => {
     const validated = { name: 'validate_automation', args: validate.args, result: { valid: true } };
     const create = onlyToolCall(await complete(conversation(request, [searchStep('light'), validated])));
     expect(create).toEqual({ name: 'create_automation', args: validate.args });
-    const created = { name: 'create_automation', args: create.args, result: { created: true, automation_id: 'ha_ai_agent_1', entity_id: 'automation.porch_light_on_at_sunset' } };
+    const created = {
+      name: 'create_automation',
+      args: create.args,
+      result: { created: true, automation_id: 'ha_ai_agent_1', entity_id: 'automation.porch_light_on_at_sunset' },
+    };
     expect(textOf(await complete(conversation(request, [searchStep('light'), validated, created])))).toBe(
       'Created the automation "Porch Light on at sunset" (automation.porch_light_on_at_sunset). It will turn on Porch Light at sunset.',
     );
@@ -269,7 +339,9 @@ describe('rule e: automations', () => {
     expect(call).toEqual({ name: 'delete_automation', args: { automation_id: 'ha_ai_agent_7' } });
     const deleted = { name: 'delete_automation', args: call.args, result: { deleted: true, alias: 'Porch Light on at sunset' } };
     expect(textOf(await complete(conversation('Delete that automation again', [deleted], earlier)))).toBe('Deleted the automation "Porch Light on at sunset".');
-    expect(textOf(await complete(conversation('Delete the automation', [])))).toBe('I have not created an automation in this conversation that I could delete.');
+    expect(textOf(await complete(conversation('Delete the automation', [])))).toBe(
+      'I have not created an automation in this conversation that I could delete.',
+    );
   });
 });
 
@@ -301,7 +373,15 @@ describe('rule f: anything else', () => {
   });
 
   it('reads content given as parts', async () => {
-    const completion = await complete([{ role: 'user', content: [{ type: 'text', text: 'Lock the ' }, { type: 'text', text: 'front door' }] }]);
+    const completion = await complete([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Lock the ' },
+          { type: 'text', text: 'front door' },
+        ],
+      },
+    ]);
     expect(onlyToolCall(completion)).toEqual({ name: 'search_entities', args: { query: 'front door', domain: 'lock' } });
   });
 });

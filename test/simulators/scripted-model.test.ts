@@ -75,7 +75,8 @@ function assemble(chunks: ChatCompletionChunk[]): Assembled {
       }
       result.text += choice.delta.content ?? '';
       for (const call of choice.delta.tool_calls ?? []) {
-        const entry = (result.toolCalls[call.index] ??= { id: '', name: '', arguments: '' });
+        result.toolCalls[call.index] ??= { id: '', name: '', arguments: '' };
+        const entry = result.toolCalls[call.index] as { id: string; name: string; arguments: string };
         entry.id = call.id ?? entry.id;
         entry.name += call.function?.name ?? '';
         entry.arguments += call.function?.arguments ?? '';
@@ -355,7 +356,11 @@ describe('scripted model failures', () => {
   });
 
   it('passes a custom error body through', async () => {
-    model.enqueue({ kind: 'http_error', status: 400, body: { error: { message: 'context too long', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } } });
+    model.enqueue({
+      kind: 'http_error',
+      status: 400,
+      body: { error: { message: 'context too long', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } },
+    });
     await expect(client.chat.completions.create({ model: 'gpt-4o-mini', messages: user('Hello') })).rejects.toMatchObject({
       status: 400,
       code: 'context_length_exceeded',
@@ -399,10 +404,7 @@ describe('scripted model failures', () => {
   it('marks a stalled request aborted when the client gives up', async () => {
     model.enqueue({ kind: 'stall', afterChunks: 1 });
     const controller = new AbortController();
-    const stream = await client.chat.completions.create(
-      { model: 'gpt-4o-mini', stream: true, messages: user('Hello there') },
-      { signal: controller.signal },
-    );
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: user('Hello there') }, { signal: controller.signal });
     const received: ChatCompletionChunk[] = [];
     for await (const chunk of stream) {
       received.push(chunk);
@@ -499,7 +501,17 @@ describe('scripted model requests', () => {
     ['empty messages', { model: 'm', messages: [] }, 'messages'],
     ['missing model', { messages: [{ role: 'user', content: 'hi' }] }, 'model'],
     ['unknown role', { model: 'm', messages: [{ role: 'robot', content: 'hi' }] }, 'messages[0].role'],
-    ['stray tool message', { model: 'm', messages: [{ role: 'user', content: 'hi' }, { role: 'tool', tool_call_id: 'call_1', content: '{}' }] }, 'messages[1].role'],
+    [
+      'stray tool message',
+      {
+        model: 'm',
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'tool', tool_call_id: 'call_1', content: '{}' },
+        ],
+      },
+      'messages[1].role',
+    ],
     [
       'unanswered tool call',
       {
@@ -513,7 +525,11 @@ describe('scripted model requests', () => {
       'messages[1].role',
     ],
     ['stream_options without stream', { model: 'm', messages: [{ role: 'user', content: 'hi' }], stream_options: { include_usage: true } }, 'stream_options'],
-    ['bad tool name', { model: 'm', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'get states' } }] }, 'tools[0].function.name'],
+    [
+      'bad tool name',
+      { model: 'm', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'get states' } }] },
+      'tools[0].function.name',
+    ],
   ];
 
   it.each(invalidRequests)('rejects %s with 400', async (_name, body, param) => {

@@ -18,7 +18,10 @@ export async function generateSigningKey(alg: 'RS256' | 'ES256', kid: string): P
 
 /** Signs a token with the key, `kid` in the header, for `sub`, expiring in an hour unless claims say otherwise. */
 export async function signWithKey(key: SigningKey, subject: string, claims: JWTPayload = {}, header: Record<string, unknown> = {}): Promise<string> {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, ...header }).setSubject(subject).setIssuedAt();
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, ...header })
+    .setSubject(subject)
+    .setIssuedAt();
   if (claims.exp === undefined) jwt.setExpirationTime('1h');
   return jwt.sign(key.privateKey);
 }

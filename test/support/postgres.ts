@@ -6,7 +6,14 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 async function connect(url: string): Promise<MikroORM> {
-  return MikroORM.init({ driver: PostgreSqlDriver, clientUrl: url, entities: [], discovery: { warnWhenNoEntities: false }, ensureDatabase: false, pool: { min: 0, max: 1 } });
+  return MikroORM.init({
+    driver: PostgreSqlDriver,
+    clientUrl: url,
+    entities: [],
+    discovery: { warnWhenNoEntities: false },
+    ensureDatabase: false,
+    pool: { min: 0, max: 1 },
+  });
 }
 
 export interface TestDatabase {

@@ -19,7 +19,12 @@ export interface RawSseStream {
  * Sends one GraphQL-over-SSE request (distinct connections mode) with plain fetch and parses the event
  * stream as it arrives. A non-stream answer (such as a 401 JSON body) ends up in `text()`.
  */
-export async function openRawSse(url: string, query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<RawSseStream> {
+export async function openRawSse(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<RawSseStream> {
   const controller = new AbortController();
   const response = await fetch(url, {
     method: 'POST',

@@ -1,6 +1,12 @@
 import { print } from 'graphql';
 import { ChatDocument, ChatStreamDocument, ReplyStreamDocument } from '../gql/graphql.js';
-import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator, type HomeAssistantSimulator, type SimulatedHome } from '../../src/simulators/home-assistant/index.js';
+import {
+  DEMO_HOME_PATH,
+  loadHome,
+  startHomeAssistantSimulator,
+  type HomeAssistantSimulator,
+  type SimulatedHome,
+} from '../../src/simulators/home-assistant/index.js';
 import { SCRIPTED_MODEL_NAME, startScriptedModel, type ScriptedModel, type ScriptedModelOptions } from '../../src/simulators/scripted-model/index.js';
 import { startTestServer, type TestServer, type TestServerOptions } from './server.js';
 

@@ -31,8 +31,23 @@ describe('loadConfig', () => {
     expect(config.logConversationContent).toBe(false);
     expect(config.graphiql).toBe(true);
     expect(config.openai.promptCacheKey).toBe(true);
-    expect(config.homeAssistant.exposure).toEqual({ exposeAll: false, domains: [], excludeDomains: [], areas: [], excludeAreas: [], entities: [], excludeEntities: [] });
-    expect(config.agent).toMatchObject({ toolTimeoutMs: 30_000, verifyTimeoutMs: 5_000, confirmationTtlMs: 300_000, allowedServices: undefined, deniedServices: undefined, confirmServices: [] });
+    expect(config.homeAssistant.exposure).toEqual({
+      exposeAll: false,
+      domains: [],
+      excludeDomains: [],
+      areas: [],
+      excludeAreas: [],
+      entities: [],
+      excludeEntities: [],
+    });
+    expect(config.agent).toMatchObject({
+      toolTimeoutMs: 30_000,
+      verifyTimeoutMs: 5_000,
+      confirmationTtlMs: 300_000,
+      allowedServices: undefined,
+      deniedServices: undefined,
+      confirmServices: [],
+    });
   });
 
   it('reads exposure and policy settings', () => {
@@ -48,14 +63,26 @@ describe('loadConfig', () => {
       AGENT_CONFIRMATION_TTL_SECONDS: '60',
     });
     expect(config.openai.promptCacheKey).toBe(false);
-    expect(config.homeAssistant.exposure).toMatchObject({ exposeAll: true, domains: ['light', 'switch'], excludeAreas: ['garage', 'Living Room'], excludeEntities: ['sensor.*_battery'] });
-    expect(config.agent).toMatchObject({ allowedServices: ['light', 'lock.lock'], confirmServices: ['script'], toolTimeoutMs: 12_000, confirmationTtlMs: 60_000 });
+    expect(config.homeAssistant.exposure).toMatchObject({
+      exposeAll: true,
+      domains: ['light', 'switch'],
+      excludeAreas: ['garage', 'Living Room'],
+      excludeEntities: ['sensor.*_battery'],
+    });
+    expect(config.agent).toMatchObject({
+      allowedServices: ['light', 'lock.lock'],
+      confirmServices: ['script'],
+      toolTimeoutMs: 12_000,
+      confirmationTtlMs: 60_000,
+    });
     expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1', OPENAI_PROMPT_CACHE_KEY: 'true' }).openai.promptCacheKey).toBe(true);
   });
 
   it('names invalid exposure lists', () => {
     expect(() => loadConfig({ HA_EXPOSE_DOMAINS: 'Light!' })).toThrow(/HA_EXPOSE_DOMAINS: invalid value, expected a comma-separated list of domains/);
-    expect(() => loadConfig({ HA_EXCLUDE_ENTITIES: 'kitchen' })).toThrow(/HA_EXCLUDE_ENTITIES: invalid value, expected a comma-separated list of entity ids or patterns/);
+    expect(() => loadConfig({ HA_EXCLUDE_ENTITIES: 'kitchen' })).toThrow(
+      /HA_EXCLUDE_ENTITIES: invalid value, expected a comma-separated list of entity ids or patterns/,
+    );
     expect(() => loadConfig({ AGENT_DENIED_SERVICES: 'lock.unlock.now' })).toThrow(/AGENT_DENIED_SERVICES: invalid value/);
   });
 
@@ -96,21 +123,33 @@ describe('loadConfig', () => {
   it('reads trusted proxies as addresses and CIDR blocks', () => {
     expect(loadConfig({ TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1,fd00::/8' }).limits.trustedProxies).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8']);
     for (const invalid of ['10.0.0.0/33', 'proxy.local', '10.0.0.1/8/2', '::1/129', '10.0.0.0/']) {
-      expect(() => loadConfig({ TRUSTED_PROXIES: invalid }), invalid).toThrow(/TRUSTED_PROXIES: invalid value, expected a comma-separated list of IP addresses or CIDR blocks/);
+      expect(() => loadConfig({ TRUSTED_PROXIES: invalid }), invalid).toThrow(
+        /TRUSTED_PROXIES: invalid value, expected a comma-separated list of IP addresses or CIDR blocks/,
+      );
     }
   });
 
   it('rejects origins with wildcards or paths', () => {
     expect(() => loadConfig({ HA_AI_AGENT_ALLOWED_ORIGINS: '*' })).toThrow(/HA_AI_AGENT_ALLOWED_ORIGINS/);
     expect(() => loadConfig({ HA_AI_AGENT_ALLOWED_ORIGINS: 'https://a.example/path' })).toThrow(/HA_AI_AGENT_ALLOWED_ORIGINS/);
-    expect(loadConfig({ HA_AI_AGENT_ALLOWED_ORIGINS: 'https://a.example, http://localhost:5173' }).allowedOrigins).toEqual(['https://a.example', 'http://localhost:5173']);
+    expect(loadConfig({ HA_AI_AGENT_ALLOWED_ORIGINS: 'https://a.example, http://localhost:5173' }).allowedOrigins).toEqual([
+      'https://a.example',
+      'http://localhost:5173',
+    ]);
   });
 });
 
 describe('security settings', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig({});
-    expect(config.auth).toMatchObject({ jwksUrl: undefined, jwtAlgorithms: ['HS256'], clockToleranceSeconds: 30, jwksCacheMs: 600_000, jwksCooldownMs: 30_000, revocationCheckMs: 2000 });
+    expect(config.auth).toMatchObject({
+      jwksUrl: undefined,
+      jwtAlgorithms: ['HS256'],
+      clockToleranceSeconds: 30,
+      jwksCacheMs: 600_000,
+      jwksCooldownMs: 30_000,
+      revocationCheckMs: 2000,
+    });
     expect(config.graphql).toEqual({ introspection: true, maxDepth: 10, maxAliases: 10, maxTokens: 1000, maxDirectives: 20, maxCost: 50_000 });
     expect(config.http.maxBodyBytes).toBe(262_144);
     expect(config.websocket).toEqual({ maxPayloadBytes: 262_144, maxSubscriptions: 50, connectionInitTimeoutMs: 5000 });
@@ -124,7 +163,9 @@ describe('security settings', () => {
   it('rejects mixed JWT key sources', () => {
     const secret = 'a-secret-that-is-long-enough-for-hs256-0123';
     expect(() => loadConfig({ JWT_SECRET: secret, JWT_JWKS_URL: 'https://id.example/jwks.json' })).toThrow(/JWT_SECRET and JWT_JWKS_URL: invalid combination/);
-    expect(() => loadConfig({ JWT_JWKS_URL: 'https://id.example/jwks.json', JWT_ALGORITHMS: 'RS256,HS256' })).toThrow(/JWT_ALGORITHMS: invalid value, expected only public-key algorithms/);
+    expect(() => loadConfig({ JWT_JWKS_URL: 'https://id.example/jwks.json', JWT_ALGORITHMS: 'RS256,HS256' })).toThrow(
+      /JWT_ALGORITHMS: invalid value, expected only public-key algorithms/,
+    );
     expect(() => loadConfig({ JWT_SECRET: secret, JWT_ALGORITHMS: 'RS256' })).toThrow(/JWT_ALGORITHMS: invalid value, expected only HS256, HS384, HS512/);
     expect(() => loadConfig({ JWT_ALGORITHMS: 'none' })).toThrow(/JWT_ALGORITHMS: invalid value, expected a comma-separated list of JWS algorithms/);
   });
@@ -150,7 +191,12 @@ describe('operations settings', () => {
   it('names every invalid key setting', () => {
     let error: unknown;
     try {
-      loadConfig({ DATA_ENCRYPTION_KEY: key('k1', 16), DATA_ENCRYPTION_OLD_KEYS: `${key('k0')},${key('k0')}`, METRICS_TOKEN: 'short', INSTANCE_ID: 'has spaces' });
+      loadConfig({
+        DATA_ENCRYPTION_KEY: key('k1', 16),
+        DATA_ENCRYPTION_OLD_KEYS: `${key('k0')},${key('k0')}`,
+        METRICS_TOKEN: 'short',
+        INSTANCE_ID: 'has spaces',
+      });
     } catch (caught) {
       error = caught;
     }
@@ -161,7 +207,9 @@ describe('operations settings', () => {
     expect(problems).toContain('INSTANCE_ID: invalid value');
     expect(problems).not.toContain(Buffer.alloc(16, 7).toString('base64'));
     expect(() => loadConfig({ DATA_ENCRYPTION_KEY: 'no-id-here' })).toThrow(/DATA_ENCRYPTION_KEY/);
-    expect(() => loadConfig({ DATA_ENCRYPTION_KEY: key('k1'), DATA_ENCRYPTION_OLD_KEYS: key('k1') })).toThrow('keys whose ids differ from the DATA_ENCRYPTION_KEY id "k1"');
+    expect(() => loadConfig({ DATA_ENCRYPTION_KEY: key('k1'), DATA_ENCRYPTION_OLD_KEYS: key('k1') })).toThrow(
+      'keys whose ids differ from the DATA_ENCRYPTION_KEY id "k1"',
+    );
   });
 
   it('accepts a TTL of 0, which keeps conversations forever', () => {

@@ -28,7 +28,15 @@ describe('exposure rules', () => {
 
   it('narrows by includes; excludes win', () => {
     const kitchen = { id: 'kitchen', name: 'Küche' };
-    const rules = new ExposureRules({ ...ASSIST, domains: ['light'], areas: ['kuche'], entities: ['sensor.*_battery'], excludeEntities: ['light.secret*'], excludeDomains: ['camera'], excludeAreas: ['Garage'] });
+    const rules = new ExposureRules({
+      ...ASSIST,
+      domains: ['light'],
+      areas: ['kuche'],
+      entities: ['sensor.*_battery'],
+      excludeEntities: ['light.secret*'],
+      excludeDomains: ['camera'],
+      excludeAreas: ['Garage'],
+    });
     expect(rules.isExposed(candidate('light.hallway'))).toBe(true);
     expect(rules.isExposed(candidate('switch.coffee', undefined, kitchen))).toBe(true);
     expect(rules.isExposed(candidate('sensor.door_battery'))).toBe(true);
@@ -46,14 +54,25 @@ describe('service policy', () => {
 
   it('denies code and restarts by default', () => {
     expect(policy.decide('light', 'turn_on', [target('light.kitchen')])).toEqual({ kind: 'allow' });
-    for (const [domain, service] of [['shell_command', 'run'], ['python_script', 'x'], ['rest_command', 'x'], ['homeassistant', 'restart'], ['hassio', 'addon_start'], ['scene', 'apply'], ['media_player', 'play_media']]) {
+    for (const [domain, service] of [
+      ['shell_command', 'run'],
+      ['python_script', 'x'],
+      ['rest_command', 'x'],
+      ['homeassistant', 'restart'],
+      ['hassio', 'addon_start'],
+      ['scene', 'apply'],
+      ['media_player', 'play_media'],
+    ]) {
       expect(policy.decide(domain!, service!, []).kind, `${domain}.${service}`).toBe('deny');
     }
     expect(DEFAULT_ALLOWED_SERVICES).not.toContain('homeassistant');
   });
 
   it('confirms locks, alarms and doors', () => {
-    expect(policy.decide('lock', 'unlock', [target('lock.front_door')])).toEqual({ kind: 'confirm', reasons: ['Unlocking or opening a lock needs a confirmation.'] });
+    expect(policy.decide('lock', 'unlock', [target('lock.front_door')])).toEqual({
+      kind: 'confirm',
+      reasons: ['Unlocking or opening a lock needs a confirmation.'],
+    });
     expect(policy.decide('lock', 'open', [target('lock.front_door')]).kind).toBe('confirm');
     expect(policy.decide('lock', 'lock', [target('lock.front_door')]).kind).toBe('allow');
     expect(policy.decide('alarm_control_panel', 'alarm_disarm', [target('alarm_control_panel.home')]).kind).toBe('confirm');
@@ -69,7 +88,10 @@ describe('service policy', () => {
   });
 
   it('adds the configured confirmations', () => {
-    expect(policy.decide('climate', 'set_temperature', [target('climate.living_room')])).toEqual({ kind: 'confirm', reasons: ['climate.set_temperature is configured to need a confirmation (AGENT_CONFIRM_SERVICES).'] });
+    expect(policy.decide('climate', 'set_temperature', [target('climate.living_room')])).toEqual({
+      kind: 'confirm',
+      reasons: ['climate.set_temperature is configured to need a confirmation (AGENT_CONFIRM_SERVICES).'],
+    });
     expect(policy.decide('script', 'good_night', [target('script.good_night')]).kind).toBe('confirm');
     expect(policy.decide('climate', 'set_hvac_mode', [target('climate.living_room')]).kind).toBe('allow');
   });

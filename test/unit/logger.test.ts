@@ -64,18 +64,23 @@ describe('logger redaction', () => {
     });
     error.cause = Object.assign(new Error('caused by /home/app/data/db.sqlite'), { code: 'ENOENT' });
     logger.error({ err: error }, 'failed');
-    expect(lines[0]?.err).toEqual({ type: 'Error', message: '[SQL] - SQLITE_ERROR: no such table: conversations', code: 'SQLITE_ERROR', cause: { type: 'Error', code: 'ENOENT' } });
+    expect(lines[0]?.err).toEqual({
+      type: 'Error',
+      message: '[SQL] - SQLITE_ERROR: no such table: conversations',
+      code: 'SQLITE_ERROR',
+      cause: { type: 'Error', code: 'ENOENT' },
+    });
     expect(JSON.stringify(lines[0])).not.toContain('stack');
   });
 });
 
 describe('cleanErrorMessage', () => {
   it('replaces paths, SQL and row values and caps the length', () => {
-    expect(cleanErrorMessage('ENOENT: no such file or directory, open \'/var/lib/app/secret.json\'')).toBe("ENOENT: no such file or directory, open '[path]'");
+    expect(cleanErrorMessage("ENOENT: no such file or directory, open '/var/lib/app/secret.json'")).toBe("ENOENT: no such file or directory, open '[path]'");
     expect(cleanErrorMessage('duplicate key value violates unique constraint "x" Key (owner_id, client_message_id)=(alice, abc) already exists.')).toBe(
       'duplicate key value violates unique constraint "x" Key [values] already exists.',
     );
-    expect(cleanErrorMessage('insert into `messages` (`id`) values (\'1\') - SQLITE_CONSTRAINT: UNIQUE')).toBe('[SQL] - SQLITE_CONSTRAINT: UNIQUE');
+    expect(cleanErrorMessage("insert into `messages` (`id`) values ('1') - SQLITE_CONSTRAINT: UNIQUE")).toBe('[SQL] - SQLITE_CONSTRAINT: UNIQUE');
     expect(cleanErrorMessage('x'.repeat(1000))).toHaveLength(301);
   });
 });

@@ -5,7 +5,10 @@ import { classifyModelError, retryAfterMs } from '../../src/llm/model-errors.js'
 
 describe('retryDelayMs', () => {
   it('doubles the ceiling per retry with full jitter over its upper half', () => {
-    const bounds = [1, 2, 3, 4, 5, 6].map((attempt) => [retryDelayMs(attempt, undefined, DEFAULT_BACKOFF, () => 0), retryDelayMs(attempt, undefined, DEFAULT_BACKOFF, () => 1)]);
+    const bounds = [1, 2, 3, 4, 5, 6].map((attempt) => [
+      retryDelayMs(attempt, undefined, DEFAULT_BACKOFF, () => 0),
+      retryDelayMs(attempt, undefined, DEFAULT_BACKOFF, () => 1),
+    ]);
     expect(bounds).toEqual([
       [250, 500],
       [500, 1_000],
@@ -68,7 +71,11 @@ describe('classifyModelError', () => {
   });
 
   it('retries an error object sent inside a stream', () => {
-    expect(classifyModelError(new APIError(undefined, { message: 'boom' }, undefined, new Headers()))).toMatchObject({ kind: 'status', retryable: true, status: undefined });
+    expect(classifyModelError(new APIError(undefined, { message: 'boom' }, undefined, new Headers()))).toMatchObject({
+      kind: 'status',
+      retryable: true,
+      status: undefined,
+    });
   });
 
   it('does not retry aborts, invalid JSON or unknown errors', () => {

@@ -33,7 +33,12 @@ describe.each([
     const results = await Promise.all(Array.from({ length: 20 }, () => store.consume('parallel', { max: 5, windowMs: 60_000 })));
 
     expect(results.filter((result) => result.allowed)).toHaveLength(5);
-    expect(results.filter((result) => result.allowed).map((result) => (result.allowed ? result.remaining : -1)).sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(
+      results
+        .filter((result) => result.allowed)
+        .map((result) => (result.allowed ? result.remaining : -1))
+        .sort(),
+    ).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('gives the wait until the oldest hit expires', async (ctx) => {

@@ -14,8 +14,8 @@ describe('titleFromMessage', () => {
   });
 
   it('counts characters, not UTF-16 units', () => {
-    const title = titleFromMessage('灯'.repeat(59) + '🙂');
-    expect(title).toBe('灯'.repeat(59) + '🙂');
+    const title = titleFromMessage(`${'灯'.repeat(59)}🙂`);
+    expect(title).toBe(`${'灯'.repeat(59)}🙂`);
   });
 });
 

@@ -47,14 +47,18 @@ function asList(value: unknown): unknown[] {
 /** Entity ids in an `entity_id` value: a string, a comma-separated string or a list. */
 function entityIdsOf(value: unknown): string[] {
   const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : [];
-  return items.filter((item): item is string => typeof item === 'string').map((item) => item.trim()).filter(Boolean);
+  return items
+    .filter((item): item is string => typeof item === 'string')
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 /** Parses YAML or JSON (YAML 1.2 reads JSON too) into one automation object. */
 export function parseAutomationText(text: string): { ok: true; value: Record<string, unknown> } | { ok: false; problems: string[] } {
   if (text.trim() === '') return { ok: false, problems: ['config: empty; write the automation as YAML or JSON.'] };
   const document = parseDocument(text, { uniqueKeys: true });
-  if (document.errors.length > 0) return { ok: false, problems: document.errors.slice(0, 5).map((error) => `config: not valid YAML or JSON: ${error.message.split('\n')[0]}`) };
+  if (document.errors.length > 0)
+    return { ok: false, problems: document.errors.slice(0, 5).map((error) => `config: not valid YAML or JSON: ${error.message.split('\n')[0]}`) };
   let value: unknown = document.toJS({ maxAliasCount: 50 });
   // An automations.yaml excerpt is a list; one automation is accepted in that form too.
   if (Array.isArray(value) && value.length === 1) value = value[0];
@@ -64,8 +68,11 @@ export function parseAutomationText(text: string): { ok: true; value: Record<str
 
 /** Walks a config tree and calls `visit` for every mapping with its path. */
 function walk(node: unknown, path: string, visit: (record: Record<string, unknown>, path: string) => void): void {
-  if (Array.isArray(node)) node.forEach((item, index) => walk(item, `${path}[${index}]`, visit));
-  else if (isRecord(node)) {
+  if (Array.isArray(node)) {
+    node.forEach((item, index) => {
+      walk(item, `${path}[${index}]`, visit);
+    });
+  } else if (isRecord(node)) {
     visit(node, path);
     for (const [key, value] of Object.entries(node)) walk(value, `${path}.${key}`, visit);
   }
@@ -118,7 +125,8 @@ export function validateAutomationDraft(text: string, context: DraftContext): Dr
   }
   const alias = typeof config.alias === 'string' ? config.alias.trim() : '';
   if (alias === '') problems.push('alias: missing; give the automation a short name.');
-  if (config.mode !== undefined && (typeof config.mode !== 'string' || !MODES.has(config.mode))) problems.push(`mode: expected one of ${[...MODES].join(', ')}.`);
+  if (config.mode !== undefined && (typeof config.mode !== 'string' || !MODES.has(config.mode)))
+    problems.push(`mode: expected one of ${[...MODES].join(', ')}.`);
 
   const triggers = pickKey(config, 'triggers', 'trigger', problems);
   const conditions = pickKey(config, 'conditions', 'condition', problems);
@@ -132,13 +140,15 @@ export function validateAutomationDraft(text: string, context: DraftContext): Dr
     }
   });
   conditions.items.forEach((condition, position) => {
-    if (!isRecord(condition) || typeof condition.condition !== 'string') problems.push(`${conditions.key}[${position}]: each condition needs a "condition" key, such as condition: state.`);
+    if (!isRecord(condition) || typeof condition.condition !== 'string')
+      problems.push(`${conditions.key}[${position}]: each condition needs a "condition" key, such as condition: state.`);
   });
 
   const entityIds = new Set<string>();
   walk({ [triggers.key]: triggers.items, [conditions.key]: conditions.items, [actions.key]: actions.items }, 'config', (record, path) => {
     for (const key of ['entity_id', 'service_template', 'action_template']) {
-      if (typeof record[key] === 'string' && TEMPLATE.test(record[key] as string)) problems.push(`${path}.${key}: templates are not allowed here; name the entities and services directly.`);
+      if (typeof record[key] === 'string' && TEMPLATE.test(record[key] as string))
+        problems.push(`${path}.${key}: templates are not allowed here; name the entities and services directly.`);
     }
     for (const entityId of entityIdsOf(record.entity_id)) {
       if (TEMPLATE.test(entityId)) continue;
@@ -165,16 +175,25 @@ export function validateAutomationDraft(text: string, context: DraftContext): Dr
       else entityIds.add(record.scene);
       checked.push({ description: `activate ${record.scene}`, service: 'scene.turn_on' });
     } else if (typeof record.device_id === 'string' && typeof record.domain === 'string' && typeof record.type === 'string') {
-      problems.push(`${path}: device actions are not allowed; use a service action such as action: ${record.domain}.${record.type} with a target, which the policy can check.`);
+      problems.push(
+        `${path}: device actions are not allowed; use a service action such as action: ${record.domain}.${record.type} with a target, which the policy can check.`,
+      );
     }
   });
   for (const [position, item] of actions.items.entries()) {
     if (!isRecord(item)) problems.push(`${actions.key}[${position}]: each action must be a mapping.`);
   }
 
-  const sameAlias = context.states.filter((state) => state.entity_id.startsWith('automation.') && typeof state.attributes.friendly_name === 'string' && normalizeText(state.attributes.friendly_name) === normalizeText(alias));
+  const sameAlias = context.states.filter(
+    (state) =>
+      state.entity_id.startsWith('automation.') &&
+      typeof state.attributes.friendly_name === 'string' &&
+      normalizeText(state.attributes.friendly_name) === normalizeText(alias),
+  );
   if (alias !== '' && sameAlias.length > 0) {
-    warnings.push(`An automation named "${alias}" already exists (${sameAlias.map((state) => state.entity_id).join(', ')}); it is left untouched and a separate one is created.`);
+    warnings.push(
+      `An automation named "${alias}" already exists (${sameAlias.map((state) => state.entity_id).join(', ')}); it is left untouched and a separate one is created.`,
+    );
   }
 
   if (problems.length > 0) return { ok: false, problems: [...new Set(problems)] };
@@ -195,7 +214,14 @@ export function validateAutomationDraft(text: string, context: DraftContext): Dr
   return { ok: true, config, preview, summary };
 }
 
-function checkServiceAction(service: string, record: Record<string, unknown>, path: string, context: DraftContext, problems: string[], warnings: string[]): ActionCheck {
+function checkServiceAction(
+  service: string,
+  record: Record<string, unknown>,
+  path: string,
+  context: DraftContext,
+  problems: string[],
+  warnings: string[],
+): ActionCheck {
   const { index, services, policy } = context;
   const match = /^([a-z0-9_]+)\.([a-z0-9_]+)$/.exec(service);
   if (!match) {
@@ -203,7 +229,8 @@ function checkServiceAction(service: string, record: Record<string, unknown>, pa
     return { description: service };
   }
   const [, domain, name] = match as unknown as [string, string, string];
-  if (!policy.isAllowed(domain, name)) problems.push(`${path}: ${service} is not a service the agent may use (AGENT_ALLOWED_SERVICES / AGENT_DENIED_SERVICES).`);
+  if (!policy.isAllowed(domain, name))
+    problems.push(`${path}: ${service} is not a service the agent may use (AGENT_ALLOWED_SERVICES / AGENT_DENIED_SERVICES).`);
   else if (!services[domain]?.[name]) problems.push(`${path}: Home Assistant has no service ${service}.`);
 
   const target = isRecord(record.target) ? record.target : {};
@@ -216,14 +243,16 @@ function checkServiceAction(service: string, record: Record<string, unknown>, pa
   const hasTarget = targetIds.length > 0 || target.area_id !== undefined || target.device_id !== undefined;
   const wantsTarget = services[domain]?.[name]?.target !== undefined;
   if (wantsTarget && !hasTarget && services[domain]?.[name]) problems.push(`${path}: ${service} needs a target; name the entities in target.entity_id.`);
-  if (target.floor_id !== undefined || target.label_id !== undefined) problems.push(`${path}.target: use entity_id, area_id or device_id; floor_id and label_id cannot be checked against what is exposed.`);
+  if (target.floor_id !== undefined || target.label_id !== undefined)
+    problems.push(`${path}.target: use entity_id, area_id or device_id; floor_id and label_id cannot be checked against what is exposed.`);
 
   const decision = policy.decide(
     domain,
     name,
     targets.map((entity) => ({ entityId: entity.entityId, domain: entity.domain, deviceClass: entity.deviceClass })),
   );
-  if (decision.kind === 'confirm') warnings.push(`It will run ${service} on its own, without asking, although the agent would ask first: ${decision.reasons.join(' ')}`);
+  if (decision.kind === 'confirm')
+    warnings.push(`It will run ${service} on its own, without asking, although the agent would ask first: ${decision.reasons.join(' ')}`);
 
   const names = targets.map((entity) => `${entity.name} (${entity.entityId})`);
   const areas = entityIdsOf(target.area_id).map((areaId) => `area ${areaId}`);

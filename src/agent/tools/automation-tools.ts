@@ -12,7 +12,12 @@ const configArgument = z
   .describe('The automation as YAML or JSON: alias, optional description and mode, triggers (or trigger), optional conditions, and actions (or action).');
 
 function draft(home: HomeAssistantClient, context: ToolContext, text: string): DraftResult {
-  return validateAutomationDraft(text, { index: home.index(), services: home.cache.getServices(), policy: context.home.policy, states: home.cache.allStates() });
+  return validateAutomationDraft(text, {
+    index: home.index(),
+    services: home.cache.getServices(),
+    policy: context.home.policy,
+    states: home.cache.allStates(),
+  });
 }
 
 function problemsOutcome(problems: string[]): ToolOutcome {
@@ -29,7 +34,12 @@ function newAutomationId(): string {
  * Waits until an entity matching `found` reports a state (or, for `removed`, disappears), at most
  * `timeoutMs`. Returns the matching state, or undefined when none appeared in time.
  */
-function waitForAutomationEntity(home: HomeAssistantClient, matches: (change: StateChangedData) => boolean, timeoutMs: number, signal: AbortSignal): { done: Promise<StateChangedData | undefined>; stop: () => void } {
+function waitForAutomationEntity(
+  home: HomeAssistantClient,
+  matches: (change: StateChangedData) => boolean,
+  timeoutMs: number,
+  signal: AbortSignal,
+): { done: Promise<StateChangedData | undefined>; stop: () => void } {
   let stop = () => {};
   const done = new Promise<StateChangedData | undefined>((resolve) => {
     const timer = setTimeout(() => finish(undefined), timeoutMs);
@@ -95,12 +105,18 @@ async function createAutomation(config: Record<string, unknown>, alias: string, 
     automationId = newAutomationId();
   }
 
-  const appeared = waitForAutomationEntity(home, (change) => change.entity_id.startsWith('automation.') && change.new_state?.attributes.id === automationId, Math.max(context.home.verifyTimeoutMs, 1_000), context.signal);
+  const appeared = waitForAutomationEntity(
+    home,
+    (change) => change.entity_id.startsWith('automation.') && change.new_state?.attributes.id === automationId,
+    Math.max(context.home.verifyTimeoutMs, 1_000),
+    context.signal,
+  );
   try {
     await home.rest.saveAutomationConfig(automationId, { id: automationId, ...config }, context.signal);
   } catch (error) {
     appeared.stop();
-    if (error instanceof HomeAssistantRequestError) return failed('BAD_USER_INPUT', `Home Assistant rejected the automation (HTTP ${error.status}). Nothing was created. Check it with validate_automation.`);
+    if (error instanceof HomeAssistantRequestError)
+      return failed('BAD_USER_INPUT', `Home Assistant rejected the automation (HTTP ${error.status}). Nothing was created. Check it with validate_automation.`);
     throw error;
   }
 
@@ -108,7 +124,14 @@ async function createAutomation(config: Record<string, unknown>, alias: string, 
   if (existing) appeared.stop();
   const change = existing ? undefined : await appeared.done;
   const entity = existing ?? change?.new_state ?? undefined;
-  await context.home.automations.record({ ownerId: context.caller.userId, automationId, entityId: entity?.entity_id ?? null, alias, config: { id: automationId, ...config }, toolCallId: context.toolCallId });
+  await context.home.automations.record({
+    ownerId: context.caller.userId,
+    automationId,
+    entityId: entity?.entity_id ?? null,
+    alias,
+    config: { id: automationId, ...config },
+    toolCallId: context.toolCallId,
+  });
 
   const verification = entity
     ? { outcome: 'CHANGED' as const, entities: [{ entityId: entity.entity_id, outcome: 'CHANGED' as const, previousState: null, state: entity.state }] }
@@ -128,7 +151,8 @@ async function createAutomation(config: Record<string, unknown>, alias: string, 
 
 export const deleteAutomationTool = defineTool({
   name: 'delete_automation',
-  description: 'Delete an automation that this agent created for the same user, for example to undo a creation. Give its automation_id or entity_id. The user must confirm. Other automations cannot be deleted.',
+  description:
+    'Delete an automation that this agent created for the same user, for example to undo a creation. Give its automation_id or entity_id. The user must confirm. Other automations cannot be deleted.',
   arguments: z.object({
     automation_id: z.string().min(1).max(255).describe('The automation_id or entity_id returned by create_automation.'),
   }),
@@ -136,7 +160,11 @@ export const deleteAutomationTool = defineTool({
   async run(args, context) {
     availableHome(context);
     const created = await context.home.automations.findActive(context.caller.userId, args.automation_id);
-    if (!created) return rejected('NOT_FOUND', `${args.automation_id} is not an automation you created through this agent (or it was already deleted), so it cannot be deleted here.`);
+    if (!created)
+      return rejected(
+        'NOT_FOUND',
+        `${args.automation_id} is not an automation you created through this agent (or it was already deleted), so it cannot be deleted here.`,
+      );
     const label = `"${created.alias}" (${created.entityId ?? created.automationId})`;
     return {
       kind: 'confirmation',
@@ -145,13 +173,19 @@ export const deleteAutomationTool = defineTool({
       execute: async (confirmed) => {
         const home = availableHome(confirmed);
         const before = created.entityId ? home.cache.getState(created.entityId) : undefined;
-        const gone = waitForAutomationEntity(home, (change) => change.entity_id === created.entityId && change.new_state === null, Math.max(confirmed.home.verifyTimeoutMs, 1_000), confirmed.signal);
+        const gone = waitForAutomationEntity(
+          home,
+          (change) => change.entity_id === created.entityId && change.new_state === null,
+          Math.max(confirmed.home.verifyTimeoutMs, 1_000),
+          confirmed.signal,
+        );
         let deleted: boolean;
         try {
           deleted = await home.rest.deleteAutomationConfig(created.automationId, confirmed.signal);
         } catch (error) {
           gone.stop();
-          if (error instanceof HomeAssistantRequestError) return failed('BAD_USER_INPUT', `Home Assistant rejected deleting the automation (HTTP ${error.status}).`);
+          if (error instanceof HomeAssistantRequestError)
+            return failed('BAD_USER_INPUT', `Home Assistant rejected deleting the automation (HTTP ${error.status}).`);
           throw error;
         }
         await confirmed.home.automations.markDeleted(created.id);
@@ -170,7 +204,14 @@ export const deleteAutomationTool = defineTool({
             ? {
                 verification: {
                   outcome: removed ? 'CHANGED' : 'UNCHANGED',
-                  entities: [{ entityId: created.entityId, outcome: removed ? 'CHANGED' : 'UNCHANGED', previousState: before.state, state: removed ? null : before.state }],
+                  entities: [
+                    {
+                      entityId: created.entityId,
+                      outcome: removed ? 'CHANGED' : 'UNCHANGED',
+                      previousState: before.state,
+                      state: removed ? null : before.state,
+                    },
+                  ],
                 },
               }
             : {}),

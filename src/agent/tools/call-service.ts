@@ -48,7 +48,11 @@ const VERBS: Record<string, string> = {
 const argumentsSchema = z.object({
   domain: z.string().regex(DOMAIN_PATTERN, 'a domain such as light').describe('Service domain, such as light.'),
   service: z.string().regex(DOMAIN_PATTERN, 'a service such as turn_on').describe('Service name, such as turn_on.'),
-  entity_ids: z.array(z.string().regex(ENTITY_ID_PATTERN, 'an entity id such as light.kitchen')).max(MAX_TARGET_ENTITIES).nullish().describe('Target entities.'),
+  entity_ids: z
+    .array(z.string().regex(ENTITY_ID_PATTERN, 'an entity id such as light.kitchen'))
+    .max(MAX_TARGET_ENTITIES)
+    .nullish()
+    .describe('Target entities.'),
   area_ids: z.array(z.string().min(1).max(100)).max(10).nullish().describe('Target every exposed entity of the domain in these areas (id or name).'),
   device_ids: z.array(z.string().min(1).max(64)).max(10).nullish().describe('Target every exposed entity of the domain on these devices.'),
   data: z.record(z.string(), z.unknown()).nullish().describe('Service data, such as {"brightness_pct": 50}. Use list_services to see the fields.'),
@@ -68,11 +72,23 @@ function resolveTargets(index: HomeIndex, args: CallArguments): Resolution {
     const entity = index.get(entityId);
     if (!entity) hidden.push(entityId);
     else if (!inDomain(entity)) {
-      return { ok: false, outcome: rejected('BAD_USER_INPUT', `${entityId} is not a ${args.domain} entity; call a ${entity.domain} service for it, such as ${entity.domain}.${args.service}.`) };
+      return {
+        ok: false,
+        outcome: rejected(
+          'BAD_USER_INPUT',
+          `${entityId} is not a ${args.domain} entity; call a ${entity.domain} service for it, such as ${entity.domain}.${args.service}.`,
+        ),
+      };
     } else chosen.set(entityId, entity);
   }
   if (hidden.length > 0) {
-    return { ok: false, outcome: rejected('NOT_FOUND', `These entities do not exist or are not exposed to you: ${hidden.join(', ')}. Nothing was done. Find entity ids with search_entities.`) };
+    return {
+      ok: false,
+      outcome: rejected(
+        'NOT_FOUND',
+        `These entities do not exist or are not exposed to you: ${hidden.join(', ')}. Nothing was done. Find entity ids with search_entities.`,
+      ),
+    };
   }
 
   for (const reference of args.area_ids ?? []) {
@@ -82,7 +98,8 @@ function resolveTargets(index: HomeIndex, args: CallArguments): Resolution {
   }
   for (const deviceId of args.device_ids ?? []) {
     const entities = index.ofDevice(deviceId).filter(inDomain);
-    if (entities.length === 0) return { ok: false, outcome: rejected('NOT_FOUND', `Device ${deviceId} has no exposed ${args.domain} entities. Nothing was done.`) };
+    if (entities.length === 0)
+      return { ok: false, outcome: rejected('NOT_FOUND', `Device ${deviceId} has no exposed ${args.domain} entities. Nothing was done.`) };
     for (const entity of entities) chosen.set(entity.entityId, entity);
   }
 
@@ -98,11 +115,20 @@ function resolveTargets(index: HomeIndex, args: CallArguments): Resolution {
     const named = (args.entity_ids?.length ?? 0) + (args.area_ids?.length ?? 0) + (args.device_ids?.length ?? 0) > 0;
     return {
       ok: false,
-      outcome: rejected('NOT_FOUND', named ? `No exposed ${args.domain} entities match the targets. Nothing was done.` : 'Give the targets in entity_ids, area_ids or device_ids.'),
+      outcome: rejected(
+        'NOT_FOUND',
+        named ? `No exposed ${args.domain} entities match the targets. Nothing was done.` : 'Give the targets in entity_ids, area_ids or device_ids.',
+      ),
     };
   }
   if (entities.length > MAX_TARGET_ENTITIES) {
-    return { ok: false, outcome: rejected('BAD_USER_INPUT', `The targets resolve to ${entities.length} entities; at most ${MAX_TARGET_ENTITIES} are allowed per call. Narrow them down.`) };
+    return {
+      ok: false,
+      outcome: rejected(
+        'BAD_USER_INPUT',
+        `The targets resolve to ${entities.length} entities; at most ${MAX_TARGET_ENTITIES} are allowed per call. Narrow them down.`,
+      ),
+    };
   }
   return { ok: true, entities };
 }
@@ -113,13 +139,17 @@ function checkData(home: HomeAssistantClient, args: CallArguments, data: Record<
   if (targetKeys.length > 0) return rejected('BAD_USER_INPUT', `Put targets in entity_ids, area_ids or device_ids, not in data (${targetKeys.join(', ')}).`);
 
   const description = home.cache.getServices()[args.domain]?.[args.service];
-  if (!description) return rejected('NOT_FOUND', `Home Assistant has no service ${args.domain}.${args.service}. Use list_services to see the services of a domain.`);
+  if (!description)
+    return rejected('NOT_FOUND', `Home Assistant has no service ${args.domain}.${args.service}. Use list_services to see the services of a domain.`);
   const fields = serviceFields(description);
   if (fields.size === 0) return undefined;
   const unknown = Object.keys(data).filter((key) => !fields.has(key));
   const missing = [...fields.entries()].filter(([name, field]) => field.required === true && !(name in data)).map(([name]) => name);
   if (unknown.length === 0 && missing.length === 0) return undefined;
-  const problems = [unknown.length > 0 ? `unknown fields ${unknown.join(', ')}` : '', missing.length > 0 ? `missing required fields ${missing.join(', ')}` : ''].filter(Boolean);
+  const problems = [
+    unknown.length > 0 ? `unknown fields ${unknown.join(', ')}` : '',
+    missing.length > 0 ? `missing required fields ${missing.join(', ')}` : '',
+  ].filter(Boolean);
   return rejected('BAD_USER_INPUT', `Invalid data for ${args.domain}.${args.service}: ${problems.join('; ')}. Its fields: ${[...fields.keys()].join(', ')}.`);
 }
 
@@ -127,7 +157,8 @@ function checkData(home: HomeAssistantClient, args: CallArguments, data: Record<
 const INVALID_CALL_CODES = new Set(['invalid_format', 'service_validation_error', 'not_found']);
 
 function commandFailure(service: string, code: string): ToolOutcome {
-  if (INVALID_CALL_CODES.has(code)) return failed('BAD_USER_INPUT', `Home Assistant rejected ${service} (${code}). Nothing was changed. Check the service and its data with list_services.`);
+  if (INVALID_CALL_CODES.has(code))
+    return failed('BAD_USER_INPUT', `Home Assistant rejected ${service} (${code}). Nothing was changed. Check the service and its data with list_services.`);
   if (code === 'unauthorized') return failed('FORBIDDEN', `Home Assistant does not let this access token call ${service} (${code}).`);
   return failed('HOME_ASSISTANT_UNAVAILABLE', `Home Assistant failed to run ${service} (${code}). Tell the user it did not work.`);
 }
@@ -161,7 +192,13 @@ const OUTCOME_NOTES: Record<ToolVerification['outcome'], string | undefined> = {
 async function execute(args: CallArguments, entities: IndexedEntity[], data: Record<string, unknown>, context: ToolContext): Promise<ToolOutcome> {
   const home = availableHome(context);
   const entityIds = entities.map((entity) => entity.entityId);
-  const verifier = new StateVerifier(home.cache, { service: args.service, hasData: Object.keys(data).length > 0, entityIds, timeoutMs: context.home.verifyTimeoutMs, signal: context.signal });
+  const verifier = new StateVerifier(home.cache, {
+    service: args.service,
+    hasData: Object.keys(data).length > 0,
+    entityIds,
+    timeoutMs: context.home.verifyTimeoutMs,
+    signal: context.signal,
+  });
   // A script's own service takes no target; Home Assistant rejects one.
   const callTargets = args.domain === 'script' && !SCRIPT_ENTITY_SERVICES.has(args.service) ? [] : entityIds;
   try {
@@ -177,7 +214,10 @@ async function execute(args: CallArguments, entities: IndexedEntity[], data: Rec
     try {
       return await home.readState(entityId, context.signal);
     } catch (error) {
-      context.logger.warn({ event: 'tool.verify_read_failed', entityId, code: isAppError(error) ? error.code : undefined }, 'Reading a state to verify a service call failed');
+      context.logger.warn(
+        { event: 'tool.verify_read_failed', entityId, code: isAppError(error) ? error.code : undefined },
+        'Reading a state to verify a service call failed',
+      );
       return 'failed';
     }
   });
@@ -203,7 +243,7 @@ async function execute(args: CallArguments, entities: IndexedEntity[], data: Rec
 export const callServiceTool = defineTool({
   name: 'call_service',
   description:
-    'Change something in the home by calling a Home Assistant service (such as light.turn_on) on exposed entities, areas or devices. Only call it when the user asks for a change, never to answer a question. Risky actions (unlocking, disarming, opening garage doors) wait for the user\'s confirmation. The result says whether each entity actually changed.',
+    "Change something in the home by calling a Home Assistant service (such as light.turn_on) on exposed entities, areas or devices. Only call it when the user asks for a change, never to answer a question. Risky actions (unlocking, disarming, opening garage doors) wait for the user's confirmation. The result says whether each entity actually changed.",
   arguments: argumentsSchema,
   changesState: true,
   async run(args, context) {

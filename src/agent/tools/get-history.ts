@@ -13,7 +13,11 @@ export const getHistoryTool = defineTool({
   name: 'get_history',
   description: `Read how the state of up to ${MAX_ENTITIES} entities changed over a period (at most 7 days), from Home Assistant's recorder. Give start and end, or hours to look back from now (default 24).`,
   arguments: z.object({
-    entity_ids: z.array(z.string().regex(ENTITY_ID_PATTERN, 'an entity id such as sensor.kitchen_temperature')).min(1).max(MAX_ENTITIES).describe('The entities.'),
+    entity_ids: z
+      .array(z.string().regex(ENTITY_ID_PATTERN, 'an entity id such as sensor.kitchen_temperature'))
+      .min(1)
+      .max(MAX_ENTITIES)
+      .describe('The entities.'),
     start: isoInstant.nullish().describe('Start of the period, ISO 8601.'),
     end: isoInstant.nullish().describe('End of the period, ISO 8601; default now.'),
     hours: z.number().int().min(1).max(MAX_PERIOD_HOURS).nullish().describe('Hours before the end; used when start is not given. Default 24.'),

@@ -22,7 +22,11 @@ export const getStatesTool = defineTool({
     let entities = index.entities;
     if (args.area) {
       const area = index.findArea(args.area);
-      if (!area) return rejected('NOT_FOUND', `No area matches "${args.area}". Areas: ${index.areas.map((item) => `${item.name} (${item.area_id})`).join(', ') || 'none'}.`);
+      if (!area)
+        return rejected(
+          'NOT_FOUND',
+          `No area matches "${args.area}". Areas: ${index.areas.map((item) => `${item.name} (${item.area_id})`).join(', ') || 'none'}.`,
+        );
       entities = entities.filter((entity) => entity.areaId === area.area_id);
     }
     if (args.domain) entities = entities.filter((entity) => entity.domain === args.domain);

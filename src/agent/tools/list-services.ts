@@ -27,7 +27,8 @@ export function serviceFields(description: HassServiceDescription | undefined): 
 
 export const listServicesTool = defineTool({
   name: 'list_services',
-  description: 'List the services (actions) of one domain with their data fields, and whether you may call each one and whether it needs the user\'s confirmation.',
+  description:
+    "List the services (actions) of one domain with their data fields, and whether you may call each one and whether it needs the user's confirmation.",
   arguments: z.object({
     domain: z.string().regex(DOMAIN_PATTERN, 'a domain such as light').describe('The domain, such as light or cover.'),
   }),

@@ -38,7 +38,13 @@ export const searchEntitiesTool = defineTool({
     if (!args.query && !args.domain && !args.area && !args.floor) {
       return rejected('BAD_USER_INPUT', 'Give at least one of query, domain, area or floor.');
     }
-    const found = searchEntities(home.index(), { text: args.query, domain: args.domain, area: args.area, floor: args.floor, limit: args.limit ?? DEFAULT_RESULTS });
+    const found = searchEntities(home.index(), {
+      text: args.query,
+      domain: args.domain,
+      area: args.area,
+      floor: args.floor,
+      limit: args.limit ?? DEFAULT_RESULTS,
+    });
     if (!found.ok) return rejected('NOT_FOUND', found.problem);
     return completed({
       total: found.total,

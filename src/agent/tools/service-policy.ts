@@ -161,8 +161,10 @@ export class ServicePolicy {
     if (domain === 'homeassistant' && (target.domain === 'lock' || target.domain === 'alarm_control_panel' || protectedCover)) {
       return `homeassistant.${service} reaches ${target.entityId}, which guards the home.`;
     }
-    if (target.domain === 'lock' && domain === 'lock' && (service === 'unlock' || service === 'open')) return 'Unlocking or opening a lock needs a confirmation.';
-    if (target.domain === 'alarm_control_panel' && domain === 'alarm_control_panel' && service === 'alarm_disarm') return 'Disarming an alarm needs a confirmation.';
+    if (target.domain === 'lock' && domain === 'lock' && (service === 'unlock' || service === 'open'))
+      return 'Unlocking or opening a lock needs a confirmation.';
+    if (target.domain === 'alarm_control_panel' && domain === 'alarm_control_panel' && service === 'alarm_disarm')
+      return 'Disarming an alarm needs a confirmation.';
     if (protectedCover && domain === 'cover' && COVER_OPENING_SERVICES.has(service)) return `Opening a ${target.deviceClass} needs a confirmation.`;
     return undefined;
   }

@@ -25,7 +25,11 @@ export function addAuditTypes(builder: Builder, refs: Pick<ReturnType<typeof add
       }),
       arguments: t.field({ type: 'JSON', resolve: (execution) => execution.call.arguments }),
       status: t.field({ type: refs.ToolCallStatus, description: 'The outcome.', resolve: (execution) => execution.call.status }),
-      errorCode: t.string({ nullable: true, description: 'Why it failed or was rejected, such as FORBIDDEN.', resolve: (execution) => execution.call.error?.code ?? null }),
+      errorCode: t.string({
+        nullable: true,
+        description: 'Why it failed or was rejected, such as FORBIDDEN.',
+        resolve: (execution) => execution.call.error?.code ?? null,
+      }),
       startedAt: t.field({ type: 'DateTime', resolve: (execution) => execution.call.createdAt }),
       finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (execution) => execution.call.finishedAt ?? null }),
       durationMs: t.int({
@@ -40,7 +44,11 @@ export function addAuditTypes(builder: Builder, refs: Pick<ReturnType<typeof add
     }),
   });
 
-  implementConnection(builder, { connection: ToolExecutionConnection, node: ToolExecutionRef, pageInfo: addPageInfo(builder) }, 'Tool executions, newest first.');
+  implementConnection(
+    builder,
+    { connection: ToolExecutionConnection, node: ToolExecutionRef, pageInfo: addPageInfo(builder) },
+    'Tool executions, newest first.',
+  );
 
   const ToolExecutionFilter = builder.inputType('ToolExecutionFilter', {
     fields: (t) => ({

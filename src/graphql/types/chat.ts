@@ -61,14 +61,15 @@ export function addChatOperations(builder: Builder, refs: Refs & { ChatEvent: Ch
     }),
     conversations: t.field({
       type: refs.ConversationConnection,
-      description: 'The caller\'s conversations, most recent activity first.',
+      description: "The caller's conversations, most recent activity first.",
       authScopes: { read: true },
       args: {
         first: t.arg.int(),
         after: t.arg.string(),
       },
       validate: pageArguments,
-      resolve: (_root, args, context) => context.services.conversations.list(context.em, context.caller.userId, args.first ?? DEFAULT_PAGE_SIZE, args.after ?? undefined),
+      resolve: (_root, args, context) =>
+        context.services.conversations.list(context.em, context.caller.userId, args.first ?? DEFAULT_PAGE_SIZE, args.after ?? undefined),
     }),
     message: t.field({
       type: refs.Message,
@@ -86,7 +87,11 @@ export function addChatOperations(builder: Builder, refs: Refs & { ChatEvent: Ch
       description: 'Sends a message and returns at once with the reply STREAMING. Follow it with replyStream.',
       authScopes: { chat: true },
       args: { input: t.arg({ type: ChatInput, required: true }) },
-      resolve: (_root, args, context) => context.services.chat.startTurn(context.caller, { ...args.input, conversationId: args.input.conversationId === undefined || args.input.conversationId === null ? null : String(args.input.conversationId) }),
+      resolve: (_root, args, context) =>
+        context.services.chat.startTurn(context.caller, {
+          ...args.input,
+          conversationId: args.input.conversationId === undefined || args.input.conversationId === null ? null : String(args.input.conversationId),
+        }),
     }),
     cancelReply: t.field({
       type: refs.Message,
@@ -109,8 +114,7 @@ export function addChatOperations(builder: Builder, refs: Refs & { ChatEvent: Ch
           .refine((value) => value.trim().length > 0, 'must not be blank')
           .refine((value) => value.replace(/\s+/g, ' ').trim().length <= 255, 'must be at most 255 characters'),
       }),
-      resolve: (_root, args, context) =>
-        context.services.conversations.rename(context.caller.userId, String(args.id), args.title.replace(/\s+/g, ' ').trim()),
+      resolve: (_root, args, context) => context.services.conversations.rename(context.caller.userId, String(args.id), args.title.replace(/\s+/g, ' ').trim()),
     }),
     deleteConversation: t.field({
       type: refs.DeletePayload,
@@ -129,7 +133,7 @@ export function addChatOperations(builder: Builder, refs: Refs & { ChatEvent: Ch
   builder.subscriptionFields((t) => ({
     replyStream: t.field({
       type: refs.ChatEvent,
-      description: 'Replays the reply\'s events after `after` (all when omitted), then follows live ones, and ends after the last event.',
+      description: "Replays the reply's events after `after` (all when omitted), then follows live ones, and ends after the last event.",
       authScopes: { chat: true },
       args: {
         messageId: t.arg.id({ required: true }),
@@ -153,7 +157,10 @@ export function addChatOperations(builder: Builder, refs: Refs & { ChatEvent: Ch
       authScopes: { chat: true },
       args: { input: t.arg({ type: ChatInput, required: true }) },
       subscribe: async (_root, args, context) => {
-        const turn = await context.services.chat.startTurn(context.caller, { ...args.input, conversationId: args.input.conversationId === undefined || args.input.conversationId === null ? null : String(args.input.conversationId) });
+        const turn = await context.services.chat.startTurn(context.caller, {
+          ...args.input,
+          conversationId: args.input.conversationId === undefined || args.input.conversationId === null ? null : String(args.input.conversationId),
+        });
         return context.services.chat.followReply(context.caller, turn.reply.id, 0);
       },
       resolve: (event) => event,

@@ -1,6 +1,6 @@
-import { MESSAGE_ROLES, MESSAGE_STATUSES } from '../../conversations/message.entity.js';
+import { MESSAGE_ROLES, type MESSAGE_STATUSES } from '../../conversations/message.entity.js';
 import { DEFAULT_PAGE_SIZE } from '../../conversations/conversation-service.js';
-import { TOOL_CALL_STATUSES } from '../../conversations/tool-call.entity.js';
+import type { TOOL_CALL_STATUSES } from '../../conversations/tool-call.entity.js';
 import type { Builder } from '../builder.js';
 import { addPageInfo, implementConnection } from './connection.js';
 import { pageArguments } from './ids.js';
@@ -44,19 +44,33 @@ export function addConversationTypes(builder: Builder, refs: Refs) {
       result: t.field({ type: 'JSON', nullable: true, resolve: (call) => call.result ?? null }),
       status: t.field({ type: ToolCallStatus, resolve: (call) => call.status }),
       error: t.field({ type: refs.MessageError, nullable: true, resolve: (call) => (call.error ? { ...call.error, retryable: false } : null) }),
-      summary: t.string({ nullable: true, description: 'For an action that needed a confirmation: what it does, in plain words.', resolve: (call) => call.summary ?? null }),
-      expiresAt: t.field({ type: 'DateTime', nullable: true, description: 'When an unanswered confirmation expires.', resolve: (call) => call.expiresAt ?? null }),
-      preview: t.field({ type: 'JSON', nullable: true, description: 'Detail shown with the confirmation, such as the automation that will be created.', resolve: (call) => call.preview ?? null }),
+      summary: t.string({
+        nullable: true,
+        description: 'For an action that needed a confirmation: what it does, in plain words.',
+        resolve: (call) => call.summary ?? null,
+      }),
+      expiresAt: t.field({
+        type: 'DateTime',
+        nullable: true,
+        description: 'When an unanswered confirmation expires.',
+        resolve: (call) => call.expiresAt ?? null,
+      }),
+      preview: t.field({
+        type: 'JSON',
+        nullable: true,
+        description: 'Detail shown with the confirmation, such as the automation that will be created.',
+        resolve: (call) => call.preview ?? null,
+      }),
       verification: t.field({
         type: ToolCallVerification,
         nullable: true,
-        description: 'What a state change actually did, from the entities\' reported states.',
+        description: "What a state change actually did, from the entities' reported states.",
         resolve: (call) => call.verification ?? null,
       }),
       confirmation: t.field({
         type: ToolCallConfirmation,
         nullable: true,
-        description: 'The user\'s decision on an action that needed a confirmation.',
+        description: "The user's decision on an action that needed a confirmation.",
         resolve: (call) => (call.decision ? { approved: call.decision === 'APPROVED', decidedAt: call.decidedAt ?? null } : null),
       }),
     }),
@@ -141,7 +155,11 @@ export function addConversationTypes(builder: Builder, refs: Refs) {
   });
 
   const pageInfo = addPageInfo(builder);
-  implementConnection(builder, { connection: refs.ConversationConnection, node: refs.Conversation, pageInfo }, 'The caller\'s conversations, most recent activity first.');
+  implementConnection(
+    builder,
+    { connection: refs.ConversationConnection, node: refs.Conversation, pageInfo },
+    "The caller's conversations, most recent activity first.",
+  );
   implementConnection(builder, { connection: refs.MessageConnection, node: refs.Message, pageInfo }, 'Messages of a conversation, oldest first.');
   return { ToolCallStatus };
 }

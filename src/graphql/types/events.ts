@@ -11,7 +11,7 @@ async function loadReply(context: GraphQLContext, messageId: string) {
 }
 
 export function addEventTypes(builder: Builder, refs: Refs) {
-  const sequence = 'Position of the event in its reply\'s event log, starting at 1.';
+  const sequence = "Position of the event in its reply's event log, starting at 1.";
 
   builder.objectType(refs.ReplyStarted, {
     description: 'The first event of every reply.',
@@ -22,7 +22,7 @@ export function addEventTypes(builder: Builder, refs: Refs) {
     }),
   });
   builder.objectType(refs.ReplyDelta, {
-    description: 'The next piece of the reply\'s text. Joined in sequence order, the deltas are the reply.',
+    description: "The next piece of the reply's text. Joined in sequence order, the deltas are the reply.",
     fields: (t) => ({
       sequence: t.exposeInt('sequence', { description: sequence }),
       messageId: t.exposeID('messageId'),
@@ -71,7 +71,11 @@ export function addEventTypes(builder: Builder, refs: Refs) {
       // in one selection set: `message` is the Message on ReplyCompleted, ReplyCancelled and here.
       errorMessage: t.exposeString('message', { description: 'What went wrong, safe to show to the user.' }),
       retryable: t.exposeBoolean('retryable', { description: 'Whether sending the message again later can succeed.' }),
-      message: t.field({ type: refs.Message, description: 'The failed reply with the text generated before the error.', resolve: (event, _args, context) => loadReply(context, event.messageId) }),
+      message: t.field({
+        type: refs.Message,
+        description: 'The failed reply with the text generated before the error.',
+        resolve: (event, _args, context) => loadReply(context, event.messageId),
+      }),
     }),
   });
   builder.objectType(refs.ReplyCancelled, {

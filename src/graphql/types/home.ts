@@ -32,16 +32,29 @@ export function addHomeOperations(builder: Builder, refs: Refs): void {
     description: 'What the agent knows about the home: the context its prompt gets, its size and its age.',
     fields: (t) => ({
       configured: t.boolean({ description: 'Whether HA_URL and HA_TOKEN are set.', resolve: (home) => home.status.configured }),
-      available: t.boolean({ description: 'Whether Home Assistant is connected and the home has been read; tools fail while it is not.', resolve: (home) => home.status.connected }),
+      available: t.boolean({
+        description: 'Whether Home Assistant is connected and the home has been read; tools fail while it is not.',
+        resolve: (home) => home.status.connected,
+      }),
       problem: t.string({ nullable: true, description: 'Why Home Assistant is not available.', resolve: (home) => home.status.problem ?? null }),
       haVersion: t.string({ nullable: true, resolve: (home) => home.status.haVersion ?? null }),
-      updatedAt: t.field({ type: 'DateTime', nullable: true, description: 'When the states were last known to be current.', resolve: (home) => home.asOf ?? null }),
+      updatedAt: t.field({
+        type: 'DateTime',
+        nullable: true,
+        description: 'When the states were last known to be current.',
+        resolve: (home) => home.asOf ?? null,
+      }),
       ageSeconds: t.int({
         nullable: true,
         description: 'Seconds since updatedAt: 0 while connected, growing while Home Assistant is unreachable.',
         resolve: (home) => (home.asOf ? Math.max(0, Math.round((Date.now() - home.asOf.getTime()) / 1000)) : null),
       }),
-      syncedAt: t.field({ type: 'DateTime', nullable: true, description: 'When the whole home was last read.', resolve: (home) => home.status.syncedAt ?? null }),
+      syncedAt: t.field({
+        type: 'DateTime',
+        nullable: true,
+        description: 'When the whole home was last read.',
+        resolve: (home) => home.status.syncedAt ?? null,
+      }),
       maxTokens: t.exposeInt('maxTokens', { description: 'HA_CONTEXT_MAX_TOKENS.' }),
       totalTokens: t.exposeInt('totalTokens', { description: 'Tokens of the context as sent, at most maxTokens.' }),
       entityListDetail: t.field({
@@ -52,7 +65,10 @@ export function addHomeOperations(builder: Builder, refs: Refs): void {
       entityCount: t.exposeInt('totalEntities', { description: 'Entities in the home.' }),
       exposedEntityCount: t.exposeInt('exposedEntities', { description: 'Entities the agent may see and act on.' }),
       sections: t.field({ type: [Section], resolve: (home) => home.sections }),
-      text: t.string({ description: 'The context blocks exactly as the prompt contains them.', resolve: (home) => [home.stableBlock, home.volatileBlock].filter(Boolean).join('\n') }),
+      text: t.string({
+        description: 'The context blocks exactly as the prompt contains them.',
+        resolve: (home) => [home.stableBlock, home.volatileBlock].filter(Boolean).join('\n'),
+      }),
     }),
   });
 

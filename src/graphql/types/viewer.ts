@@ -14,14 +14,28 @@ export function addViewerType(builder: Builder, refs: Refs): void {
   });
 
   const TokenBudget = builder.objectRef<BudgetStatus>('TokenBudget').implement({
-    description: 'Model tokens the caller may spend per UTC day (TOKEN_BUDGET_PER_DAY) and what today\'s turns spent.',
+    description: "Model tokens the caller may spend per UTC day (TOKEN_BUDGET_PER_DAY) and what today's turns spent.",
     fields: (t) => ({
       limit: t.int({ nullable: true, description: 'Tokens allowed per day; null when there is no budget.', resolve: (budget) => budget.limit ?? null }),
       used: t.int({ description: 'Tokens charged today: prompt and completion of every turn that ended today.', resolve: (budget) => clampToInt(budget.used) }),
-      remaining: t.int({ nullable: true, description: 'Tokens left today, never below 0; null when there is no budget.', resolve: (budget) => (budget.remaining === undefined ? null : clampToInt(budget.remaining)) }),
-      estimated: t.boolean({ description: 'True when part of `used` was counted locally because the model endpoint reported no usage.', resolve: (budget) => budget.estimatedTokens > 0 }),
-      estimatedTokens: t.int({ description: 'The part of `used` counted locally with the o200k tokenizer.', resolve: (budget) => clampToInt(budget.estimatedTokens) }),
-      resetsAt: t.field({ type: 'DateTime', description: 'The next UTC midnight, when `used` starts again from 0. New turns fail with BUDGET_EXHAUSTED while `remaining` is 0.', resolve: (budget) => budget.resetsAt }),
+      remaining: t.int({
+        nullable: true,
+        description: 'Tokens left today, never below 0; null when there is no budget.',
+        resolve: (budget) => (budget.remaining === undefined ? null : clampToInt(budget.remaining)),
+      }),
+      estimated: t.boolean({
+        description: 'True when part of `used` was counted locally because the model endpoint reported no usage.',
+        resolve: (budget) => budget.estimatedTokens > 0,
+      }),
+      estimatedTokens: t.int({
+        description: 'The part of `used` counted locally with the o200k tokenizer.',
+        resolve: (budget) => clampToInt(budget.estimatedTokens),
+      }),
+      resetsAt: t.field({
+        type: 'DateTime',
+        description: 'The next UTC midnight, when `used` starts again from 0. New turns fail with BUDGET_EXHAUSTED while `remaining` is 0.',
+        resolve: (budget) => budget.resetsAt,
+      }),
     }),
   });
 
@@ -30,7 +44,11 @@ export function addViewerType(builder: Builder, refs: Refs): void {
     fields: (t) => ({
       id: t.exposeID('userId', { description: 'The user id: the JWT subject, or the user an API key belongs to.' }),
       scopes: t.field({ type: [Scope], resolve: (caller) => SCOPES.filter((scope) => caller.scopes.has(scope)) }),
-      tokenBudget: t.field({ type: TokenBudget, description: 'The caller\'s daily token budget and what today\'s turns spent.', resolve: (caller, _args, context) => context.services.budget.status(caller.userId) }),
+      tokenBudget: t.field({
+        type: TokenBudget,
+        description: "The caller's daily token budget and what today's turns spent.",
+        resolve: (caller, _args, context) => context.services.budget.status(caller.userId),
+      }),
     }),
   });
 

@@ -67,7 +67,7 @@ export class RateLimits {
   }
 
   private async reserve(key: string, limit: RateLimit, label: string, ids: Record<string, string>): Promise<Release> {
-    let result;
+    let result: Awaited<ReturnType<RateLimitStore['consume']>>;
     try {
       result = await this.store.consume(key, limit);
     } catch (error) {
@@ -95,7 +95,10 @@ export class RateLimits {
     if ((this.loggedUntil.get(key) ?? 0) > now) return;
     if (this.loggedUntil.size >= MAX_LOGGED_KEYS) this.loggedUntil.delete(this.loggedUntil.keys().next().value as string);
     this.loggedUntil.set(key, now + retryAfterMs);
-    this.logger.warn({ event: 'rate_limit.exceeded', limit: key.split(':')[0], max: limit.max, windowMs: limit.windowMs, retryAfterMs, ...ids }, 'Rate limit reached');
+    this.logger.warn(
+      { event: 'rate_limit.exceeded', limit: key.split(':')[0], max: limit.max, windowMs: limit.windowMs, retryAfterMs, ...ids },
+      'Rate limit reached',
+    );
   }
 
   private logStoreError(error: unknown): void {

@@ -23,9 +23,7 @@ export class AutomationStore {
   ) {
     for (const config of seed) {
       this.configs.set(config.id, structuredClone(config));
-      const linked = this.states
-        .all()
-        .find((state) => state.entity_id.startsWith('automation.') && state.attributes.id === config.id);
+      const linked = this.states.all().find((state) => state.entity_id.startsWith('automation.') && state.attributes.id === config.id);
       if (linked) {
         this.entityIds.set(config.id, linked.entity_id);
       } else {
@@ -128,8 +126,7 @@ export class AutomationStore {
 
   /** Appends `_2`, `_3`, ... while the entity id belongs to something else, as Home Assistant does. */
   private freeEntityId(wanted: string): string {
-    const taken = (candidate: string) =>
-      this.states.has(candidate) || [...this.entityIds.values()].includes(candidate);
+    const taken = (candidate: string) => this.states.has(candidate) || [...this.entityIds.values()].includes(candidate);
     if (!taken(wanted)) {
       return wanted;
     }

@@ -38,10 +38,7 @@ export function compressState(state: HassState): CompressedState {
 }
 
 /** Computes the `{"+": additions, "-": removals}` diff between two states of one entity. */
-export function diffStates(
-  oldState: HassState,
-  newState: HassState,
-): { '+'?: Record<string, unknown>; '-'?: { a: string[] } } {
+export function diffStates(oldState: HassState, newState: HassState): { '+'?: Record<string, unknown>; '-'?: { a: string[] } } {
   const additions: Record<string, unknown> = {};
   if (oldState.state !== newState.state) {
     additions.s = newState.state;

@@ -92,11 +92,7 @@ function entityHistory(history: HassState[], entityId: string, query: HistoryQue
   const domain = entityId.split('.')[0]!;
   for (const state of inWindow) {
     const previous = selected.at(-1);
-    const significant =
-      !query.significantChangesOnly ||
-      SIGNIFICANT_ATTRIBUTE_DOMAINS.has(domain) ||
-      previous === undefined ||
-      previous.state !== state.state;
+    const significant = !query.significantChangesOnly || SIGNIFICANT_ATTRIBUTE_DOMAINS.has(domain) || previous === undefined || previous.state !== state.state;
     if (significant) {
       selected.push(state);
     }

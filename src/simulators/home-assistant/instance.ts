@@ -1,14 +1,7 @@
 import { AutomationStore } from './automations.js';
 import type { HomeAssistantFaults } from './faults.js';
 import { newContext } from './ids.js';
-import {
-  RegistryIndex,
-  toAreaListEntry,
-  toDeviceListEntry,
-  toEntityListEntry,
-  toFloorListEntry,
-  toLabelListEntry,
-} from './registries.js';
+import { RegistryIndex, toAreaListEntry, toDeviceListEntry, toEntityListEntry, toFloorListEntry, toLabelListEntry } from './registries.js';
 import { generateServices } from './service-catalog.js';
 import { ServiceCaller } from './service-caller.js';
 import { EventBus, StateMachine } from './state-machine.js';

@@ -49,8 +49,7 @@ export function loadHome(pathOrDir: string): SimulatedHome {
     return loadStorageFolder(storageDir);
   }
   throw new Error(
-    `Unrecognised home folder ${resolved}: expected api_states.json or Home Assistant .storage files ` +
-      '(core.entity_registry, core.restore_state).',
+    `Unrecognised home folder ${resolved}: expected api_states.json or Home Assistant .storage files ` + '(core.entity_registry, core.restore_state).',
   );
 }
 
@@ -135,7 +134,10 @@ function loadRestDump(dir: string): SimulatedHome {
 function loadStorageFolder(dir: string): SimulatedHome {
   const restored = readStorageData(dir, 'core.restore_state');
   const states = Array.isArray(restored)
-    ? restored.filter(isRecord).map((item) => item.state as HassState).filter((state) => isRecord(state))
+    ? restored
+        .filter(isRecord)
+        .map((item) => item.state as HassState)
+        .filter((state) => isRecord(state))
     : [];
 
   const areasData = readStorageData(dir, 'core.area_registry');
@@ -144,18 +146,10 @@ function loadStorageFolder(dir: string): SimulatedHome {
     return withEpochTimestamps({ ...rest, area_id: (area.area_id ?? id) as string }) as AreaRegistryEntry;
   });
 
-  const floors = recordsOf(readStorageData(dir, 'core.floor_registry'), 'floors').map(
-    (floor) => withEpochTimestamps(floor) as FloorRegistryEntry,
-  );
-  const labels = recordsOf(readStorageData(dir, 'core.label_registry'), 'labels').map(
-    (label) => withEpochTimestamps(label) as LabelRegistryEntry,
-  );
-  const devices = recordsOf(readStorageData(dir, 'core.device_registry'), 'devices').map(
-    (device) => withEpochTimestamps(device) as DeviceRegistryEntry,
-  );
-  const entities = recordsOf(readStorageData(dir, 'core.entity_registry'), 'entities').map(
-    (entry) => withEpochTimestamps(entry) as EntityRegistryEntry,
-  );
+  const floors = recordsOf(readStorageData(dir, 'core.floor_registry'), 'floors').map((floor) => withEpochTimestamps(floor) as FloorRegistryEntry);
+  const labels = recordsOf(readStorageData(dir, 'core.label_registry'), 'labels').map((label) => withEpochTimestamps(label) as LabelRegistryEntry);
+  const devices = recordsOf(readStorageData(dir, 'core.device_registry'), 'devices').map((device) => withEpochTimestamps(device) as DeviceRegistryEntry);
+  const entities = recordsOf(readStorageData(dir, 'core.entity_registry'), 'entities').map((entry) => withEpochTimestamps(entry) as EntityRegistryEntry);
 
   return { config: defaultConfig(states), states, floors, areas, devices, entities, labels };
 }

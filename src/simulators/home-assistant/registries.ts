@@ -1,12 +1,5 @@
 import { stableHexId } from './ids.js';
-import type {
-  AreaRegistryEntry,
-  DeviceRegistryEntry,
-  EntityRegistryEntry,
-  FloorRegistryEntry,
-  LabelRegistryEntry,
-  SimulatedHome,
-} from './types.js';
+import type { AreaRegistryEntry, DeviceRegistryEntry, EntityRegistryEntry, FloorRegistryEntry, LabelRegistryEntry, SimulatedHome } from './types.js';
 
 /** 2025-01-01T00:00:00Z, used for registry timestamps a home file leaves out so replies stay deterministic. */
 const DEFAULT_REGISTRY_TIMESTAMP = 1_735_689_600;
@@ -166,9 +159,7 @@ export class RegistryIndex {
   }
 
   entityIdsOnFloor(floorId: string, candidates: Iterable<string>): string[] {
-    const areaIds = new Set(
-      (this.home.areas ?? []).filter((area) => area.floor_id === floorId).map((area) => area.area_id),
-    );
+    const areaIds = new Set((this.home.areas ?? []).filter((area) => area.floor_id === floorId).map((area) => area.area_id));
     return [...candidates].filter((entityId) => {
       const areaId = this.effectiveAreaId(entityId);
       return areaId !== null && areaIds.has(areaId);

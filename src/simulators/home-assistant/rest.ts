@@ -27,19 +27,12 @@ const message = (status: number, text: string): RestReply => json(status, { mess
  * `401: Unauthorized`, the simulator sends `{"message": ...}` so tests can see the reason. Clients should
  * therefore branch on the status code, not on the body.
  */
-export async function handleRestRequest(
-  instance: HomeAssistantInstance,
-  request: IncomingMessage,
-  response: ServerResponse,
-): Promise<void> {
+export async function handleRestRequest(instance: HomeAssistantInstance, request: IncomingMessage, response: ServerResponse): Promise<void> {
   let reply: RestReply;
   try {
     reply = await route(instance, request);
   } catch (error) {
-    reply =
-      error instanceof PayloadTooLargeError
-        ? message(413, error.message)
-        : message(500, `Simulator error: ${(error as Error).message}`);
+    reply = error instanceof PayloadTooLargeError ? message(413, error.message) : message(500, `Simulator error: ${(error as Error).message}`);
   }
 
   if (instance.faults.latencyMs > 0) {
@@ -118,12 +111,7 @@ function methodNotAllowed(): RestReply {
   return message(405, 'Method not allowed.');
 }
 
-async function states(
-  instance: HomeAssistantInstance,
-  method: string,
-  rest: string[],
-  request: IncomingMessage,
-): Promise<RestReply> {
+async function states(instance: HomeAssistantInstance, method: string, rest: string[], request: IncomingMessage): Promise<RestReply> {
   if (rest.length === 0) {
     return method === 'GET' ? json(200, instance.states.all()) : methodNotAllowed();
   }
@@ -155,13 +143,7 @@ async function states(
   return methodNotAllowed();
 }
 
-async function services(
-  instance: HomeAssistantInstance,
-  method: string,
-  rest: string[],
-  request: IncomingMessage,
-  url: URL,
-): Promise<RestReply> {
+async function services(instance: HomeAssistantInstance, method: string, rest: string[], request: IncomingMessage, url: URL): Promise<RestReply> {
   if (rest.length === 0) {
     return method === 'GET' ? json(200, instance.services) : methodNotAllowed();
   }
@@ -225,12 +207,7 @@ function history(instance: HomeAssistantInstance, startSegment: string | undefin
   }
 }
 
-async function automationConfig(
-  instance: HomeAssistantInstance,
-  method: string,
-  id: string,
-  request: IncomingMessage,
-): Promise<RestReply> {
+async function automationConfig(instance: HomeAssistantInstance, method: string, id: string, request: IncomingMessage): Promise<RestReply> {
   if (method === 'GET') {
     const config = instance.automations.get(id);
     return config ? json(200, config) : message(404, 'Resource not found');

@@ -71,9 +71,7 @@ export interface HomeAssistantSimulator {
 }
 
 /** Starts a simulated Home Assistant that speaks the real REST and WebSocket protocols on loopback. */
-export async function startHomeAssistantSimulator(
-  options: HomeAssistantSimulatorOptions,
-): Promise<HomeAssistantSimulator> {
+export async function startHomeAssistantSimulator(options: HomeAssistantSimulatorOptions): Promise<HomeAssistantSimulator> {
   const token = options.token ?? DEFAULT_SIMULATOR_TOKEN;
   const configVersion = options.home.config.version;
   const haVersion = options.haVersion ?? (typeof configVersion === 'string' ? configVersion : DEFAULT_HA_VERSION);

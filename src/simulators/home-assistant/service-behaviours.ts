@@ -26,25 +26,14 @@ export interface ServiceBehaviour {
 }
 
 const LIGHT_COLOR_MODES_WITH_RGB = ['hs', 'xy', 'rgb', 'rgbw', 'rgbww'];
-const LIGHT_ATTRIBUTES_CLEARED_WHEN_OFF = [
-  'brightness',
-  'color_mode',
-  'color_temp',
-  'color_temp_kelvin',
-  'hs_color',
-  'rgb_color',
-  'xy_color',
-  'effect',
-];
+const LIGHT_ATTRIBUTES_CLEARED_WHEN_OFF = ['brightness', 'color_mode', 'color_temp', 'color_temp_kelvin', 'hs_color', 'rgb_color', 'xy_color', 'effect'];
 /** Warm white, the color temperature a tunable bulb starts with when nothing is remembered. */
 const DEFAULT_COLOR_TEMP_KELVIN = 2700;
 /** Volume step of `volume_up`/`volume_down`, Home Assistant's default for media players. */
 const VOLUME_STEP = 0.1;
 
 function invalid(key: string, expected: string, value: unknown): ServiceCallError {
-  return ServiceCallError.invalidFormat(
-    `Invalid value for '${key}': expected ${expected}, got ${JSON.stringify(value)}.`,
-  );
+  return ServiceCallError.invalidFormat(`Invalid value for '${key}': expected ${expected}, got ${JSON.stringify(value)}.`);
 }
 
 function optionalNumber(data: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
@@ -241,8 +230,7 @@ const LIGHT: Record<string, ServiceBehaviour> = {
   toggle: {
     fields: LIGHT_TURN_ON_FIELDS,
     validate: validateLightTurnOn,
-    apply: (state, data, memory) =>
-      state.state === 'on' ? applyLightTurnOff(state, memory) : applyLightTurnOn(state, data, memory),
+    apply: (state, data, memory) => (state.state === 'on' ? applyLightTurnOff(state, memory) : applyLightTurnOn(state, data, memory)),
   },
 };
 
@@ -321,9 +309,7 @@ function climateUpdate(state: HassState, mode: string, changes: Record<string, u
 function validateHvacMode(state: HassState, mode: string): void {
   const modes = stringList(state.attributes.hvac_modes);
   if (modes && !modes.includes(mode)) {
-    throw ServiceCallError.validation(
-      `HVAC mode ${mode} is not valid for ${state.entity_id}. Valid HVAC modes are: ${modes.join(', ')}.`,
-    );
+    throw ServiceCallError.validation(`HVAC mode ${mode} is not valid for ${state.entity_id}. Valid HVAC modes are: ${modes.join(', ')}.`);
   }
 }
 
@@ -340,23 +326,19 @@ function validateTemperatureRange(state: HassState, key: string, value: number):
   const min = typeof state.attributes.min_temp === 'number' ? state.attributes.min_temp : undefined;
   const max = typeof state.attributes.max_temp === 'number' ? state.attributes.max_temp : undefined;
   if ((min !== undefined && value < min) || (max !== undefined && value > max)) {
-    throw ServiceCallError.validation(
-      `Provided ${key} ${value} is not valid for ${state.entity_id}. Accepted range is ${min ?? '-∞'} to ${max ?? '∞'}.`,
-    );
+    throw ServiceCallError.validation(`Provided ${key} ${value} is not valid for ${state.entity_id}. Accepted range is ${min ?? '-∞'} to ${max ?? '∞'}.`);
   }
 }
 
 const CLIMATE: Record<string, ServiceBehaviour> = {
   turn_on: {
     fields: [],
-    apply: (state, _data, memory) =>
-      state.state === 'off' ? climateUpdate(state, lastActiveHvacMode(state, memory), {}, memory) : undefined,
+    apply: (state, _data, memory) => (state.state === 'off' ? climateUpdate(state, lastActiveHvacMode(state, memory), {}, memory) : undefined),
   },
   turn_off: { fields: [], apply: (state, _data, memory) => climateUpdate(state, 'off', {}, memory) },
   toggle: {
     fields: [],
-    apply: (state, _data, memory) =>
-      climateUpdate(state, state.state === 'off' ? lastActiveHvacMode(state, memory) : 'off', {}, memory),
+    apply: (state, _data, memory) => climateUpdate(state, state.state === 'off' ? lastActiveHvacMode(state, memory) : 'off', {}, memory),
   },
   set_hvac_mode: {
     fields: ['hvac_mode'],
@@ -413,9 +395,7 @@ const CLIMATE: Record<string, ServiceBehaviour> = {
     apply: (state, data) => {
       const modes = stringList(state.attributes.preset_modes);
       if (modes && !modes.includes(String(data.preset_mode))) {
-        throw ServiceCallError.validation(
-          `Preset mode ${String(data.preset_mode)} is not valid. Valid preset modes are: ${modes.join(', ')}.`,
-        );
+        throw ServiceCallError.validation(`Preset mode ${String(data.preset_mode)} is not valid. Valid preset modes are: ${modes.join(', ')}.`);
       }
       return withAttributes(state, state.state, { preset_mode: data.preset_mode });
     },
@@ -468,9 +448,7 @@ const MEDIA_PLAYER: Record<string, ServiceBehaviour> = {
     apply: (state, data) => {
       const sources = stringList(state.attributes.source_list);
       if (sources && !sources.includes(String(data.source))) {
-        throw ServiceCallError.validation(
-          `Source ${String(data.source)} is not available on ${state.entity_id}. Sources: ${sources.join(', ')}.`,
-        );
+        throw ServiceCallError.validation(`Source ${String(data.source)} is not available on ${state.entity_id}. Sources: ${sources.join(', ')}.`);
       }
       return withAttributes(state, state.state, { source: data.source });
     },
@@ -530,9 +508,7 @@ const ALARM_CONTROL_PANEL: Record<string, ServiceBehaviour> = {
 function selectOption(state: HassState, option: string): EntityUpdate {
   const options = stringList(state.attributes.options);
   if (options && !options.includes(option)) {
-    throw ServiceCallError.validation(
-      `Option ${option} is not valid for ${state.entity_id}. Valid options are: ${options.join(', ')}.`,
-    );
+    throw ServiceCallError.validation(`Option ${option} is not valid for ${state.entity_id}. Valid options are: ${options.join(', ')}.`);
   }
   return withAttributes(state, option);
 }
@@ -541,9 +517,7 @@ function numberValue(state: HassState, value: number): EntityUpdate {
   const min = typeof state.attributes.min === 'number' ? state.attributes.min : undefined;
   const max = typeof state.attributes.max === 'number' ? state.attributes.max : undefined;
   if ((min !== undefined && value < min) || (max !== undefined && value > max)) {
-    throw ServiceCallError.validation(
-      `Value ${value} for ${state.entity_id} is outside its range ${min ?? '-∞'} to ${max ?? '∞'}.`,
-    );
+    throw ServiceCallError.validation(`Value ${value} for ${state.entity_id} is outside its range ${min ?? '-∞'} to ${max ?? '∞'}.`);
   }
   return withAttributes(state, floatState(value));
 }

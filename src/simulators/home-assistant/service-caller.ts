@@ -1,24 +1,10 @@
 import { newContext, toHassTimestamp } from './ids.js';
 import type { RegistryIndex } from './registries.js';
-import {
-  BEHAVIOURS,
-  GENERIC_SERVICE_MAP,
-  runScript,
-  type DeviceMemory,
-  type EntityUpdate,
-  type ServiceBehaviour,
-} from './service-behaviours.js';
+import { BEHAVIOURS, GENERIC_SERVICE_MAP, runScript, type DeviceMemory, type EntityUpdate, type ServiceBehaviour } from './service-behaviours.js';
 import { responseMode } from './service-catalog.js';
 import { ServiceCallError } from './service-errors.js';
 import type { EventBus, StateMachine } from './state-machine.js';
-import type {
-  HassContext,
-  HassServiceDescription,
-  HassServiceDomain,
-  HassState,
-  RecordedServiceCall,
-  ServiceCallTransport,
-} from './types.js';
+import type { HassContext, HassServiceDescription, HassServiceDomain, HassState, RecordedServiceCall, ServiceCallTransport } from './types.js';
 
 /** Keys that select entities; REST mixes them into the body, WebSocket sends them in `target`. */
 export const TARGET_KEYS = ['entity_id', 'area_id', 'device_id', 'floor_id', 'label_id'] as const;
@@ -99,10 +85,7 @@ export class ServiceCaller {
   private run(request: ServiceCallRequest, context: HassContext): ServiceCallOutcome {
     const { domain, service } = request;
     if (this.deps.consumeInjectedFailure()) {
-      throw new ServiceCallError(
-        'home_assistant_error',
-        `Simulated failure of ${domain}.${service} (the failNextServiceCalls fault is set).`,
-      );
+      throw new ServiceCallError('home_assistant_error', `Simulated failure of ${domain}.${service} (the failNextServiceCalls fault is set).`);
     }
 
     const description = this.describe(domain, service);
@@ -111,9 +94,7 @@ export class ServiceCaller {
     }
     const mode = responseMode(description);
     if (mode === 'only' && !request.returnResponse) {
-      throw ServiceCallError.validation(
-        `Service ${domain}.${service} returns a response, so it must be called with return_response.`,
-      );
+      throw ServiceCallError.validation(`Service ${domain}.${service} returns a response, so it must be called with return_response.`);
     }
     if (mode === 'none' && request.returnResponse) {
       throw ServiceCallError.validation(`Service ${domain}.${service} does not return a response.`);
@@ -125,11 +106,7 @@ export class ServiceCaller {
       this.validateData(domain, service, behaviour, request.data);
     }
 
-    this.deps.bus.fire(
-      'call_service',
-      { domain, service, service_data: { ...request.data, ...target } },
-      context,
-    );
+    this.deps.bus.fire('call_service', { domain, service, service_data: { ...request.data, ...target } }, context);
 
     const entityIds = this.resolveTarget(domain, target);
     const updates = this.planUpdates(domain, service, behaviour, request.data, entityIds);
@@ -196,23 +173,23 @@ export class ServiceCaller {
 
     for (const entityId of listOf(target.entity_id)) {
       if (entityId === 'all') {
-        existing.filter(inDomain).forEach((id) => ids.add(id));
+        for (const id of existing.filter(inDomain)) ids.add(id);
       } else if (entityId !== 'none' && this.deps.states.has(entityId) && inDomain(entityId)) {
         ids.add(entityId);
       }
     }
     const registry = this.deps.registry;
     for (const areaId of listOf(target.area_id)) {
-      registry.entityIdsInArea(areaId, existing).filter(inDomain).forEach((id) => ids.add(id));
+      for (const id of registry.entityIdsInArea(areaId, existing).filter(inDomain)) ids.add(id);
     }
     for (const deviceId of listOf(target.device_id)) {
-      registry.entityIdsOfDevice(deviceId, existing).filter(inDomain).forEach((id) => ids.add(id));
+      for (const id of registry.entityIdsOfDevice(deviceId, existing).filter(inDomain)) ids.add(id);
     }
     for (const floorId of listOf(target.floor_id)) {
-      registry.entityIdsOnFloor(floorId, existing).filter(inDomain).forEach((id) => ids.add(id));
+      for (const id of registry.entityIdsOnFloor(floorId, existing).filter(inDomain)) ids.add(id);
     }
     for (const labelId of listOf(target.label_id)) {
-      registry.entityIdsWithLabel(labelId, existing).filter(inDomain).forEach((id) => ids.add(id));
+      for (const id of registry.entityIdsWithLabel(labelId, existing).filter(inDomain)) ids.add(id);
     }
     return [...ids];
   }

@@ -47,12 +47,24 @@ const CATALOG: Record<string, Record<string, HassServiceDescription>> = {
     turn_off: service('homeassistant', 'Generic turn off', 'Turns off entities of any domain that supports it.'),
     toggle: service('homeassistant', 'Generic toggle', 'Toggles entities of any domain that supports it.'),
     update_entity: service('homeassistant', 'Update entity', 'Asks entities to refresh their state.'),
-    check_config: service('homeassistant', 'Check configuration', 'Checks the configuration files.', {}, {
-      target: false,
-    }),
-    reload_all: service('homeassistant', 'Reload all', 'Reloads every YAML configuration that can be reloaded.', {}, {
-      target: false,
-    }),
+    check_config: service(
+      'homeassistant',
+      'Check configuration',
+      'Checks the configuration files.',
+      {},
+      {
+        target: false,
+      },
+    ),
+    reload_all: service(
+      'homeassistant',
+      'Reload all',
+      'Reloads every YAML configuration that can be reloaded.',
+      {},
+      {
+        target: false,
+      },
+    ),
   },
   persistent_notification: {
     create: service(
@@ -118,13 +130,13 @@ const CATALOG: Record<string, Record<string, HassServiceDescription>> = {
       hvac_mode: field('HVAC mode to switch to at the same time.', text),
     }),
     set_hvac_mode: service('climate', 'Set HVAC mode', 'Sets the HVAC mode.', {
-      hvac_mode: field('One of the entity\'s hvac_modes.', text, true),
+      hvac_mode: field("One of the entity's hvac_modes.", text, true),
     }),
     set_fan_mode: service('climate', 'Set fan mode', 'Sets the fan mode.', {
-      fan_mode: field('One of the entity\'s fan_modes.', text, true),
+      fan_mode: field("One of the entity's fan_modes.", text, true),
     }),
     set_preset_mode: service('climate', 'Set preset mode', 'Sets the preset mode.', {
-      preset_mode: field('One of the entity\'s preset_modes.', text, true),
+      preset_mode: field("One of the entity's preset_modes.", text, true),
     }),
   },
   media_player: {
@@ -146,7 +158,7 @@ const CATALOG: Record<string, Record<string, HassServiceDescription>> = {
     volume_up: service('media_player', 'Volume up', 'Raises the volume by one step.'),
     volume_down: service('media_player', 'Volume down', 'Lowers the volume by one step.'),
     select_source: service('media_player', 'Select source', 'Switches the input source.', {
-      source: field('One of the entity\'s source_list.', text, true),
+      source: field("One of the entity's source_list.", text, true),
     }),
   },
   scene: {
@@ -202,12 +214,12 @@ const CATALOG: Record<string, Record<string, HassServiceDescription>> = {
   },
   input_select: {
     select_option: service('input_select', 'Select', 'Selects an option of a dropdown helper.', {
-      option: field('One of the entity\'s options.', text, true),
+      option: field("One of the entity's options.", text, true),
     }),
   },
   select: {
     select_option: service('select', 'Select', 'Selects an option of a select entity.', {
-      option: field('One of the entity\'s options.', text, true),
+      option: field("One of the entity's options.", text, true),
     }),
   },
   input_button: {

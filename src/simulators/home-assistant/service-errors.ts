@@ -1,9 +1,5 @@
 /** WebSocket error codes the simulator uses; the REST API maps them onto HTTP statuses. */
-export type ServiceErrorCode =
-  | 'not_found'
-  | 'invalid_format'
-  | 'service_validation_error'
-  | 'home_assistant_error';
+export type ServiceErrorCode = 'not_found' | 'invalid_format' | 'service_validation_error' | 'home_assistant_error';
 
 /** A failed service call, carrying the WebSocket error code Home Assistant would send. */
 export class ServiceCallError extends Error {

@@ -77,12 +77,7 @@ export class StateMachine {
    * Writes a state and fires `state_changed` when something changed. Returns the stored state and whether
    * the write changed it.
    */
-  set(
-    entityId: string,
-    state: string,
-    attributes: Record<string, unknown>,
-    context: HassContext = newContext(),
-  ): { state: HassState; changed: boolean } {
+  set(entityId: string, state: string, attributes: Record<string, unknown>, context: HassContext = newContext()): { state: HassState; changed: boolean } {
     const now = toHassTimestamp();
     const old = this.current.get(entityId);
 
@@ -105,11 +100,7 @@ export class StateMachine {
     history.push(structuredClone(next));
     this.recorded.set(entityId, history);
 
-    this.bus.fire(
-      'state_changed',
-      { entity_id: entityId, old_state: old ? structuredClone(old) : null, new_state: structuredClone(next) },
-      context,
-    );
+    this.bus.fire('state_changed', { entity_id: entityId, old_state: old ? structuredClone(old) : null, new_state: structuredClone(next) }, context);
     return { state: structuredClone(next), changed: true };
   }
 

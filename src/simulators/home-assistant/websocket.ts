@@ -182,9 +182,7 @@ class WebSocketSession {
   }
 
   private handleAuth(parsed: unknown): void {
-    const tokenCount = isRecord(parsed)
-      ? Number(typeof parsed.access_token === 'string') + Number(typeof parsed.api_password === 'string')
-      : 0;
+    const tokenCount = isRecord(parsed) ? Number(typeof parsed.access_token === 'string') + Number(typeof parsed.api_password === 'string') : 0;
     if (!isRecord(parsed) || parsed.type !== 'auth' || tokenCount !== 1) {
       const reason = !isRecord(parsed)
         ? 'expected a JSON object'
@@ -416,10 +414,7 @@ class WebSocketSession {
   }
 }
 
-function checkSchema(
-  message: Message,
-  schema: { required?: Record<string, FieldCheck>; optional?: Record<string, FieldCheck> },
-): string | undefined {
+function checkSchema(message: Message, schema: { required?: Record<string, FieldCheck>; optional?: Record<string, FieldCheck> }): string | undefined {
   const required = schema.required ?? {};
   const optional = schema.optional ?? {};
   for (const [key, check] of Object.entries(required)) {

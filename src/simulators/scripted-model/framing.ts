@@ -55,8 +55,7 @@ export function splitArguments(json: string): string[] {
  */
 export function estimateUsage(request: { messages?: unknown; tools?: unknown }, plan: ReplyPlan): Usage {
   const promptChars = JSON.stringify(request.messages ?? []).length + JSON.stringify(request.tools ?? []).length;
-  const completionChars =
-    plan.text.length + plan.toolCalls.reduce((sum, call) => sum + call.name.length + call.arguments.length, 0);
+  const completionChars = plan.text.length + plan.toolCalls.reduce((sum, call) => sum + call.name.length + call.arguments.length, 0);
   const promptTokens = Math.max(1, Math.ceil(promptChars / 4));
   const completionTokens = Math.max(1, Math.ceil(completionChars / 4));
   return {
@@ -78,8 +77,10 @@ function finishReason(plan: ReplyPlan): 'stop' | 'tool_calls' {
 }
 
 function sendsUsage(context: FrameContext): boolean {
-  return context.includeUsage && (context.mode === 'openai' || context.mode === 'whole-tool-calls' ||
-    context.mode === 'multi-choice' || context.mode === 'content-with-tool-calls');
+  return (
+    context.includeUsage &&
+    (context.mode === 'openai' || context.mode === 'whole-tool-calls' || context.mode === 'multi-choice' || context.mode === 'content-with-tool-calls')
+  );
 }
 
 /** Tool-call deltas in the framing of the mode: header then fragments, or each call whole. */

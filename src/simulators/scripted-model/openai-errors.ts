@@ -3,10 +3,7 @@ export interface OpenAiErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
 
-export function openAiError(
-  message: string,
-  options: { type?: string; param?: string | null; code?: string | null } = {},
-): OpenAiErrorBody {
+export function openAiError(message: string, options: { type?: string; param?: string | null; code?: string | null } = {}): OpenAiErrorBody {
   return {
     error: {
       message,

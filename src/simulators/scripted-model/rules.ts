@@ -55,12 +55,25 @@ type Intent =
 /** Domains whose entities each action verb can change, and the service it calls there. */
 const ACTION_SERVICES: Record<ActionVerb, Record<string, string>> = {
   turn_on: {
-    light: 'turn_on', switch: 'turn_on', fan: 'turn_on', climate: 'turn_on', media_player: 'turn_on',
-    input_boolean: 'turn_on', automation: 'turn_on', script: 'turn_on', scene: 'turn_on',
+    light: 'turn_on',
+    switch: 'turn_on',
+    fan: 'turn_on',
+    climate: 'turn_on',
+    media_player: 'turn_on',
+    input_boolean: 'turn_on',
+    automation: 'turn_on',
+    script: 'turn_on',
+    scene: 'turn_on',
   },
   turn_off: {
-    light: 'turn_off', switch: 'turn_off', fan: 'turn_off', climate: 'turn_off', media_player: 'turn_off',
-    input_boolean: 'turn_off', automation: 'turn_off', script: 'turn_off',
+    light: 'turn_off',
+    switch: 'turn_off',
+    fan: 'turn_off',
+    climate: 'turn_off',
+    media_player: 'turn_off',
+    input_boolean: 'turn_off',
+    automation: 'turn_off',
+    script: 'turn_off',
   },
   lock: { lock: 'lock' },
   unlock: { lock: 'unlock' },
@@ -95,11 +108,7 @@ const DOMAIN_HINTS: [RegExp, string][] = [
 ];
 
 /** Domain names as people write them in a question about services. */
-const DOMAIN_NAMES: [RegExp, string][] = [
-  ...DOMAIN_HINTS,
-  [/\blight\b/, 'light'],
-  [/\b([a-z_]+)\s+domain\b/, '$1'],
-];
+const DOMAIN_NAMES: [RegExp, string][] = [...DOMAIN_HINTS, [/\blight\b/, 'light'], [/\b([a-z_]+)\s+domain\b/, '$1']];
 
 const QUESTION_START = /^(what|whats|what's|is|are|how|which|who|where|when|does|do)\b/;
 const SEARCH_START = /^(find|search( for)?|look for|where is|where's|list)\b/;
@@ -108,12 +117,84 @@ const HISTORY_WORDS = /\b(history|was|were|yesterday|earlier|last (hour|day|nigh
 const STATE_WORD = /\b(on|off|open|closed|locked|unlocked|home|away)\s*\??$/;
 
 const STOP_WORDS = new Set([
-  'a', 'an', 'the', 'please', 'can', 'could', 'would', 'you', 'will', 'turn', 'switch', 'power', 'shut', 'on', 'off',
-  'in', 'of', 'to', 'my', 'our', 'is', 'are', 'what', 'whats', 's', 'how', 'which', 'who', 'where', 'when', 'does',
-  'do', 'it', 'lock', 'unlock', 'open', 'close', 'and', 'me', 'for', 'i', 'set', 'status', 'state', 'currently',
-  'now', 'right', 'there', 'any', 'all', 'at', 'this', 'that', 'be', 'up', 'down', 'locked', 'unlocked', 'closed',
-  'was', 'were', 'today', 'yesterday', 'history', 'earlier', 'last', 'past', 'hour', 'hours', 'day', 'week', 'find',
-  'search', 'look', 'list', 'show', 'change', 'changed',
+  'a',
+  'an',
+  'the',
+  'please',
+  'can',
+  'could',
+  'would',
+  'you',
+  'will',
+  'turn',
+  'switch',
+  'power',
+  'shut',
+  'on',
+  'off',
+  'in',
+  'of',
+  'to',
+  'my',
+  'our',
+  'is',
+  'are',
+  'what',
+  'whats',
+  's',
+  'how',
+  'which',
+  'who',
+  'where',
+  'when',
+  'does',
+  'do',
+  'it',
+  'lock',
+  'unlock',
+  'open',
+  'close',
+  'and',
+  'me',
+  'for',
+  'i',
+  'set',
+  'status',
+  'state',
+  'currently',
+  'now',
+  'right',
+  'there',
+  'any',
+  'all',
+  'at',
+  'this',
+  'that',
+  'be',
+  'up',
+  'down',
+  'locked',
+  'unlocked',
+  'closed',
+  'was',
+  'were',
+  'today',
+  'yesterday',
+  'history',
+  'earlier',
+  'last',
+  'past',
+  'hour',
+  'hours',
+  'day',
+  'week',
+  'find',
+  'search',
+  'look',
+  'list',
+  'show',
+  'change',
+  'changed',
 ]);
 
 /** Maximum number of entities one reply names. */
@@ -183,7 +264,10 @@ function planAction(intent: Extract<Intent, { kind: 'action' }>, steps: Steps): 
   const found = searched(steps, searchArgs(intent.words, intent.domain));
   if ('plan' in found) return found.plan;
 
-  const target = bestMatch(intent.words, found.entries.filter((entry) => domainOf(entry) in ACTION_SERVICES[intent.verb]));
+  const target = bestMatch(
+    intent.words,
+    found.entries.filter((entry) => domainOf(entry) in ACTION_SERVICES[intent.verb]),
+  );
   if (!target) {
     const wanted = intent.words.join(' ') || 'that';
     return steps.text(`Sorry, I could not find a device matching "${wanted}" that I can ${VERB_PHRASES[intent.verb]}.`);
@@ -323,7 +407,10 @@ function automationYaml(alias: string, trigger: Record<string, unknown>, service
 function planCreateAutomation(intent: Extract<Intent, { kind: 'create_automation' }>, steps: Steps): ReplyPlan {
   const found = searched(steps, searchArgs(intent.words, intent.domain));
   if ('plan' in found) return found.plan;
-  const target = bestMatch(intent.words, found.entries.filter((entry) => domainOf(entry) in ACTION_SERVICES[intent.verb]));
+  const target = bestMatch(
+    intent.words,
+    found.entries.filter((entry) => domainOf(entry) in ACTION_SERVICES[intent.verb]),
+  );
   if (!target) return steps.text(`Sorry, I could not find a device matching "${intent.words.join(' ')}" for the automation.`);
 
   const domain = domainOf(target);
@@ -403,7 +490,9 @@ function parseIntent(userText: string): Intent {
       const verb = actionVerb(text);
       const trigger = parseTrigger(text);
       if ((verb === 'turn_on' || verb === 'turn_off') && trigger) {
-        const actionWords = keywords(text.replace(/\bautomations?\b|\b(create|make|add|set up|build|sunset|sunrise|turns?|switch(es)?)\b/g, ' ')).filter((word) => !/^\d/.test(word));
+        const actionWords = keywords(text.replace(/\bautomations?\b|\b(create|make|add|set up|build|sunset|sunrise|turns?|switch(es)?)\b/g, ' ')).filter(
+          (word) => !/^\d/.test(word),
+        );
         return { kind: 'create_automation', verb, domain: domain && domain in ACTION_SERVICES[verb] ? domain : undefined, words: actionWords, ...trigger };
       }
     }

@@ -3,23 +3,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import {
-  SCRIPTED_MODEL_NAME,
-  estimateUsage,
-  frameCompletion,
-  frameStream,
-  type FrameContext,
-} from './framing.js';
+import { SCRIPTED_MODEL_NAME, estimateUsage, frameCompletion, frameStream, type FrameContext } from './framing.js';
 import { defaultErrorBody, openAiError } from './openai-errors.js';
 import { readCassette, readRecording, splitSseEvents, type RecordedResponse } from './replay.js';
 import { planFromRules } from './rules.js';
-import type {
-  CompatibilityMode,
-  RecordedRequest,
-  ReplyPlan,
-  ScriptedModelOptions,
-  ScriptedResponse,
-} from './types.js';
+import type { CompatibilityMode, RecordedRequest, ReplyPlan, ScriptedModelOptions, ScriptedResponse } from './types.js';
 import { validateChatRequest } from './validation.js';
 
 /** Largest request body accepted, in bytes; far above what an agent turn sends. */
@@ -364,11 +352,7 @@ class ScriptedModelServer implements ScriptedModel {
     }
     const header = request.headers.authorization;
     if (!header) {
-      this.sendJson(
-        response,
-        401,
-        openAiError("Missing API key. Send it in the Authorization header as 'Bearer <key>'."),
-      );
+      this.sendJson(response, 401, openAiError("Missing API key. Send it in the Authorization header as 'Bearer <key>'."));
       return false;
     }
     if (header !== `Bearer ${apiKey}`) {

@@ -115,10 +115,7 @@ function validateMessages(messages: unknown): ValidationResult {
         return fail(`Missing required parameter: '${param}.tool_call_id'.`, `${param}.tool_call_id`, 'missing_required_parameter');
       }
       if (!pendingToolCallIds.includes(message.tool_call_id)) {
-        return fail(
-          "Invalid parameter: a message with role 'tool' must answer a 'tool_calls' entry of the assistant message before it.",
-          `${param}.role`,
-        );
+        return fail("Invalid parameter: a message with role 'tool' must answer a 'tool_calls' entry of the assistant message before it.", `${param}.role`);
       }
       pendingToolCallIds = pendingToolCallIds.filter((id) => id !== message.tool_call_id);
     }
