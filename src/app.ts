@@ -18,7 +18,7 @@ import { ServicePolicy } from './agent/tools/service-policy.js';
 import { TurnRunner } from './agent/turn-runner.js';
 import { ApiKeyService } from './auth/api-key-service.js';
 import { Authenticator } from './auth/authenticator.js';
-import { CredentialLifetime, RevocationPoller } from './auth/credential-lifetime.js';
+import { apiKeyRevokedTopic, CredentialLifetime, RevocationPoller } from './auth/credential-lifetime.js';
 import { JwtVerifier } from './auth/jwt.js';
 import type { Config } from './config.js';
 import { ConversationService, DEFAULT_PAGE_SIZE } from './conversations/conversation-service.js';
@@ -256,6 +256,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     cancelStreamingReplies: (ownerId) => chat.cancelStreamingReplies({ ownerId }),
     onConversationsDeleted: publishDeleted,
+    onApiKeysDeleted: (keyIds) => {
+      for (const keyId of keyIds) bus.publish(apiKeyRevokedTopic(keyId), { keyId });
+    },
   });
   const retention = new RetentionJob({ db, logger, ttlDays: config.conversationTtlDays, onConversationsDeleted: publishDeleted, now: options.now });
   retention.start(RETENTION_INTERVAL_MS, RETENTION_FIRST_RUN_MS);
@@ -306,8 +309,29 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     plugins: [
       useOperationsEndpoints({ readiness, metrics, metricsToken: config.metricsToken }),
       useOperationMetrics(metrics),
-      // Operation names and error paths are chosen by clients, so they stay out of the labels.
-      usePrometheus({ registry: metrics.registry, endpoint: false, labels: { operationName: false, path: false, url: false, fieldName: false } }),
+      usePrometheus({
+        registry: metrics.registry,
+        endpoint: false,
+        // Operation names and error paths are chosen by clients, so they stay out of the labels.
+        labels: { operationName: false, path: false, url: false, fieldName: false },
+        // Per-request metrics only. The deprecated-field counter walks every document with type info and
+        // the summary computes quantiles on each request; both cost more than the rest of a query.
+        metrics: {
+          graphql_yoga_http_duration: true,
+          graphql_envelop_request: true,
+          graphql_envelop_request_duration: true,
+          graphql_envelop_phase_execute: true,
+          graphql_envelop_phase_subscribe: true,
+          graphql_envelop_error_result: true,
+          graphql_envelop_request_time_summary: false,
+          graphql_envelop_deprecated_field: false,
+          graphql_envelop_phase_parse: false,
+          graphql_envelop_phase_validate: false,
+          graphql_envelop_phase_context: false,
+          graphql_envelop_schema_change: false,
+          graphql_envelop_execute_resolver: false,
+        },
+      }),
       useOperationRateLimit(rateLimits),
     ],
   });
@@ -364,6 +388,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         confirmations.close();
         await homeAssistant?.close();
         await revocations.stop();
+        apiKeys.close();
         // Reply streams end by themselves once the last event of their reply is written; give them time to
         // send it, and their `complete`, before the sockets close.
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));

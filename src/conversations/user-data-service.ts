@@ -28,6 +28,8 @@ export interface UserDataServiceOptions {
   cancelStreamingReplies: (ownerId: string) => Promise<void>;
   /** Tells live subscribers that these conversations are gone. */
   onConversationsDeleted: (conversationIds: string[]) => void;
+  /** Tells every instance that these API keys are gone, so they stop working and their sockets close. */
+  onApiKeysDeleted?: (keyIds: string[]) => void;
 }
 
 const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
@@ -151,6 +153,7 @@ export class UserDataService {
     await this.options.cancelStreamingReplies(userId);
     const em = this.options.db.fork();
     const conversationIds = (await em.find(ConversationSchema, { ownerId: userId }, { fields: ['id'] })).map((row) => row.id);
+    const keyIds = (await em.find(ApiKeySchema, { userId }, { fields: ['id'] })).map((row) => row.id);
 
     const deleted = await em.transactional(async (tx) => {
       const messages = await tx.count(MessageSchema, { ownerId: userId });
@@ -161,6 +164,7 @@ export class UserDataService {
     });
 
     if (conversationIds.length > 0) this.options.onConversationsDeleted(conversationIds);
+    if (keyIds.length > 0) this.options.onApiKeysDeleted?.(keyIds);
     this.options.logger.info({ event: 'user_data.deleted', userId, ...deleted }, 'Deleted all data of a user');
     return deleted;
   }
