@@ -3,6 +3,7 @@ import { MessageSchema, type Message } from '../conversations/message.entity.js'
 import { ReplyEventSchema } from '../conversations/reply-event.entity.js';
 import type { ActiveReplies } from './active-replies.js';
 import type { ChatEvent } from './chat-events.js';
+import { findPlain } from '../db/plain-rows.js';
 
 /** Fields of the reply row written together with a batch of events. */
 export type ReplyRowUpdate = Partial<Pick<Message, 'content' | 'status' | 'usage' | 'error' | 'model' | 'completedAt'>>;
@@ -67,7 +68,7 @@ export class ReplyEventStore {
    * because the last event is written in the same transaction as the status.
    */
   async readStoredAfter(messageId: string, after: number): Promise<ChatEvent[]> {
-    const rows = await this.db.fork().find(ReplyEventSchema, { messageId, sequence: { $gt: after } }, { orderBy: { sequence: 'asc' } });
+    const rows = await findPlain(this.db.fork(), ReplyEventSchema, { where: { messageId, sequence: { $gt: after } }, orderBy: { sequence: 'asc' } });
     return rows.map(fromRow);
   }
 

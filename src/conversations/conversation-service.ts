@@ -1,4 +1,5 @@
 import type { Database, EntityManager } from '../db/orm.js';
+import { findPlain } from '../db/plain-rows.js';
 import { UUID_PATTERN } from '../db/uuid.js';
 import { AppError } from '../security/errors.js';
 import { ConversationSchema, type Conversation } from './conversation.entity.js';
@@ -78,7 +79,7 @@ export class ConversationService {
     if (after !== undefined && !cursor) throw invalidCursor('after');
 
     const where = cursor ? { conversationId, id: { $gt: cursor.i } } : { conversationId };
-    const rows = await em.find(MessageSchema, where, { orderBy: { id: 'asc' }, limit: first + 1 });
+    const rows = await findPlain(em, MessageSchema, { where, orderBy: { id: 'asc' }, limit: first + 1 });
     const items = rows.slice(0, first);
     return {
       items,
@@ -91,7 +92,7 @@ export class ConversationService {
   async toolCalls(em: EntityManager, messageIds: readonly string[]): Promise<Map<string, ToolCall[]>> {
     const byMessage = new Map<string, ToolCall[]>(messageIds.map((id) => [id, []]));
     if (messageIds.length === 0) return byMessage;
-    const rows = await em.find(ToolCallSchema, { messageId: { $in: [...messageIds] } }, { orderBy: { id: 'asc' } });
+    const rows = await findPlain(em, ToolCallSchema, { where: { messageId: { $in: [...messageIds] } }, orderBy: { id: 'asc' } });
     for (const row of rows) byMessage.get(row.messageId)?.push(row);
     return byMessage;
   }
