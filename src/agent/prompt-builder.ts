@@ -22,8 +22,17 @@ export interface Prompt {
   turnContextIndex: number;
 }
 
+/** Token counts of tool lists already seen; the registry hands out the same array for every turn. */
+const toolTokens = new WeakMap<ChatCompletionTool[], number>();
+
 export function countToolTokens(tools: ChatCompletionTool[]): number {
-  return tools.length === 0 ? 0 : countTokens(JSON.stringify(tools));
+  if (tools.length === 0) return 0;
+  let tokens = toolTokens.get(tools);
+  if (tokens === undefined) {
+    tokens = countTokens(JSON.stringify(tools));
+    toolTokens.set(tools, tokens);
+  }
+  return tokens;
 }
 
 /** Tokens of the parts that are always sent: system prompt, tool definitions and the message itself. */

@@ -28,25 +28,38 @@ export function toolResultBlock(toolName: string, result: unknown): string {
   return `<tool_result name="${name}">\n${json}\n</tool_result>`;
 }
 
+/** One formatter per time zone: building an Intl.DateTimeFormat costs far more than using one. */
+const localTimeFormats = new Map<string, Intl.DateTimeFormat | null>();
+
+function localTimeFormat(timeZone: string): Intl.DateTimeFormat | null {
+  let format = localTimeFormats.get(timeZone);
+  if (format === undefined) {
+    try {
+      format = new Intl.DateTimeFormat('en-US', {
+        timeZone,
+        weekday: 'long',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+      });
+    } catch {
+      // Home Assistant accepted a zone this Node.js build does not know; the UTC time still goes out.
+      format = null;
+    }
+    localTimeFormats.set(timeZone, format);
+  }
+  return format;
+}
+
 /** Formats the local date and time in the home's time zone, such as "Friday 2026-12-04 21:15 (Europe/Amsterdam)". */
 function localTime(now: Date, timeZone: string | undefined): string | undefined {
   if (!timeZone) return undefined;
-  let parts: Intl.DateTimeFormatPart[];
-  try {
-    parts = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      weekday: 'long',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    }).formatToParts(now);
-  } catch {
-    // Home Assistant accepted a zone this Node.js build does not know; the UTC time still goes out.
-    return undefined;
-  }
+  const format = localTimeFormat(timeZone);
+  if (!format) return undefined;
+  const parts = format.formatToParts(now);
   const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((item) => item.type === type)?.value ?? '';
   return `${part('weekday')} ${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')} (${timeZone})`;
 }

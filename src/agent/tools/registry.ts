@@ -7,6 +7,8 @@ import { failed, type AgentTool, type ConfirmationRequest, type ToolContext, typ
 /** The tools offered to the model, and the single place where a model's tool call is checked and run. */
 export class ToolRegistry {
   private readonly tools = new Map<string, AgentTool>();
+  /** Definitions per access level: converting the Zod schemas is the costly part and they never change. */
+  private readonly definitionsByAccess = new Map<boolean, ChatCompletionTool[]>();
 
   constructor(tools: AgentTool[]) {
     for (const tool of tools) this.tools.set(tool.name, tool);
@@ -18,15 +20,22 @@ export class ToolRegistry {
     return [...this.tools.values()].filter((tool) => canControl || !tool.changesState);
   }
 
+  /** The tool definitions sent to the model. The same array comes back for every caller with the same access; do not change it. */
   definitions(context: Pick<ToolContext, 'caller'>): ChatCompletionTool[] {
-    return this.available(context).map((tool) => ({
-      type: 'function',
-      function: {
-        name: tool.name,
-        description: tool.description,
-        parameters: toToolJsonSchema(tool.arguments),
-      },
-    }));
+    const canControl = hasScope(context.caller, 'control');
+    let definitions = this.definitionsByAccess.get(canControl);
+    if (!definitions) {
+      definitions = this.available(context).map((tool) => ({
+        type: 'function',
+        function: {
+          name: tool.name,
+          description: tool.description,
+          parameters: toToolJsonSchema(tool.arguments),
+        },
+      }));
+      this.definitionsByAccess.set(canControl, definitions);
+    }
+    return definitions;
   }
 
   /**
