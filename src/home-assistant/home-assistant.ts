@@ -4,15 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { AppError } from '../security/errors.js';
 import { ExposureRules } from './exposure.js';
 import { HomeCache } from './home-cache.js';
-import {
-  buildStableContext,
-  buildVolatileContext,
-  wrapStable,
-  wrapVolatile,
-  type ContextSection,
-  type EntityDetail,
-  type StableContext,
-} from './home-context.js';
+import { buildStableContext, buildVolatileContext, wrapStable, type ContextSection, type EntityDetail, type StableContext } from './home-context.js';
 import { HomeIndex } from './home-index.js';
 import { HomeAssistantRestClient, type HomeAssistantCallObserver } from './rest-client.js';
 import type { HassState } from './types.js';
@@ -104,7 +96,7 @@ export class HomeAssistantClient {
 
   constructor(
     private readonly settings: HomeAssistantClientSettings,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     this.connection = new HomeAssistantConnection(
       {

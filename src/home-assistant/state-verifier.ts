@@ -55,7 +55,7 @@ export class StateVerifier {
   private wake: (() => void) | undefined;
 
   constructor(
-    private readonly cache: HomeCache,
+    cache: HomeCache,
     private readonly request: VerificationRequest,
   ) {
     for (const entityId of request.entityIds) this.before.set(entityId, cache.getState(entityId));

@@ -20,7 +20,10 @@ export interface ContextResult {
 
 async function measure(label: string, home: SimulatedHome, maxTokens: number): Promise<ContextResult> {
   const simulator = await startHomeAssistantSimulator({ home });
-  const client = new HomeAssistantClient({ url: simulator.url, token: simulator.token, requestTimeoutMs: 10_000, exposure: EXPOSE_ALL }, createLogger({ level: 'silent' }));
+  const client = new HomeAssistantClient(
+    { url: simulator.url, token: simulator.token, requestTimeoutMs: 10_000, exposure: EXPOSE_ALL },
+    createLogger({ level: 'silent' }),
+  );
   try {
     client.start();
     if (!(await client.waitUntilReady(30_000))) throw new Error(`${label}: the home could not be read`);

@@ -28,9 +28,40 @@ const DOMAINS: [string, number][] = [
   ['input_number', 6],
 ];
 
-const AREAS = ['Kitchen', 'Living Room', 'Dining Room', 'Hallway', 'Office', 'Bedroom', 'Guest Room', 'Bathroom', 'Garage', 'Garden', 'Basement', 'Attic', 'Laundry', 'Nursery', 'Studio', 'Workshop', 'Porch', 'Terrace', 'Pantry', 'Cellar'];
+const AREAS = [
+  'Kitchen',
+  'Living Room',
+  'Dining Room',
+  'Hallway',
+  'Office',
+  'Bedroom',
+  'Guest Room',
+  'Bathroom',
+  'Garage',
+  'Garden',
+  'Basement',
+  'Attic',
+  'Laundry',
+  'Nursery',
+  'Studio',
+  'Workshop',
+  'Porch',
+  'Terrace',
+  'Pantry',
+  'Cellar',
+];
 
-const STATE_BY_DOMAIN: Record<string, string> = { light: 'off', switch: 'on', binary_sensor: 'off', lock: 'locked', cover: 'closed', climate: 'heat', media_player: 'idle', person: 'home', sun: 'above_horizon' };
+const STATE_BY_DOMAIN: Record<string, string> = {
+  light: 'off',
+  switch: 'on',
+  binary_sensor: 'off',
+  lock: 'locked',
+  cover: 'closed',
+  climate: 'heat',
+  media_player: 'idle',
+  person: 'home',
+  sun: 'above_horizon',
+};
 
 /**
  * Builds a home of the same size and domain mix as the largest fixture home, for measuring the home
@@ -38,7 +69,11 @@ const STATE_BY_DOMAIN: Record<string, string> = { light: 'off', switch: 'on', bi
  */
 export function generateHome(): SimulatedHome {
   const floors = ['ground', 'first', 'second'].map((floor, level) => ({ floor_id: floor, name: `${floor[0]?.toUpperCase()}${floor.slice(1)} Floor`, level }));
-  const areas = AREAS.map((name, index) => ({ area_id: name.toLowerCase().replace(/ /g, '_'), name, floor_id: floors[index % floors.length]?.floor_id ?? null }));
+  const areas = AREAS.map((name, index) => ({
+    area_id: name.toLowerCase().replace(/ /g, '_'),
+    name,
+    floor_id: floors[index % floors.length]?.floor_id ?? null,
+  }));
   const states: SimulatedHome['states'] = [];
   const devices: NonNullable<SimulatedHome['devices']> = [];
   const entities: NonNullable<SimulatedHome['entities']> = [];
@@ -52,11 +87,26 @@ export function generateHome(): SimulatedHome {
       const deviceId = `device_${domain}_${index}`;
       const attributes: Record<string, unknown> = { friendly_name: name };
       if (domain === 'sensor') Object.assign(attributes, { device_class: index % 2 ? 'temperature' : 'power', unit_of_measurement: index % 2 ? '°C' : 'W' });
-      states.push({ entity_id: entityId, state: STATE_BY_DOMAIN[domain] ?? (domain === 'sensor' ? String(20 + (index % 7)) : 'on'), attributes, last_changed: now, last_updated: now, last_reported: now, context: { id: `ctx${states.length}`, parent_id: null, user_id: null } });
+      states.push({
+        entity_id: entityId,
+        state: STATE_BY_DOMAIN[domain] ?? (domain === 'sensor' ? String(20 + (index % 7)) : 'on'),
+        attributes,
+        last_changed: now,
+        last_updated: now,
+        last_reported: now,
+        context: { id: `ctx${states.length}`, parent_id: null, user_id: null },
+      });
       devices.push({ id: deviceId, name, area_id: area?.area_id ?? null, manufacturer: 'Benchmark', model: domain });
       entities.push({ entity_id: entityId, id: `entity_${states.length}`, device_id: deviceId, platform: 'benchmark', options: {} });
     }
   }
 
-  return { config: { location_name: 'Generated Home', version: '2026.2.2', time_zone: 'Europe/Amsterdam', unit_system: { temperature: '°C' } }, states, floors, areas, devices, entities };
+  return {
+    config: { location_name: 'Generated Home', version: '2026.2.2', time_zone: 'Europe/Amsterdam', unit_system: { temperature: '°C' } },
+    states,
+    floors,
+    areas,
+    devices,
+    entities,
+  };
 }

@@ -33,7 +33,9 @@ const stack = await startBenchStack();
 try {
   const ttft = await benchTimeToFirstToken(stack, SIZES.ttftConcurrency, SIZES.ttftSamples);
   log('\n## Time to first token\n');
-  log('Time from starting a turn to its first text, in milliseconds. "model" is a streaming request straight to the scripted model; "service" is `chatStream` over graphql-ws through the whole service (auth, storage, prompt, model, event log). Target: p99 added ≤ 5 ms at 200 concurrent streams.\n');
+  log(
+    'Time from starting a turn to its first text, in milliseconds. "model" is a streaming request straight to the scripted model; "service" is `chatStream` over graphql-ws through the whole service (auth, storage, prompt, model, event log). Target: p99 added ≤ 5 ms at 200 concurrent streams.\n',
+  );
   log(
     table(
       ['concurrent streams', 'samples', 'model p50', 'model p99', 'service p50', 'service p99', 'added p50', 'added p99'],
@@ -45,14 +47,23 @@ try {
 
   const delivery = await benchDelivery(stack, SIZES.deliverySubscribers, SIZES.deliveryWords);
   log('\n## Token events delivered per second\n');
-  log(`${delivery.subscribers} graphql-ws subscribers each receive a reply of ${delivery.eventsPerSubscriber} events (replayed through \`replyStream\`), against a bare graphql-yoga + graphql-ws server streaming the same number of events of the same shape. Target: ≥ 90 % of the baseline.\n`);
+  log(
+    `${delivery.subscribers} graphql-ws subscribers each receive a reply of ${delivery.eventsPerSubscriber} events (replayed through \`replyStream\`), against a bare graphql-yoga + graphql-ws server streaming the same number of events of the same shape. Target: ≥ 90 % of the baseline.\n`,
+  );
   log(table(['baseline events/s', 'service events/s', 'ratio'], [[delivery.baselinePerSecond, delivery.replayPerSecond, delivery.replayRatio]]));
   log(`\nTarget ≥ 90 %: ${verdict(delivery.replayRatio >= 0.9)}.`);
 
   const query = await benchQueryRate(stack, 32, SIZES.querySeconds);
   log('\n## Authenticated query throughput\n');
-  log(`\`conversation { messages(first: 50) }\` with an API key, rate limits and every plugin on, from ${query.concurrency} keep-alive connections in another process for ${query.seconds} s, against \`{ hello }\` on a bare graphql-yoga server. Target: ≥ 60 % of the baseline.\n`);
-  log(table(['baseline requests/s', 'service requests/s', 'ratio', 'failed'], [[query.baselinePerSecond, query.servicePerSecond, query.ratio, query.serviceFailed]]));
+  log(
+    `\`conversation { messages(first: 50) }\` with an API key, rate limits and every plugin on, from ${query.concurrency} keep-alive connections in another process for ${query.seconds} s, against \`{ hello }\` on a bare graphql-yoga server. Target: ≥ 60 % of the baseline.\n`,
+  );
+  log(
+    table(
+      ['baseline requests/s', 'service requests/s', 'ratio', 'failed'],
+      [[query.baselinePerSecond, query.servicePerSecond, query.ratio, query.serviceFailed]],
+    ),
+  );
   log(`\nTarget ≥ 60 %: ${verdict(query.ratio >= 0.6)}.`);
 } finally {
   await stack.stop();
@@ -60,14 +71,28 @@ try {
 
 const contexts = await benchContext(4000);
 log('\n## Home context\n');
-log('Building the prompt\'s home context with a 4,000-token budget. "first build" indexes the home; later turns reuse the entity list and rebuild only the states. Target: ≤ 20 ms from cache and ≤ 4,000 tokens.\n');
-log(table(['home', 'entities', 'first build ms', 'cached median ms', 'cached p99 ms', 'tokens', 'sections'], contexts.map((row) => [row.home, row.entities, row.firstBuildMs, row.cachedMedianMs, row.cachedP99Ms, row.tokens, row.sections])));
+log(
+  'Building the prompt\'s home context with a 4,000-token budget. "first build" indexes the home; later turns reuse the entity list and rebuild only the states. Target: ≤ 20 ms from cache and ≤ 4,000 tokens.\n',
+);
+log(
+  table(
+    ['home', 'entities', 'first build ms', 'cached median ms', 'cached p99 ms', 'tokens', 'sections'],
+    contexts.map((row) => [row.home, row.entities, row.firstBuildMs, row.cachedMedianMs, row.cachedP99Ms, row.tokens, row.sections]),
+  ),
+);
 log(`\nTarget: ${verdict(contexts.every((row) => row.cachedP99Ms <= 20 && row.tokens <= 4000))}.`);
 
 const idle = await benchIdleMemory(SIZES.idleSubscriptions, {});
 log('\n## Memory per idle subscription\n');
-log(`${idle.subscriptions} WebSocket connections from another process, each with one \`conversationEvents\` subscription that receives nothing. Memory of the server process after a full garbage collection, before and after. Target: ≤ 40 KB each.\n`);
-log(table(['connected', 'RSS before MiB', 'RSS after MiB', 'heap before MiB', 'heap after MiB', 'RSS per subscription KiB', 'heap per subscription KiB'], [[idle.connected, idle.rssBeforeMiB, idle.rssAfterMiB, idle.heapBeforeMiB, idle.heapAfterMiB, idle.rssPerSubscriptionKiB, idle.heapPerSubscriptionKiB]]));
+log(
+  `${idle.subscriptions} WebSocket connections from another process, each with one \`conversationEvents\` subscription that receives nothing. Memory of the server process after a full garbage collection, before and after. Target: ≤ 40 KB each.\n`,
+);
+log(
+  table(
+    ['connected', 'RSS before MiB', 'RSS after MiB', 'heap before MiB', 'heap after MiB', 'RSS per subscription KiB', 'heap per subscription KiB'],
+    [[idle.connected, idle.rssBeforeMiB, idle.rssAfterMiB, idle.heapBeforeMiB, idle.heapAfterMiB, idle.rssPerSubscriptionKiB, idle.heapPerSubscriptionKiB]],
+  ),
+);
 log(`\nTarget ≤ 40 KB: ${verdict(idle.rssPerSubscriptionKiB <= 40)}.`);
 
 const seconds = round((Date.now() - startedAt.getTime()) / 1000, 0);

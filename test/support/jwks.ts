@@ -40,7 +40,7 @@ export interface JwksServer {
 export async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
   let published = keys;
   const state = { downloads: 0 };
-  const server = createServer((request, response) => {
+  const server = createServer((_request, response) => {
     state.downloads += 1;
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(JSON.stringify({ keys: published }));

@@ -6,7 +6,8 @@ import type { Scope } from '../../src/config.js';
 import { countToolTokens } from '../../src/agent/prompt-builder.js';
 
 const caller = (...scopes: Scope[]): Caller => ({ userId: 'user-1', scopes: new Set(scopes), credential: { kind: 'api-key', keyId: 'key-1' } });
-const names = (registry: ToolRegistry, who: Caller) => registry.definitions({ caller: who }).map((tool) => tool.function.name);
+const names = (registry: ToolRegistry, who: Caller) =>
+  registry.definitions({ caller: who }).map((tool) => (tool.type === 'function' ? tool.function.name : tool.custom.name));
 
 describe('ToolRegistry.definitions', () => {
   it('keeps read-only and controlling callers apart whichever asks first', () => {

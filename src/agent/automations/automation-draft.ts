@@ -117,7 +117,7 @@ export function validateAutomationDraft(text: string, context: DraftContext): Dr
   const config = { ...parsed.value };
   const problems: string[] = [];
   const warnings: string[] = [];
-  const { index, services, policy } = context;
+  const { index } = context;
 
   if (config.id !== undefined) {
     warnings.push('The id in the config is ignored; a new unique id is assigned when the automation is created.');

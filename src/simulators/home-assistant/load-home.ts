@@ -49,7 +49,7 @@ export function loadHome(pathOrDir: string): SimulatedHome {
     return loadStorageFolder(storageDir);
   }
   throw new Error(
-    `Unrecognised home folder ${resolved}: expected api_states.json or Home Assistant .storage files ` + '(core.entity_registry, core.restore_state).',
+    `Unrecognised home folder ${resolved}: expected api_states.json or Home Assistant .storage files (core.entity_registry, core.restore_state).`,
   );
 }
 

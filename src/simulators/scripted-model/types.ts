@@ -56,7 +56,8 @@ export type ScriptedResponse =
   | { kind: 'slow'; delayMs: number };
 
 export interface RecordedRequest {
-  /** The parsed JSON body, or the raw text when it was not valid JSON. */
+  /** The parsed JSON body, or the raw text when it was not valid JSON. Tests read it loosely, as JSON. */
+  // biome-ignore lint/suspicious/noExplicitAny: recorded JSON of any shape, read field by field in tests
   body: any;
   headers: Record<string, string | string[] | undefined>;
   /** `Date.now()` when the request arrived. */
