@@ -78,14 +78,17 @@ export function createYogaServer(options: YogaOptions): Yoga {
     renderGraphiQL,
     cors: corsForAllowedOrigins(options.allowedOrigins),
     maskedErrors: { maskError: (error) => maskError(error) },
+    // Yoga logs several debug lines per request; the level checks keep their text from being built
+    // and cleaned when nobody reads it.
     logging: {
-      debug: (...args) => logger.debug({ event: 'yoga' }, describeLogArguments(args)),
-      info: (...args) => logger.info({ event: 'yoga' }, describeLogArguments(args)),
-      warn: (...args) => logger.warn({ event: 'yoga' }, describeLogArguments(args)),
+      debug: (...args) => logger.isLevelEnabled('debug') && logger.debug({ event: 'yoga' }, describeLogArguments(args)),
+      info: (...args) => logger.isLevelEnabled('info') && logger.info({ event: 'yoga' }, describeLogArguments(args)),
+      warn: (...args) => logger.isLevelEnabled('warn') && logger.warn({ event: 'yoga' }, describeLogArguments(args)),
       // Yoga reports here every error that masking replaced. The masker already logged the unexpected
       // ones with their request id, and the catalogued ones are expected, so this stays at debug and
       // names only the error types: their messages may hold SQL or upstream text.
-      error: (...args) => logger.debug({ event: 'yoga.error', types: args.map((arg) => (arg instanceof Error ? arg.name : typeof arg)) }),
+      error: (...args) =>
+        logger.isLevelEnabled('debug') && logger.debug({ event: 'yoga.error', types: args.map((arg) => (arg instanceof Error ? arg.name : typeof arg)) }),
     },
     plugins: [
       useRequestIdHeader(),

@@ -8,8 +8,14 @@ export interface QueryRateResult {
   concurrency: number;
   seconds: number;
   baselinePerSecond: number;
+  /** The same messages query answered from memory by the bare server: what executing it alone allows. */
+  bareMessagesPerSecond: number;
+  /** `{ viewer { id } }` through the service: authentication, limits and plugins with almost no work. */
+  viewerPerSecond: number;
   servicePerSecond: number;
   ratio: number;
+  bareMessagesRatio: number;
+  viewerRatio: number;
   serviceFailed: number;
 }
 
@@ -43,38 +49,47 @@ export async function benchQueryRate(stack: BenchStack, concurrency: number, sec
   }
   await client.dispose();
 
+  const body = JSON.stringify({ query: MESSAGES_QUERY, variables: { id: conversationId } });
+  const headers = { authorization: `Bearer ${key}` };
+  const sample = (await (await fetch(stack.graphqlUrl, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body })).json()) as {
+    data: { conversation: { messages: { edges: { node: unknown }[] } } };
+  };
+  const nodes = sample.data.conversation.messages.edges.map((edge) => edge.node);
+  if (nodes.length !== 50) throw new Error(`Expected 50 messages, got ${nodes.length}`);
+
   const load = await startChild<Record<string, never>>('http-load-process.ts');
+  /** Warms up for a second, then measures for `seconds`. */
+  const measure = async (url: string, requestBody: string, requestHeaders: Record<string, string>) => {
+    await load.call('run', { url, body: requestBody, headers: requestHeaders, concurrency, durationMs: 1000 });
+    return load.call<{ perSecond: number; failed: number }>('run', {
+      url,
+      body: requestBody,
+      headers: requestHeaders,
+      concurrency,
+      durationMs: seconds * 1000,
+    });
+  };
   try {
     const hello = await startChild<{ url: string }>('baselines/hello-server.ts');
-    const helloBody = JSON.stringify({ query: '{ hello }' });
-    await load.call('run', { url: hello.ready.url, body: helloBody, headers: {}, concurrency, durationMs: 1000 });
-    const baseline = await load.call<{ perSecond: number }>('run', {
-      url: hello.ready.url,
-      body: helloBody,
-      headers: {},
-      concurrency,
-      durationMs: seconds * 1000,
-    });
+    await hello.call('setMessages', nodes);
+    const baseline = await measure(hello.ready.url, JSON.stringify({ query: '{ hello }' }), {});
+    const bareMessages = await measure(hello.ready.url, body, {});
     await hello.stop();
 
-    const body = JSON.stringify({ query: MESSAGES_QUERY, variables: { id: conversationId } });
-    const headers = { authorization: `Bearer ${key}` };
-    await load.call('run', { url: stack.graphqlUrl, body, headers, concurrency, durationMs: 1000 });
-    const service = await load.call<{ perSecond: number; failed: number }>('run', {
-      url: stack.graphqlUrl,
-      body,
-      headers,
-      concurrency,
-      durationMs: seconds * 1000,
-    });
+    const viewer = await measure(stack.graphqlUrl, JSON.stringify({ query: '{ viewer { id } }' }), headers);
+    const service = await measure(stack.graphqlUrl, body, headers);
 
     return {
       concurrency,
       seconds,
       baselinePerSecond: round(baseline.perSecond, 0),
+      bareMessagesPerSecond: round(bareMessages.perSecond, 0),
+      viewerPerSecond: round(viewer.perSecond, 0),
       servicePerSecond: round(service.perSecond, 0),
       ratio: round(service.perSecond / baseline.perSecond, 3),
-      serviceFailed: service.failed,
+      bareMessagesRatio: round(bareMessages.perSecond / baseline.perSecond, 3),
+      viewerRatio: round(viewer.perSecond / baseline.perSecond, 3),
+      serviceFailed: service.failed + viewer.failed + bareMessages.failed,
     };
   } finally {
     await load.stop();
