@@ -40,7 +40,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { databaseProbe, homeAssistantProbe, modelProbe, redisProbe } from './observability/probes.js';
 import { Readiness } from './observability/readiness.js';
-import { currentRequestId, newRequestId, withRequestId } from './observability/request-id.js';
+import { newRequestId } from './observability/request-id.js';
 import { useOperationMetrics } from './observability/use-operation-metrics.js';
 import { useOperationsEndpoints } from './observability/use-operations-endpoints.js';
 import { createClientIpResolver } from './security/client-ip.js';
@@ -291,7 +291,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const schema = buildSchema({ maxMessageChars: config.agent.maxMessageChars });
   const maskError = createErrorMasker({
     logger,
-    currentRequestId,
     hideSuggestions: !config.graphql.introspection,
     onMasked: (code) => metrics.clientError(code),
   });
@@ -340,7 +339,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const server = createServer((request, response) => {
     if (serveWebPage(request, response)) return;
     const requestId = newRequestId(request.headers['x-request-id'] as string | undefined);
-    withRequestId(requestId, () => void yoga(request, response));
+    void yoga(request, response, { requestId });
   });
   const websocket = attachWebSocketServer({
     server,

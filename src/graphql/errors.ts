@@ -58,7 +58,6 @@ export function stripSuggestions(message: string): string {
 
 export interface ErrorMaskerOptions {
   logger: Logger;
-  currentRequestId: () => string | undefined;
   /** Removes "Did you mean" hints, which reveal field and type names when introspection is off. */
   hideSuggestions: boolean;
   /** Called once for each error a client receives, with its code; metrics count errors by code here. */
@@ -74,7 +73,7 @@ export type MaskError = (error: unknown, requestId?: string) => GraphQLError;
  * logged once with that id, however many times and wrappers it passes through.
  */
 export function createErrorMasker(options: ErrorMaskerOptions): MaskError {
-  const { logger, currentRequestId } = options;
+  const { logger } = options;
   const masked = new WeakMap<object, GraphQLError>();
   const produced = new WeakSet<GraphQLError>();
   const logged = new WeakMap<object, string>();
@@ -116,7 +115,7 @@ export function createErrorMasker(options: ErrorMaskerOptions): MaskError {
       const key = typeof original === 'object' && original !== null ? original : undefined;
       let id = key ? logged.get(key) : undefined;
       if (!id) {
-        id = requestId ?? currentRequestId() ?? randomUUID();
+        id = requestId ?? randomUUID();
         logger.error({ event: 'graphql.unexpected_error', requestId: id, err: original }, 'Unexpected error');
         if (key) logged.set(key, id);
       }

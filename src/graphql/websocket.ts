@@ -6,7 +6,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { Caller } from '../auth/caller.js';
 import type { CredentialEnd, CredentialLifetime } from '../auth/credential-lifetime.js';
 import type { Logger } from '../observability/logger.js';
-import { newRequestId, withRequestId } from '../observability/request-id.js';
+import { newRequestId } from '../observability/request-id.js';
 import type { ClientIpResolver } from '../security/client-ip.js';
 import { AppError } from '../security/errors.js';
 import type { MaskError } from './errors.js';
@@ -138,15 +138,13 @@ export function attachWebSocketServer(options: WebSocketOptions) {
     socket.close(CloseCode.Forbidden, reason === 'expired' ? 'Token expired' : 'Credential revoked');
   };
 
-  const runOperation = (args: ExecutionArgs, kind: 'execute' | 'subscribe'): OperationResult => {
+  const runOperation = async (args: ExecutionArgs, kind: 'execute' | 'subscribe'): Promise<Awaited<OperationResult>> => {
     const root = args.rootValue as EnvelopedRoot;
-    return withRequestId(root.requestId, async () => {
-      try {
-        return await root[kind](args);
-      } catch (error) {
-        return { errors: [maskError(error, root.requestId)] } satisfies ExecutionResult;
-      }
-    });
+    try {
+      return await root[kind](args);
+    } catch (error) {
+      return { errors: [maskError(error, root.requestId)] } satisfies ExecutionResult;
+    }
   };
 
   const protocol = makeServer<Record<string, unknown> | undefined, SocketExtra>({

@@ -6,7 +6,7 @@ import type { Caller } from '../auth/caller.js';
 import type { CredentialLifetime } from '../auth/credential-lifetime.js';
 import type { Logger } from '../observability/logger.js';
 import { cleanErrorMessage } from '../observability/safe-error.js';
-import { currentRequestId, newRequestId } from '../observability/request-id.js';
+import { newRequestId } from '../observability/request-id.js';
 import type { ClientIpResolver } from '../security/client-ip.js';
 import type { GraphQLContext, Services } from './context.js';
 import { corsForAllowedOrigins, useCsrfPrevention, useSecurityHeaders } from '../security/http-guards.js';
@@ -14,6 +14,7 @@ import { useQueryLimits, type QueryLimitOptions } from '../security/query-limits
 import type { MaskError } from './errors.js';
 import { createLoaders } from './loaders.js';
 import { useDocumentErrorCodes } from './use-document-error-codes.js';
+import { useRequestErrorMasking } from './use-request-error-masking.js';
 import { useSubscriptionGuard } from './use-subscription-guard.js';
 
 /** Fields the WebSocket adapter adds to the initial context of each operation. */
@@ -40,15 +41,16 @@ export interface YogaOptions {
   maxBodyBytes: number;
 }
 
-export type ServerContext = Record<string, unknown> & { websocket?: WebSocketContextExtra };
+/** What the HTTP server and the WebSocket adapter pass to Yoga with each request. */
+export type ServerContext = Record<string, unknown> & { websocket?: WebSocketContextExtra; requestId?: string };
 
 export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
 
 /** Echoes the request id in a response header, so a client can quote it when reporting a problem. */
 function useRequestIdHeader(): Plugin {
   return {
-    onResponse({ response }) {
-      const requestId = currentRequestId();
+    onResponse({ response, serverContext }) {
+      const requestId = (serverContext as ServerContext | undefined)?.requestId;
       if (requestId) response.headers.set('x-request-id', requestId);
     },
   };
@@ -98,6 +100,7 @@ export function createYogaServer(options: YogaOptions): Yoga {
       useDocumentErrorCodes({ hideSuggestions: !options.queryLimits.introspection }),
       useSubscriptionGuard({ lifetime: options.lifetime, maskError }),
       ...(options.plugins ?? []),
+      useRequestErrorMasking(maskError),
     ],
     context: async (initial): Promise<GraphQLContext> => {
       const em = services.db.fork();
@@ -105,11 +108,17 @@ export function createYogaServer(options: YogaOptions): Yoga {
       if (websocket) {
         return { requestId: websocket.requestId, caller: websocket.caller, em, services, loaders: createLoaders(em, services.conversations), logger };
       }
-      const requestId = currentRequestId() ?? newRequestId();
+      const requestId = initial.requestId ?? newRequestId();
       // Node's request, which the adapter passes as `req`, is the only place the peer address is known.
       const nodeRequest = initial.req as IncomingMessage | undefined;
       const clientIp = nodeRequest ? options.resolveClientIp(nodeRequest) : undefined;
-      const caller = await services.authenticator.authenticate(initial.request.headers.get('authorization'), clientIp);
+      let caller: Caller;
+      try {
+        caller = await services.authenticator.authenticate(initial.request.headers.get('authorization'), clientIp);
+      } catch (error) {
+        // Masked here, with the request id, because Yoga's masking of context errors does not know it.
+        throw maskError(error, requestId);
+      }
       return {
         requestId,
         caller,

@@ -123,7 +123,6 @@ describe('/metrics', () => {
     const metrics = new Metrics();
     const mask = createErrorMasker({
       logger: createLogger({ level: 'silent' }),
-      currentRequestId: () => 'request-id',
       hideSuggestions: false,
       onMasked: (code) => metrics.clientError(code),
     });

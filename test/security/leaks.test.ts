@@ -269,6 +269,33 @@ for (const nodeEnv of ['development', 'production'] as const) {
         expect((logged[0]?.err as { type?: string } | undefined)?.type, requestId).toBeTruthy();
       }
     });
+
+    it('uses one request id per HTTP request', async () => {
+      const failingRequest = async (query: string, variables: Record<string, unknown>, token: string, requestId: string) => {
+        const response = await fetch(server.graphqlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': requestId },
+          body: JSON.stringify({ query, variables }),
+        });
+        const body = (await response.json()) as { errors?: { extensions?: Record<string, unknown> }[] };
+        return { header: response.headers.get('x-request-id'), sent: body.errors?.[0]?.extensions?.requestId };
+      };
+      const loggedUnder = (requestId: string) => server.logs.filter((line) => line.event === 'graphql.unexpected_error' && line.requestId === requestId);
+
+      // A resolver fails: the header, the error and the log line carry the id the client sent.
+      const conversations = '{ conversations(first: 1) { edges { cursor } } }';
+      const inResolver = await withoutTable('conversations', () => failingRequest(conversations, {}, apiKey, 'client-resolver-1'));
+      expect(inResolver.header).toBe('client-resolver-1');
+      expect(inResolver.sent).toBe('client-resolver-1');
+      expect(loggedUnder('client-resolver-1')).toHaveLength(1);
+
+      // Checking the credential fails while the context is built: the same holds.
+      const unverifiedKey = await server.apiKey('carol');
+      const inContext = await withoutTable('api_keys', () => failingRequest('{ viewer { id } }', {}, unverifiedKey, 'client-context-1'));
+      expect(inContext.header).toBe('client-context-1');
+      expect(inContext.sent).toBe('client-context-1');
+      expect(loggedUnder('client-context-1')).toHaveLength(1);
+    });
   });
 }
 
