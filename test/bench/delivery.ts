@@ -3,7 +3,7 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startChild } from './child.js';
 import type { BenchStack } from './stack.js';
-import { round } from './stats.js';
+import { quantile, round } from './stats.js';
 
 export interface DeliveryResult {
   subscribers: number;
@@ -44,20 +44,16 @@ async function drain(clients: Client[], query: string, variables: Record<string,
   return received / ((performance.now() - started) / 1000);
 }
 
+/** Rounds of each measurement, alternating baseline and service; the medians are reported. */
+const ROUNDS = 5;
+
 /**
  * Token events delivered per second to graphql-ws subscribers: the replay of a finished reply with
  * `words` deltas through the service, against a bare graphql-yoga + graphql-ws server that streams the
- * same number of events of the same shape from a generator.
+ * same number of events of the same shape from a generator. The two alternate for several rounds, so a
+ * slow moment of the machine does not land on one side only.
  */
 export async function benchDelivery(stack: BenchStack, subscribers: number, words: number): Promise<DeliveryResult> {
-  const baselineServer = await startChild<{ url: string }>('baselines/stream-server.ts');
-  const baselineClients = Array.from({ length: subscribers }, () => connect(baselineServer.ready.url));
-  const baselineQuery = 'subscription($n: Int!) { deltas(count: $n) { sequence messageId text } }';
-  await drain(baselineClients, baselineQuery, { n: 50 }, 50);
-  const baselinePerSecond = await drain(baselineClients, baselineQuery, { n: words }, words);
-  await Promise.all(baselineClients.map((client) => client.dispose()));
-  await baselineServer.stop();
-
   const key = await stack.apiKey('delivery-user');
   await stack.simulators.call('enqueue', [{ kind: 'text', text: Array.from({ length: words }, (_, index) => `word${index}`).join(' ') }]);
   const writer = connect(stack.wsUrl, key);
@@ -78,17 +74,32 @@ export async function benchDelivery(stack: BenchStack, subscribers: number, word
   });
   await writer.dispose();
 
+  const baselineServer = await startChild<{ url: string }>('baselines/stream-server.ts');
+  const baselineClients = Array.from({ length: subscribers }, () => connect(baselineServer.ready.url));
+  const baselineQuery = 'subscription($n: Int!) { deltas(count: $n) { sequence messageId text } }';
   const replayQuery = 'subscription($id: ID!) { replyStream(messageId: $id) { ... on ReplyDelta { sequence messageId text } } }';
   const replayClients = Array.from({ length: subscribers }, () => connect(stack.wsUrl, key));
-  await drain(replayClients, replayQuery, { id: messageId }, total);
-  const replayPerSecond = await drain(replayClients, replayQuery, { id: messageId }, total);
-  await Promise.all(replayClients.map((client) => client.dispose()));
-
-  return {
-    subscribers,
-    eventsPerSubscriber: total,
-    baselinePerSecond: round(baselinePerSecond, 0),
-    replayPerSecond: round(replayPerSecond, 0),
-    replayRatio: round(replayPerSecond / baselinePerSecond, 3),
-  };
+  try {
+    // Warm-up: connections and JIT on both sides.
+    await drain(baselineClients, baselineQuery, { n: total }, total);
+    await drain(replayClients, replayQuery, { id: messageId }, total);
+    const baseline: number[] = [];
+    const replay: number[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) {
+      baseline.push(await drain(baselineClients, baselineQuery, { n: total }, total));
+      replay.push(await drain(replayClients, replayQuery, { id: messageId }, total));
+    }
+    const baselinePerSecond = quantile(baseline, 0.5);
+    const replayPerSecond = quantile(replay, 0.5);
+    return {
+      subscribers,
+      eventsPerSubscriber: total,
+      baselinePerSecond: round(baselinePerSecond, 0),
+      replayPerSecond: round(replayPerSecond, 0),
+      replayRatio: round(replayPerSecond / baselinePerSecond, 3),
+    };
+  } finally {
+    await Promise.all([...baselineClients, ...replayClients].map((client) => client.dispose()));
+    await baselineServer.stop();
+  }
 }

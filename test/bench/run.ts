@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../support/fixtures.js';
@@ -18,6 +18,9 @@ const quick = values.quick === true;
 const SIZES = quick
   ? { ttftConcurrency: [1, 10], ttftSamples: 20, deliverySubscribers: 5, deliveryWords: 500, querySeconds: 2, idleSubscriptions: 500 }
   : { ttftConcurrency: [1, 50, 200], ttftSamples: 200, deliverySubscribers: 10, deliveryWords: 2000, querySeconds: 8, idleSubscriptions: 10_000 };
+
+/** Everything from this heading on in BENCHMARKS.md is kept across runs. */
+const NOTES_HEADING = '## Notes';
 
 const verdict = (met: boolean) => (met ? 'met' : 'missed');
 const sections: string[] = [];
@@ -111,7 +114,13 @@ if (!values['no-write'] && !quick) {
     `Produced by \`npm run bench\` (\`tsx test/bench/run.ts\`) on ${startedAt.toISOString()}. Every figure is compared with a baseline measured in the same run on the same machine; the service, the simulators and the load each run in their own process.`,
     '',
   ];
-  writeFileSync(path.join(repoRoot, 'BENCHMARKS.md'), `${[...header, ...sections].join('\n')}\n`);
+  // The notes at the end are written by hand (what the figures mean, what was profiled); a run replaces
+  // the figures above them and keeps the notes.
+  const file = path.join(repoRoot, 'BENCHMARKS.md');
+  const previous = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const notesAt = previous.indexOf(NOTES_HEADING);
+  const notes = notesAt >= 0 ? previous.slice(notesAt) : `${NOTES_HEADING}\n\nNone yet.\n`;
+  writeFileSync(file, `${[...header, ...sections].join('\n')}\n\n${notes}`);
   process.stdout.write('Wrote BENCHMARKS.md\n');
 }
 process.exit(0);
