@@ -9,8 +9,8 @@ export const MESSAGE_OVERHEAD_TOKENS = 4;
 const NO_SPECIAL_TOKENS = { disallowedSpecial: new Set<string>() };
 
 /**
- * Texts at least this long are remembered. Every turn counts the same system prompt, tool definitions
- * and home context again; looking a long string up costs a hash, counting it costs a tokenizer pass.
+ * Texts at least this long are remembered, because every turn counts the same system prompt, tool
+ * definitions and home context again. A lookup costs one hash of the string, far less than a tokenizer pass.
  */
 const MEMO_MIN_LENGTH = 1024;
 const MEMO_ENTRIES = 64;

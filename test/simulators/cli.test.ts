@@ -100,7 +100,7 @@ async function chatOverSse(graphqlUrl: string, key: string, message: string): Pr
 describe('npm run demo', () => {
   const BANNER_END = /Press Ctrl\+C to stop\./;
 
-  it("prints working URLs and a key, names the simulators, and revokes the previous run's key", async () => {
+  it('prints working URLs and rotates its key', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'ha-ai-agent-demo-'));
     try {
       const env = { PORT: '0', DATABASE_URL: `sqlite:${path.join(dataDir, 'demo.db')}`, OPENAI_API_KEY: 'sk-fake-not-used', LOG_LEVEL: 'silent' };

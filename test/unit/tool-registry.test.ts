@@ -6,11 +6,11 @@ import type { Scope } from '../../src/config.js';
 import { countToolTokens } from '../../src/agent/prompt-builder.js';
 
 const caller = (...scopes: Scope[]): Caller => ({ userId: 'user-1', scopes: new Set(scopes), credential: { kind: 'api-key', keyId: 'key-1' } });
-const names = (registry: ToolRegistry, who: Caller) =>
-  registry.definitions({ caller: who }).map((tool) => (tool.type === 'function' ? tool.function.name : tool.custom.name));
+const names = (registry: ToolRegistry, requester: Caller) =>
+  registry.definitions({ caller: requester }).map((tool) => (tool.type === 'function' ? tool.function.name : tool.custom.name));
 
 describe('ToolRegistry.definitions', () => {
-  it('keeps read-only and controlling callers apart whichever asks first', () => {
+  it('separates read-only and control callers', () => {
     const registry = new ToolRegistry(HOME_TOOLS);
     const full = names(registry, caller('chat', 'read', 'control'));
     const readOnly = names(registry, caller('chat', 'read'));
@@ -24,7 +24,7 @@ describe('ToolRegistry.definitions', () => {
     expect(names(registry, caller('admin'))).toEqual(full);
   });
 
-  it('hands out the same converted schemas each turn, and their token count does not drift', () => {
+  it('reuses definitions and their token count', () => {
     const registry = new ToolRegistry(HOME_TOOLS);
     const first = registry.definitions({ caller: caller('chat', 'control') });
     const second = registry.definitions({ caller: caller('chat', 'control') });

@@ -20,7 +20,7 @@ export class ToolRegistry {
     return [...this.tools.values()].filter((tool) => canControl || !tool.changesState);
   }
 
-  /** The tool definitions sent to the model. The same array comes back for every caller with the same access; do not change it. */
+  /** Returns the tool definitions sent to the model. Callers with the same access get the same array, so callers must not change it. */
   definitions(context: Pick<ToolContext, 'caller'>): ChatCompletionTool[] {
     const canControl = hasScope(context.caller, 'control');
     let definitions = this.definitionsByAccess.get(canControl);
