@@ -134,20 +134,20 @@ export class ChatService {
   }
 
   /** Yields a reply's events after `after`, stored then live, and ends after its last event. */
-  async followReply(caller: Caller, messageId: string, after: number): Promise<AsyncGenerator<ChatEvent>> {
+  async followReply(caller: Caller, messageId: string, after: number): Promise<AsyncIterableIterator<ChatEvent>> {
     const reply = await this.deps.db.fork().findOne(MessageSchema, { id: messageId, ownerId: caller.userId, role: 'ASSISTANT' });
     if (!reply) throw AppError.notFound('Reply');
-    return this.track(followReply({ messageId, after, bus: this.deps.bus, store: this.deps.store, signal: this.streamsStop.signal }));
+    return this.track((signal) => followReply({ messageId, after, bus: this.deps.bus, store: this.deps.store, signal }));
   }
 
   /**
    * Yields every event of every reply in the conversation from now on (live only, no replay), until the
    * conversation is deleted or the subscriber stops.
    */
-  async followConversation(caller: Caller, conversationId: string): Promise<AsyncGenerator<ChatEvent>> {
+  async followConversation(caller: Caller, conversationId: string): Promise<AsyncIterableIterator<ChatEvent>> {
     const conversation = await this.deps.db.fork().findOne(ConversationSchema, { id: conversationId, ownerId: caller.userId }, { fields: ['id'] });
     if (!conversation) throw AppError.notFound('Conversation');
-    return this.track(followConversation(this.deps.bus, conversationId, { signal: this.streamsStop.signal }));
+    return this.track((signal) => followConversation(this.deps.bus, conversationId, { signal }));
   }
 
   /**
@@ -228,13 +228,57 @@ export class ChatService {
     }
   }
 
-  private async *track(stream: AsyncGenerator<ChatEvent>): AsyncGenerator<ChatEvent> {
+  /**
+   * Counts an open stream and closes it promptly. A generator waiting for its next event would run a
+   * `return()` only once that event arrives, so closing aborts the stream's signal first, which ends
+   * its wait and frees its listeners at once.
+   */
+  private track(start: (signal: AbortSignal) => AsyncGenerator<ChatEvent>): AsyncIterableIterator<ChatEvent> {
+    const closed = new AbortController();
+    const shutdown = this.streamsStop.signal;
+    const close = () => closed.abort();
+    shutdown.addEventListener('abort', close, { once: true });
+    if (shutdown.aborted) close();
     this.streams += 1;
-    try {
-      yield* stream;
-    } finally {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       this.streams -= 1;
-    }
+      shutdown.removeEventListener('abort', close);
+    };
+
+    const stream = start(closed.signal);
+    const settle = async (step: Promise<IteratorResult<ChatEvent>>) => {
+      try {
+        const result = await step;
+        if (result.done) release();
+        return result;
+      } catch (error) {
+        release();
+        throw error;
+      }
+    };
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      next: () => settle(stream.next()),
+      return: async () => {
+        close();
+        await settle(stream.return(undefined));
+        release();
+        return { done: true, value: undefined };
+      },
+      throw: async (error?: unknown) => {
+        close();
+        try {
+          return await settle(stream.throw(error));
+        } finally {
+          release();
+        }
+      },
+    };
   }
 
   private async waitUntilEnded(messageId: string, timeoutMs: number): Promise<boolean> {

@@ -46,8 +46,8 @@ function guardStream(
     if (finished) return;
     finished = true;
     stopWatching();
-    // NOTE: a source that is an async generator waiting for its next event (a quiet conversationEvents
-    // stream) runs its cleanup only when that event arrives; the client sees the end at once.
+    // Not awaited, so the client sees the end at once. The chat service's streams end their wait for
+    // the next event when closed, so their cleanup runs now too.
     Promise.resolve()
       .then(() => iterator.return?.())
       .catch(() => undefined);

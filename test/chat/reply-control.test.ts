@@ -155,6 +155,24 @@ describe('conversationEvents', () => {
     }
     await client.dispose();
   });
+
+  it('frees closed subscriptions of a quiet conversation', async () => {
+    const start = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'Open a quiet conversation' } }, key);
+    const conversationId = start.body.data?.chat.conversation.id as string;
+    const client = wsClient(stack.wsUrl, key);
+    await collectWs(client, REPLY_STREAM, { messageId: start.body.data?.chat.reply.id }).done;
+    await until(() => stack.app.services.chat.openStreams === 0, 'the reply stream to close');
+
+    const query = 'subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }';
+    const watchers = Array.from({ length: 20 }, () => collectWs(client, query, { id: conversationId }));
+    await until(() => stack.app.services.chat.openStreams === 20, 'twenty open streams');
+    for (const watcher of watchers) watcher.cancel();
+
+    // Nothing is published in the conversation, so only closing the streams can free them.
+    await until(() => stack.app.services.chat.openStreams === 0, 'the closed streams to be freed', 2_000);
+    expect(stack.app.services.chat.openStreams).toBe(0);
+    await client.dispose();
+  });
 });
 
 describe('prompt budget', () => {
