@@ -240,6 +240,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     rateLimits,
     budget,
     maxConcurrentReplies: config.limits.concurrentRepliesPerUser,
+    maxStreamsPerUser: config.limits.subscriptionsPerUser,
     instanceId: instance.id,
   });
 

@@ -197,6 +197,7 @@ const environmentSchema = z.object({
   RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: integer(1, 100_000).default(20),
   TRUSTED_PROXIES: addressList.default([]),
   MAX_CONCURRENT_REPLIES_PER_USER: integer(1, 1000).default(2),
+  MAX_SUBSCRIPTIONS_PER_USER: integer(1, 1_000_000).default(100),
   TOKEN_BUDGET_PER_DAY: integer(1, 1_000_000_000).optional(),
   CONVERSATION_TTL_DAYS: integer(0, 36_500).default(30),
   SHUTDOWN_GRACE_SECONDS: integer(0, 3600).default(10),
@@ -298,6 +299,8 @@ export interface Config {
     /** Proxies whose X-Forwarded-For header is believed when finding a client's IP address. */
     trustedProxies: string[];
     concurrentRepliesPerUser: number;
+    /** Reply and conversation subscriptions one user may have open at once on one instance. */
+    subscriptionsPerUser: number;
     tokenBudgetPerDay: number | undefined;
   };
   /** Idle days after which a conversation is deleted; 0 keeps conversations forever. */
@@ -464,6 +467,7 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
       authFailuresPerMinute: env.RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,
       trustedProxies: env.TRUSTED_PROXIES,
       concurrentRepliesPerUser: env.MAX_CONCURRENT_REPLIES_PER_USER,
+      subscriptionsPerUser: env.MAX_SUBSCRIPTIONS_PER_USER,
       tokenBudgetPerDay: env.TOKEN_BUDGET_PER_DAY,
     },
     conversationTtlDays: env.CONVERSATION_TTL_DAYS,

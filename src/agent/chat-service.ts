@@ -49,6 +49,8 @@ export interface ChatServiceDependencies {
   budget: TokenBudget;
   /** Replies one user may have STREAMING at once, across instances. */
   maxConcurrentReplies: number;
+  /** Reply and conversation streams one user may have open at once in this process. */
+  maxStreamsPerUser?: number;
   /** Recorded on each new reply, so other instances can tell whether its generator is alive. */
   instanceId?: string;
 }
@@ -72,6 +74,7 @@ export class ChatService {
   /** Aborted at shutdown to end every open reply and conversation stream. */
   private readonly streamsStop = new AbortController();
   private streams = 0;
+  private readonly streamsByUser = new Map<string, number>();
 
   constructor(private readonly deps: ChatServiceDependencies) {
     // Every open stream listens for shutdown on this one signal.
@@ -135,9 +138,32 @@ export class ChatService {
 
   /** Yields a reply's events after `after`, stored then live, and ends after its last event. */
   async followReply(caller: Caller, messageId: string, after: number): Promise<AsyncIterableIterator<ChatEvent>> {
-    const reply = await this.deps.db.fork().findOne(MessageSchema, { id: messageId, ownerId: caller.userId, role: 'ASSISTANT' });
-    if (!reply) throw AppError.notFound('Reply');
-    return this.track((signal) => followReply({ messageId, after, bus: this.deps.bus, store: this.deps.store, signal }));
+    const release = this.reserveStream(caller.userId);
+    try {
+      const reply = await this.deps.db.fork().findOne(MessageSchema, { id: messageId, ownerId: caller.userId, role: 'ASSISTANT' });
+      if (!reply) throw AppError.notFound('Reply');
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return this.track(release, (signal) => followReply({ messageId, after, bus: this.deps.bus, store: this.deps.store, signal }));
+  }
+
+  /**
+   * Starts a turn and yields its reply's events, for transports that send the message and stream the
+   * reply in one operation. The stream is reserved first, so a caller at the stream limit starts no turn.
+   */
+  async streamTurn(caller: Caller, input: ChatInput): Promise<AsyncIterableIterator<ChatEvent>> {
+    const release = this.reserveStream(caller.userId);
+    let turn: TurnStart;
+    try {
+      turn = await this.startTurn(caller, input);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    const messageId = turn.reply.id;
+    return this.track(release, (signal) => followReply({ messageId, after: 0, bus: this.deps.bus, store: this.deps.store, signal }));
   }
 
   /**
@@ -145,9 +171,15 @@ export class ChatService {
    * conversation is deleted or the subscriber stops.
    */
   async followConversation(caller: Caller, conversationId: string): Promise<AsyncIterableIterator<ChatEvent>> {
-    const conversation = await this.deps.db.fork().findOne(ConversationSchema, { id: conversationId, ownerId: caller.userId }, { fields: ['id'] });
-    if (!conversation) throw AppError.notFound('Conversation');
-    return this.track((signal) => followConversation(this.deps.bus, conversationId, { signal }));
+    const release = this.reserveStream(caller.userId);
+    try {
+      const conversation = await this.deps.db.fork().findOne(ConversationSchema, { id: conversationId, ownerId: caller.userId }, { fields: ['id'] });
+      if (!conversation) throw AppError.notFound('Conversation');
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return this.track(release, (signal) => followConversation(this.deps.bus, conversationId, { signal }));
   }
 
   /**
@@ -229,11 +261,32 @@ export class ChatService {
   }
 
   /**
+   * Counts a stream against the caller's limit and returns the function that gives it back (safe to
+   * call twice). Open streams cost memory however quiet they are, so one user cannot hold without bound.
+   */
+  private reserveStream(userId: string): () => void {
+    const open = this.streamsByUser.get(userId) ?? 0;
+    const limit = this.deps.maxStreamsPerUser ?? Number.POSITIVE_INFINITY;
+    if (open >= limit) {
+      throw AppError.conflict(`You have ${limit} subscriptions open, the most allowed. Close one before opening another.`);
+    }
+    this.streamsByUser.set(userId, open + 1);
+    let returned = false;
+    return () => {
+      if (returned) return;
+      returned = true;
+      const left = (this.streamsByUser.get(userId) ?? 1) - 1;
+      if (left > 0) this.streamsByUser.set(userId, left);
+      else this.streamsByUser.delete(userId);
+    };
+  }
+
+  /**
    * Counts an open stream and closes it promptly. A generator waiting for its next event would run a
    * `return()` only once that event arrives, so closing aborts the stream's signal first, which ends
    * its wait and frees its listeners at once.
    */
-  private track(start: (signal: AbortSignal) => AsyncGenerator<ChatEvent>): AsyncIterableIterator<ChatEvent> {
+  private track(reservation: () => void, start: (signal: AbortSignal) => AsyncGenerator<ChatEvent>): AsyncIterableIterator<ChatEvent> {
     const closed = new AbortController();
     const shutdown = this.streamsStop.signal;
     const close = () => closed.abort();
@@ -245,6 +298,7 @@ export class ChatService {
       if (released) return;
       released = true;
       this.streams -= 1;
+      reservation();
       shutdown.removeEventListener('abort', close);
     };
 

@@ -22,6 +22,7 @@ export const BENCH_LIMITS: Record<string, string> = {
   RATE_LIMIT_CHAT_PER_MINUTE: '100000',
   RATE_LIMIT_OPERATIONS_PER_MINUTE: '1000000',
   MAX_CONCURRENT_REPLIES_PER_USER: '1000',
+  MAX_SUBSCRIPTIONS_PER_USER: '1000000',
 };
 
 /** Starts the simulators and the service, each in its own process, with a fresh SQLite file. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageSchema } from '../../src/conversations/message.entity.js';
 import { ReplyEventSchema } from '../../src/conversations/reply-event.entity.js';
-import { collectWs, postGraphQL, waitFor, wsClient, type GraphQLResponse } from '../support/clients.js';
+import { collectSse, collectWs, postGraphQL, waitFor, wsClient, type GraphQLResponse } from '../support/clients.js';
 import { CHAT_MUTATION, REPLY_STREAM, startTestStack, type TestStack } from '../support/stack.js';
 
 function codeOf(response: GraphQLResponse): string | undefined {
@@ -143,6 +143,61 @@ describe('50 concurrent turns on SQLite', () => {
         (line) => line.level === 'error' || line.level === 'fatal' || /SQLITE_BUSY|database is locked/i.test(JSON.stringify(line)),
       );
       expect(problems).toEqual([]);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe('open subscriptions per user', () => {
+  const EVENTS = 'subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }';
+  const CONVERSATIONS = '{ conversations(first: 50) { edges { node { id } } } }';
+
+  it('refuses one more with CONFLICT and starts no turn', async () => {
+    const stack = await startTestStack({ env: { MAX_SUBSCRIPTIONS_PER_USER: '3' } });
+    try {
+      const key = await stack.apiKey('watcher');
+      const other = await stack.apiKey('other-watcher');
+      const start = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'Open a conversation' } }, key);
+      const conversationId = start.body.data?.chat.conversation.id as string;
+      await untilEnded(stack, key, start.body.data?.chat.reply.id);
+
+      // Two over WebSocket and one over SSE fill the limit together.
+      const client = wsClient(stack.wsUrl, key);
+      const open = [collectWs(client, EVENTS, { id: conversationId }), collectWs(client, EVENTS, { id: conversationId })];
+      open.push(collectSse(stack.graphqlUrl, key, EVENTS, { id: conversationId }));
+      await waitFor(() => (stack.app.services.chat.openStreams === 3 ? true : undefined), 5_000, 'three open streams');
+
+      const refused = collectWs(client, EVENTS, { id: conversationId });
+      await refused.done;
+      expect(refused.results[0]?.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      expect(refused.results[0]?.errors?.[0]?.message).toContain('You have 3 subscriptions open');
+
+      const conversationsBefore = await postGraphQL(stack.graphqlUrl, CONVERSATIONS, {}, key);
+      const requestsBefore = stack.model.requests.length;
+      // Refused before any event, an SSE request gets the error as a plain 409 response.
+      const turn = collectSse(stack.graphqlUrl, key, 'subscription { chatStream(input: { message: "Say hello" }) { __typename } }');
+      await expect(turn.done).rejects.toThrow('409');
+      expect(stack.model.requests.length).toBe(requestsBefore);
+      const conversationsAfter = await postGraphQL(stack.graphqlUrl, CONVERSATIONS, {}, key);
+      expect(conversationsAfter.body.data?.conversations.edges).toHaveLength(conversationsBefore.body.data?.conversations.edges.length);
+
+      // Another user has a limit of their own.
+      const otherClient = wsClient(stack.wsUrl, other);
+      const otherStream = collectWs(otherClient, REPLY_STREAM, { messageId: start.body.data?.chat.reply.id });
+      await otherStream.done;
+      expect(otherStream.results[0]?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+
+      // Closing one frees its place.
+      open[0]?.cancel();
+      await waitFor(() => (stack.app.services.chat.openStreams === 2 ? true : undefined), 5_000, 'a freed stream');
+      const replay = collectWs(client, REPLY_STREAM, { messageId: start.body.data?.chat.reply.id });
+      await replay.done;
+      expect(replay.results.at(-1)?.data?.replyStream.__typename).toBe('ReplyCompleted');
+
+      for (const stream of open) stream.cancel();
+      await client.dispose();
+      await otherClient.dispose();
     } finally {
       await stack.close();
     }

@@ -156,13 +156,11 @@ export function addChatOperations(builder: Builder, refs: Refs & { ChatEvent: Ch
       description: 'Sends a message and streams its reply in one operation.',
       authScopes: { chat: true },
       args: { input: t.arg({ type: ChatInput, required: true }) },
-      subscribe: async (_root, args, context) => {
-        const turn = await context.services.chat.startTurn(context.caller, {
+      subscribe: (_root, args, context) =>
+        context.services.chat.streamTurn(context.caller, {
           ...args.input,
           conversationId: args.input.conversationId === undefined || args.input.conversationId === null ? null : String(args.input.conversationId),
-        });
-        return context.services.chat.followReply(context.caller, turn.reply.id, 0);
-      },
+        }),
       resolve: (event) => event,
     }),
   }));
