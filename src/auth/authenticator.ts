@@ -6,9 +6,25 @@ import { looksLikeApiKey, parseApiKey } from './api-key-format.js';
 import { DEFAULT_SCOPES, type Caller } from './caller.js';
 import type { JwtVerifier } from './jwt.js';
 
+function knownScopes(names: readonly string[]): Set<Scope> {
+  return new Set(names.filter((scope): scope is Scope => (SCOPES as readonly string[]).includes(scope)));
+}
+
 function parseScopes(value: unknown): Set<Scope> {
   if (typeof value !== 'string') return new Set(DEFAULT_SCOPES);
-  return new Set(value.split(/\s+/).filter((scope): scope is Scope => (SCOPES as readonly string[]).includes(scope)));
+  return knownScopes(value.split(/\s+/));
+}
+
+/**
+ * Reads a JWT's `scope` claim: a space-separated string, or a list of strings as some identity providers
+ * issue. Only a missing claim means the default scopes; any other shape returns undefined, so a
+ * malformed claim is rejected rather than read as full access.
+ */
+function parseJwtScopes(claim: unknown): Set<Scope> | undefined {
+  if (claim === undefined) return new Set(DEFAULT_SCOPES);
+  if (typeof claim === 'string') return knownScopes(claim.split(/\s+/));
+  if (Array.isArray(claim) && claim.every((scope) => typeof scope === 'string')) return knownScopes(claim);
+  return undefined;
 }
 
 /** Longest Authorization value looked at; real API keys and JWTs are far shorter. */
@@ -75,9 +91,14 @@ export class Authenticator {
       this.logger[keysUnavailable ? 'warn' : 'info']({ event: 'auth.rejected', credential: 'jwt', reason: result.reason }, 'JWT rejected');
       throw AppError.unauthenticated('Invalid or expired token.');
     }
+    const scopes = parseJwtScopes(result.payload.scope);
+    if (!scopes) {
+      this.logger.info({ event: 'auth.rejected', credential: 'jwt', reason: 'invalid scope claim' }, 'JWT rejected');
+      throw AppError.unauthenticated('Invalid or expired token.');
+    }
     return {
       userId: result.payload.sub,
-      scopes: parseScopes(result.payload.scope),
+      scopes,
       credential: { kind: 'jwt', expiresAt: new Date(result.payload.exp * 1000) },
     };
   }

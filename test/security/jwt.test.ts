@@ -5,7 +5,7 @@ import { openRawSse } from '../support/raw-sse.js';
 import { startTestServer, TEST_JWT_SECRET, type TestServer } from '../support/server.js';
 import { generateSigningKey, signWithKey, startJwksServer, type JwksServer, type SigningKey } from '../support/jwks.js';
 import { ACCEPTED, CONVERSATION_EVENTS, REJECTED, storeConversation, tryEveryTransport } from '../support/transports.js';
-import { waitFor } from '../support/clients.js';
+import { postGraphQL, waitFor } from '../support/clients.js';
 
 /**
  * Threat: forged, unsigned, expired, not yet valid, wrong-issuer and wrong-audience JWTs, algorithm
@@ -71,9 +71,31 @@ describe('HS256 tokens', () => {
       ['subject longer than a user id column', await signHs(validClaims({ sub: 'x'.repeat(256) }))],
       ['HS512 outside the algorithm list', await signHs(validClaims(), { alg: 'HS512' })],
       ['not a JWT at all', 'eyJhbGciOiJIUzI1NiJ9.not-json.x'],
+      ['scope claim null', await signHs(validClaims({ scope: null }))],
+      ['scope claim a number', await signHs(validClaims({ scope: 42 }))],
+      ['scope claim an object', await signHs(validClaims({ scope: { read: true } }))],
+      ['scope list with a number', await signHs(validClaims({ scope: ['read', 7] }))],
     ];
     for (const [name, token] of attacks) {
       expect(await tryEveryTransport(server, token), name).toEqual(REJECTED);
+    }
+  });
+
+  it('reads scope claims as strings or lists', async () => {
+    const cases: [unknown, string[]][] = [
+      ['read', ['read']],
+      [['read'], ['read']],
+      [
+        ['chat', 'read', 'unknown'],
+        ['chat', 'read'],
+      ],
+      ['', []],
+      [undefined, ['chat', 'read', 'control']],
+    ];
+    for (const [scope, expected] of cases) {
+      const token = await signHs(validClaims({ scope }));
+      const response = await postGraphQL(server.graphqlUrl, '{ viewer { scopes } }', {}, token);
+      expect([...(response.body.data?.viewer.scopes ?? [])].sort(), JSON.stringify(scope)).toEqual([...expected].sort());
     }
   });
 
