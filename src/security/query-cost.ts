@@ -41,6 +41,15 @@ function intArgument(value: ValueNode | undefined, variables: Record<string, unk
   return undefined;
 }
 
+/** Int defaults of the operation's variables, which apply when the request leaves a variable out. */
+function variableDefaults(operation: OperationDefinitionNode): Record<string, number> {
+  const defaults: Record<string, number> = {};
+  for (const definition of operation.variableDefinitions ?? []) {
+    if (definition.defaultValue?.kind === Kind.INT) defaults[definition.variable.name.value] = Number(definition.defaultValue.value);
+  }
+  return defaults;
+}
+
 function findOperation(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | undefined {
   const operations = document.definitions.filter((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
   if (operationName) return operations.find((operation) => operation.name?.value === operationName);
@@ -51,7 +60,7 @@ function findOperation(document: DocumentNode, operationName: string | null | un
  * Estimates what an operation costs to run before it runs. Each object field costs `objectCost` plus
  * `depthFactor` times its selections, each scalar `scalarCost`, and a field with a `first` argument is
  * multiplied by the page size it asks for. Unlike a validation rule, this sees the variable values, so
- * `first: $n` is priced at the real n. Lists without `first` count once, because their size is not
+ * `first: $n` is priced at the real n, or at the variable's default when the request leaves it out. Lists without `first` count once, because their size is not
  * known before execution.
  */
 export function estimateQueryCost(
@@ -65,6 +74,7 @@ export function estimateQueryCost(
   if (!operation) return 0;
   const root = schema.getRootType(operation.operation);
   if (!root) return 0;
+  const values = { ...variableDefaults(operation), ...variables };
 
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
@@ -91,7 +101,7 @@ export function estimateQueryCost(
         }
         let cost = weights.objectCost + weights.depthFactor * selectionCost(selection.selectionSet, type, visiting);
         if (definition.args.some((argument) => argument.name === 'first')) {
-          const first = intArgument(selection.arguments?.find((argument) => argument.name.value === 'first')?.value, variables);
+          const first = intArgument(selection.arguments?.find((argument) => argument.name.value === 'first')?.value, values);
           cost *= Math.max(1, first ?? weights.defaultPageSize);
         }
         total += cost;

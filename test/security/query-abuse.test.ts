@@ -97,6 +97,9 @@ describe('document limits', () => {
     const literal = await postGraphQL(server.graphqlUrl, wide.replace('query($n: Int)', 'query').replaceAll('$n', '100'), {}, key);
     expect(errorOf(literal)?.message).toMatch(/^Query cost limit of 50000 exceeded/);
 
+    const defaulted = await postGraphQL(server.graphqlUrl, wide.replace('query($n: Int)', 'query($n: Int = 100)'), {}, key);
+    expect(errorOf(defaulted)?.message).toMatch(/^Query cost limit of 50000 exceeded/);
+
     const narrow = await postGraphQL(server.graphqlUrl, wide, { n: 5 }, key);
     expect(narrow.body).toEqual({ data: { conversations: { edges: [] } } });
   });
