@@ -354,6 +354,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     maxSubscriptions: config.websocket.maxSubscriptions,
     connectionInitTimeoutMs: config.websocket.connectionInitTimeoutMs,
     resolveClientIp,
+    countOperation: (userId) => rateLimits.countOperation(userId),
   });
 
   let closing: Promise<void> | undefined;

@@ -30,6 +30,8 @@ export interface Services {
 export interface GraphQLContext {
   requestId: string;
   caller: Caller;
+  /** True when the transport already counted the operation against the caller's limit, before parsing. */
+  operationCounted?: boolean;
   /** Forked per HTTP request and per subscription, so identity maps never leak between them. */
   em: EntityManager;
   services: Services;

@@ -57,6 +57,8 @@ export interface WebSocketOptions {
   connectionInitTimeoutMs: number;
   /** Finds the client's address for counting failed authentication attempts. */
   resolveClientIp: ClientIpResolver;
+  /** Counts an operation against the caller's limit; throws RATE_LIMITED over it. */
+  countOperation: (userId: string) => Promise<void>;
 }
 
 /**
@@ -179,6 +181,14 @@ export function attachWebSocketServer(options: WebSocketOptions) {
       }
 
       const requestId = newRequestId();
+      // Counted before parsing, so invalid documents cost their sender like any other operation. A valid
+      // operation over the limit still gets its error as a result, as on HTTP, not as a protocol error.
+      let limited: GraphQLError | undefined;
+      try {
+        await options.countOperation(caller.userId);
+      } catch (error) {
+        limited = maskError(error, requestId);
+      }
       try {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
@@ -190,10 +200,14 @@ export function attachWebSocketServer(options: WebSocketOptions) {
         try {
           document = parse(payload.query);
         } catch (error) {
-          return [maskError(error, requestId)];
+          return [limited ?? maskError(error, requestId)];
         }
         const errors = validate(schema, document);
-        if (errors.length > 0) return errors.map((error: Error) => maskError(error, requestId));
+        if (errors.length > 0) return limited ? [limited] : errors.map((error: Error) => maskError(error, requestId));
+        if (limited) {
+          const reject = async (): Promise<ExecutionResult> => ({ errors: [limited] });
+          return { schema, document, rootValue: { requestId, execute: reject, subscribe: reject } satisfies EnvelopedRoot };
+        }
         return {
           schema,
           operationName: payload.operationName,

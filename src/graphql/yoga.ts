@@ -1,6 +1,5 @@
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import type { IncomingMessage } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
 import type { Caller } from '../auth/caller.js';
 import type { CredentialLifetime } from '../auth/credential-lifetime.js';
@@ -14,6 +13,7 @@ import { useQueryLimits, type QueryLimitOptions } from '../security/query-limits
 import type { MaskError } from './errors.js';
 import { createLoaders } from './loaders.js';
 import { useDocumentErrorCodes } from './use-document-error-codes.js';
+import { type AuthenticatedServerContext, useHttpAuthentication } from './use-http-authentication.js';
 import { useRequestErrorMasking } from './use-request-error-masking.js';
 import { useSubscriptionGuard } from './use-subscription-guard.js';
 
@@ -42,7 +42,12 @@ export interface YogaOptions {
 }
 
 /** What the HTTP server and the WebSocket adapter pass to Yoga with each request. */
-export type ServerContext = Record<string, unknown> & { websocket?: WebSocketContextExtra; requestId?: string };
+export type ServerContext = Record<string, unknown> &
+  AuthenticatedServerContext & {
+    websocket?: WebSocketContextExtra;
+    /** Set once the request was counted against the caller's operation limit. */
+    operationCounted?: boolean;
+  };
 
 export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
 
@@ -94,6 +99,7 @@ export function createYogaServer(options: YogaOptions): Yoga {
     },
     plugins: [
       useRequestIdHeader(),
+      useHttpAuthentication({ authenticator: services.authenticator, resolveClientIp: options.resolveClientIp, maskError }),
       useSecurityHeaders(),
       useCsrfPrevention('/graphql'),
       useQueryLimits(options.queryLimits),
@@ -106,22 +112,25 @@ export function createYogaServer(options: YogaOptions): Yoga {
       const em = services.db.fork();
       const websocket = initial.websocket;
       if (websocket) {
-        return { requestId: websocket.requestId, caller: websocket.caller, em, services, loaders: createLoaders(em, services.conversations), logger };
+        return {
+          requestId: websocket.requestId,
+          caller: websocket.caller,
+          operationCounted: true,
+          em,
+          services,
+          loaders: createLoaders(em, services.conversations),
+          logger,
+        };
       }
       const requestId = initial.requestId ?? newRequestId();
-      // Node's request, which the adapter passes as `req`, is the only place the peer address is known.
-      const nodeRequest = initial.req as IncomingMessage | undefined;
-      const clientIp = nodeRequest ? options.resolveClientIp(nodeRequest) : undefined;
-      let caller: Caller;
-      try {
-        caller = await services.authenticator.authenticate(initial.request.headers.get('authorization'), clientIp);
-      } catch (error) {
-        // Masked here, with the request id, because Yoga's masking of context errors does not know it.
-        throw maskError(error, requestId);
-      }
+      // useHttpAuthentication has set the caller before the document was parsed; it ends the request
+      // otherwise, so a missing caller is a bug, never a way in.
+      const caller = initial.caller;
+      if (!caller) throw maskError(new Error('The request reached the context without a caller'), requestId);
       return {
         requestId,
         caller,
+        operationCounted: initial.operationCounted,
         em,
         services,
         loaders: createLoaders(em, services.conversations),

@@ -241,6 +241,25 @@ describe('operation limit', () => {
     // The user is over the limit, so the count comes from the database.
     expect(await stack.app.services.db.fork().count(ConversationSchema, { ownerId: 'subscribing-user' })).toBe(0);
   });
+
+  it('counts invalid documents on HTTP and WebSocket', async () => {
+    const key = await stack.apiKey('invalid-user');
+    const invalidField = await postGraphQL(stack.graphqlUrl, '{ viewer { idx } }', {}, key);
+    const syntaxError = await postGraphQL(stack.graphqlUrl, '{ viewer { ', {}, key);
+    const client = wsClient(stack.wsUrl, key);
+    const overSocket = [collectWs(client, '{ viewer { idx } }'), collectWs(client, 'subscription { nothing }')];
+    await Promise.allSettled(overSocket.map((stream) => stream.done));
+    const fifth = await postGraphQL(stack.graphqlUrl, '{ viewer { id } }', {}, key);
+    const socketFifth = collectWs(client, '{ viewer { id } }');
+    await socketFifth.done;
+    await client.dispose();
+
+    expect(codesOf(invalidField)).toEqual(['BAD_USER_INPUT']);
+    expect(codesOf(syntaxError)).toEqual(['BAD_USER_INPUT']);
+    expect(fifth.status).toBe(429);
+    expect(codesOf(fifth)).toEqual(['RATE_LIMITED']);
+    expect(socketFifth.results[0]?.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+  });
 });
 
 describe('failed authentication limit', () => {

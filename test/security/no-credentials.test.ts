@@ -46,6 +46,20 @@ describe('HTTP without valid credentials', () => {
     }
   });
 
+  it('answers invalid documents with 401 before validating them', async () => {
+    for (const query of ['{ viewer { idx } }', '{ viewer { ', '{ __schema { types { name } } }']) {
+      const response = await fetch(server.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query }),
+      });
+      const text = await response.text();
+      expect(response.status, query).toBe(401);
+      expect(JSON.parse(text).errors[0]?.extensions.code, query).toBe('UNAUTHENTICATED');
+      expect(text, query).not.toMatch(/Did you mean|Syntax Error|Cannot query/);
+    }
+  });
+
   it('answers GET with 401', async () => {
     const response = await fetch(`${server.graphqlUrl}?query=${encodeURIComponent('{ viewer { id } }')}`);
     expect(response.status).toBe(401);
