@@ -27,6 +27,8 @@ const isConversationCursor = (value: unknown): value is ConversationCursor =>
   typeof value === 'object' &&
   value !== null &&
   typeof (value as ConversationCursor).u === 'number' &&
+  // A time outside what a Date can hold would reach the query as "Invalid Date".
+  !Number.isNaN(new Date((value as ConversationCursor).u).getTime()) &&
   typeof (value as ConversationCursor).i === 'string' &&
   UUID_PATTERN.test((value as ConversationCursor).i);
 

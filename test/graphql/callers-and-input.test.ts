@@ -136,9 +136,20 @@ describe('input validation', () => {
   });
 
   it('rejects a cursor this API did not make', async () => {
-    const response = await postGraphQL(server.graphqlUrl, '{ conversations(after: "bm9wZQ") { edges { cursor } } }', {}, aliceKey);
-    expect(response.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-    expect(response.body.errors?.[0]?.extensions?.fields).toEqual([{ field: 'after', message: 'not a cursor returned by this API' }]);
+    const id = '0193a5c4-8f3e-7c1a-9b2d-4e5f6a7b8c9d';
+    const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const cursors = ['bm9wZQ', forged({ u: 1e300, i: id }), forged({ u: -1e300, i: id }), forged({ u: 'soon', i: id }), forged({ u: 1, i: 'x' })];
+    for (const cursor of cursors) {
+      const response = await postGraphQL(
+        server.graphqlUrl,
+        'query($after: String) { conversations(after: $after) { edges { cursor } } }',
+        { after: cursor },
+        aliceKey,
+      );
+      expect(response.status, cursor).toBe(400);
+      expect(response.body.errors?.[0]?.extensions?.code, cursor).toBe('BAD_USER_INPUT');
+      expect(response.body.errors?.[0]?.extensions?.fields, cursor).toEqual([{ field: 'after', message: 'not a cursor returned by this API' }]);
+    }
   });
 
   it('gives document errors the BAD_USER_INPUT code', async () => {
