@@ -8,7 +8,7 @@ import { cleanErrorMessage } from '../observability/safe-error.js';
 import { newRequestId } from '../observability/request-id.js';
 import type { ClientIpResolver } from '../security/client-ip.js';
 import type { GraphQLContext, Services } from './context.js';
-import { corsForAllowedOrigins, useCsrfPrevention, useSecurityHeaders } from '../security/http-guards.js';
+import { corsForAllowedOrigins, useCsrfPrevention, usePostOnlySubscriptions, useSecurityHeaders } from '../security/http-guards.js';
 import { useQueryLimits, type QueryLimitOptions } from '../security/query-limits.js';
 import type { MaskError } from './errors.js';
 import { createLoaders } from './loaders.js';
@@ -102,6 +102,7 @@ export function createYogaServer(options: YogaOptions): Yoga {
       useHttpAuthentication({ authenticator: services.authenticator, resolveClientIp: options.resolveClientIp, maskError }),
       useSecurityHeaders(),
       useCsrfPrevention('/graphql'),
+      usePostOnlySubscriptions(['chatStream']),
       useQueryLimits(options.queryLimits),
       useDocumentErrorCodes({ hideSuggestions: !options.queryLimits.introspection }),
       useSubscriptionGuard({ lifetime: options.lifetime, maskError }),

@@ -1,3 +1,4 @@
+import { getOperationAST, GraphQLError, Kind } from 'graphql';
 import type { CORSOptions, Plugin } from 'graphql-yoga';
 
 /** Content types a POST to the GraphQL endpoint may use. Browsers send none of them without a preflight. */
@@ -27,6 +28,30 @@ export function useCsrfPrevention(graphqlPath: string): Plugin {
       if (url.pathname !== graphqlPath || request.method !== 'POST') return;
       if (ACCEPTED_POST_TYPES.includes(mediaType(request.headers.get('content-type')))) return;
       endResponse(errorResponse(415, 'Unsupported Content-Type: send GraphQL requests as application/json.', { accept: 'application/json' }));
+    },
+  };
+}
+
+/**
+ * Refuses, over GET, the subscriptions that change data. Yoga blocks mutations over GET, but a
+ * subscription such as chatStream stores a message and runs the agent too, and a GET would also put the
+ * message in URLs that proxies log. Their errors answer 405 with `Allow: POST`, as for mutations.
+ */
+export function usePostOnlySubscriptions(fields: readonly string[]): Plugin {
+  return {
+    onParse() {
+      return ({ result, context }) => {
+        const { request, params } = context as { request?: Request; params?: { operationName?: string | null } };
+        // graphql-ws operations have no request; only HTTP GET is refused.
+        if (request?.method !== 'GET' || result instanceof Error) return;
+        const operation = getOperationAST(result, params?.operationName);
+        if (operation?.operation !== 'subscription') return;
+        const field = operation.selectionSet.selections.find((selection) => selection.kind === Kind.FIELD && fields.includes(selection.name.value));
+        if (!field || field.kind !== Kind.FIELD) return;
+        throw new GraphQLError(`${field.name.value} sends a message, so it needs a POST request.`, {
+          extensions: { code: 'BAD_USER_INPUT', http: { status: 405, headers: { Allow: 'POST' } } },
+        });
+      };
     },
   };
 }

@@ -44,6 +44,32 @@ describe('CSRF', () => {
     expect(await currentTitle()).toBe('Test conversation');
   });
 
+  it('rejects chatStream over GET and starts no turn', async () => {
+    const query = 'subscription { chatStream(input: { message: "Sent by GET" }) { __typename } }';
+    const response = await fetch(`${server.graphqlUrl}?query=${encodeURIComponent(query)}`, {
+      headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' },
+    });
+    const text = await response.text();
+    const conversations = await postGraphQL(server.graphqlUrl, '{ conversations(first: 50) { edges { node { id } } } }', {}, key);
+
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
+    expect(text).toContain('chatStream sends a message, so it needs a POST request.');
+    expect(conversations.body.data?.conversations.edges).toHaveLength(1);
+  });
+
+  it('still serves read-only subscriptions over GET', async () => {
+    const query = `subscription { conversationEvents(conversationId: "${conversationId}") { __typename } }`;
+    const controller = new AbortController();
+    const response = await fetch(`${server.graphqlUrl}?query=${encodeURIComponent(query)}`, {
+      headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' },
+      signal: controller.signal,
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    controller.abort();
+  });
+
   it('rejects simple-request content types', async () => {
     const bodies: [string, string | FormData][] = [
       ['text/plain', JSON.stringify({ query: renameMutation('Renamed by text/plain') })],
