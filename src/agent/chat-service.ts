@@ -17,7 +17,7 @@ import { assertMessageFits } from './prompt-builder.js';
 import type { ReplyEventStore } from './reply-event-store.js';
 import { assertReplySlot } from './reply-slots.js';
 import { endUnownedReply } from './recovery.js';
-import { followConversation, followReply } from './reply-stream.js';
+import { followConversation, followReply, type StreamCloser } from './reply-stream.js';
 import { systemPrompt } from './system-prompt.js';
 import type { ToolRegistry } from './tools/registry.js';
 import type { TurnRunner } from './turn-runner.js';
@@ -146,7 +146,9 @@ export class ChatService {
       release();
       throw error;
     }
-    return this.track(release, (signal) => followReply({ messageId, after, bus: this.deps.bus, store: this.deps.store, signal }));
+    return this.track(release, (closer) =>
+      followReply({ messageId, after, bus: this.deps.bus, store: this.deps.store, signal: this.streamsStop.signal, closer }),
+    );
   }
 
   /**
@@ -163,7 +165,9 @@ export class ChatService {
       throw error;
     }
     const messageId = turn.reply.id;
-    return this.track(release, (signal) => followReply({ messageId, after: 0, bus: this.deps.bus, store: this.deps.store, signal }));
+    return this.track(release, (closer) =>
+      followReply({ messageId, after: 0, bus: this.deps.bus, store: this.deps.store, signal: this.streamsStop.signal, closer }),
+    );
   }
 
   /**
@@ -179,7 +183,7 @@ export class ChatService {
       release();
       throw error;
     }
-    return this.track(release, (signal) => followConversation(this.deps.bus, conversationId, { signal }));
+    return this.track(release, (closer) => followConversation(this.deps.bus, conversationId, { signal: this.streamsStop.signal, closer }));
   }
 
   /**
@@ -281,58 +285,13 @@ export class ChatService {
     };
   }
 
-  /**
-   * Counts an open stream and closes it promptly. A generator waiting for its next event would run a
-   * `return()` only once that event arrives, so closing aborts the stream's signal first, which ends
-   * its wait and frees its listeners at once.
-   */
-  private track(reservation: () => void, start: (signal: AbortSignal) => AsyncGenerator<ChatEvent>): AsyncIterableIterator<ChatEvent> {
-    const closed = new AbortController();
-    const shutdown = this.streamsStop.signal;
-    const close = () => closed.abort();
-    shutdown.addEventListener('abort', close, { once: true });
-    if (shutdown.aborted) close();
+  /** Counts an open stream until it ends or is closed, and gives its reservation back then. */
+  private track(reservation: () => void, start: (closer: StreamCloser) => AsyncGenerator<ChatEvent>): AsyncIterableIterator<ChatEvent> {
     this.streams += 1;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
+    return new TrackedStream(start, () => {
       this.streams -= 1;
       reservation();
-      shutdown.removeEventListener('abort', close);
-    };
-
-    const stream = start(closed.signal);
-    const settle = async (step: Promise<IteratorResult<ChatEvent>>) => {
-      try {
-        const result = await step;
-        if (result.done) release();
-        return result;
-      } catch (error) {
-        release();
-        throw error;
-      }
-    };
-    return {
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-      next: () => settle(stream.next()),
-      return: async () => {
-        close();
-        await settle(stream.return(undefined));
-        release();
-        return { done: true, value: undefined };
-      },
-      throw: async (error?: unknown) => {
-        close();
-        try {
-          return await settle(stream.throw(error));
-        } finally {
-          release();
-        }
-      },
-    };
+    });
   }
 
   private async waitUntilEnded(messageId: string, timeoutMs: number): Promise<boolean> {
@@ -443,5 +402,64 @@ export class ChatService {
         this.deps.active.remove(active.messageId);
         settle();
       });
+  }
+}
+
+/**
+ * A reply or conversation stream that is freed as soon as its consumer closes it. A generator waiting
+ * for its next event would run `return()` only once that event arrives, so closing first ends the wait
+ * through the stream's closer. A class rather than closures, because thousands may be open at once.
+ */
+class TrackedStream implements AsyncIterableIterator<ChatEvent> {
+  private readonly closer: StreamCloser = {};
+  private readonly stream: AsyncGenerator<ChatEvent>;
+  private released = false;
+
+  constructor(
+    start: (closer: StreamCloser) => AsyncGenerator<ChatEvent>,
+    private readonly onRelease: () => void,
+  ) {
+    this.stream = start(this.closer);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<ChatEvent>> {
+    return this.settle(this.stream.next());
+  }
+
+  async return(): Promise<IteratorResult<ChatEvent>> {
+    this.closer.close?.();
+    await this.settle(this.stream.return(undefined));
+    this.release();
+    return { done: true, value: undefined };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<ChatEvent>> {
+    this.closer.close?.();
+    try {
+      return await this.settle(this.stream.throw(error));
+    } finally {
+      this.release();
+    }
+  }
+
+  private async settle(step: Promise<IteratorResult<ChatEvent>>): Promise<IteratorResult<ChatEvent>> {
+    try {
+      const result = await step;
+      if (result.done) this.release();
+      return result;
+    } catch (error) {
+      this.release();
+      throw error;
+    }
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease();
   }
 }

@@ -17,6 +17,13 @@ export interface FollowReplyOptions {
   gapTimeoutMs?: number;
   /** Ends the stream, after the events already received, when aborted (at shutdown). */
   signal?: AbortSignal;
+  /** Receives the function that ends the stream's wait for its next event. */
+  closer?: StreamCloser;
+}
+
+/** Filled in by a stream with the function that ends its wait, so its owner can free it at once. */
+export interface StreamCloser {
+  close?: () => void;
 }
 
 /** Raised when events between the stored and the live part never became readable. */
@@ -44,6 +51,7 @@ export async function* followReply(options: FollowReplyOptions): AsyncGenerator<
   const stop = () => live.end();
   options.signal?.addEventListener('abort', stop, { once: true });
   if (options.signal?.aborted) stop();
+  if (options.closer) options.closer.close = stop;
 
   let last = options.after;
   try {
@@ -120,7 +128,7 @@ async function* fillGap(store: ReplyEventStore, messageId: string, last: number,
 export async function* followConversation(
   bus: EventBus,
   conversationId: string,
-  options: { capacity?: number; signal?: AbortSignal } = {},
+  options: { capacity?: number; signal?: AbortSignal; closer?: StreamCloser } = {},
 ): AsyncGenerator<ChatEvent> {
   const live = new AsyncQueue<ChatEvent>(options.capacity ?? 1_024);
   const stopEvents = bus.subscribe(conversationTopic(conversationId), (payload) => live.push(payload as ChatEvent));
@@ -128,6 +136,7 @@ export async function* followConversation(
   const stop = () => live.end();
   options.signal?.addEventListener('abort', stop, { once: true });
   if (options.signal?.aborted) stop();
+  if (options.closer) options.closer.close = stop;
   try {
     await Promise.all([stopEvents.ready, stopDeleted.ready]);
     for (;;) {

@@ -102,7 +102,9 @@ log(
     [[idle.connected, idle.rssBeforeMiB, idle.rssAfterMiB, idle.heapBeforeMiB, idle.heapAfterMiB, idle.rssPerSubscriptionKiB, idle.heapPerSubscriptionKiB]],
   ),
 );
-log(`\nTarget ≤ 40 KB: ${verdict(idle.rssPerSubscriptionKiB <= 40)}.`);
+// The target is in kilobytes (1,000 bytes), the table in KiB; the larger of RSS and heap must fit.
+const perSubscriptionKB = (Math.max(idle.rssPerSubscriptionKiB, idle.heapPerSubscriptionKiB) * 1024) / 1000;
+log(`\nTarget ≤ 40 KB: ${verdict(perSubscriptionKB <= 40)} (${Math.round(perSubscriptionKB * 10) / 10} KB).`);
 
 const seconds = round((Date.now() - startedAt.getTime()) / 1000, 0);
 log(`\nTotal time: ${seconds} s.`);
