@@ -195,16 +195,19 @@ describe('cancelReply during a service call', () => {
   });
 
   it('agrees with Home Assistant whichever of approve and cancel wins', async () => {
-    for (const delayMs of [0, 2, 4, 6, 10]) {
+    // Positive offsets send the cancel that many milliseconds after the approval, negative ones before it.
+    for (const offsetMs of [-4, -2, 0, 2, 4, 6, 10]) {
       await setHomeState(stack, 'cover.garage_door', 'closed');
       const { messageId, stream } = await startReply(stack, key, 'Open the garage door');
       const awaiting = await untilEvent(stream, 'ToolCallAwaitingConfirmation', 'a confirmation request');
       const callsBefore = stack.homeAssistant.serviceCalls.length;
 
-      const approving = postGraphQL(stack.graphqlUrl, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: true }, key);
-      await sleep(delayMs);
-      const cancelling = postGraphQL(stack.graphqlUrl, CANCEL, { id: messageId }, key);
-      await Promise.all([approving, cancelling]);
+      const approve = () => postGraphQL(stack.graphqlUrl, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: true }, key);
+      const cancel = () => postGraphQL(stack.graphqlUrl, CANCEL, { id: messageId }, key);
+      const first = offsetMs >= 0 ? approve() : cancel();
+      await sleep(Math.abs(offsetMs));
+      const second = offsetMs >= 0 ? cancel() : approve();
+      await Promise.all([first, second]);
       await stream.done;
 
       const sent = stack.homeAssistant.serviceCalls.slice(callsBefore).filter((call) => call.domain === 'cover');
@@ -212,7 +215,7 @@ describe('cancelReply during a service call', () => {
       const stored = reply.toolCalls.find((call) => call.id === awaiting.toolCall.id)!;
       const events = eventsOf(stream.results, 'replyStream');
       const last = toolCallEvents(events, stored.id).at(-1);
-      const label = `cancel ${delayMs} ms after approve: ${sent.length} call(s) sent, stored ${stored.status}`;
+      const label = `cancel at ${offsetMs} ms from the approval: ${sent.length} call(s) sent, stored ${stored.status}`;
 
       expect(sent.length, label).toBeLessThanOrEqual(1);
       expect(stack.homeAssistant.getState('cover.garage_door')?.state, label).toBe(sent.length === 1 ? 'open' : 'closed');
@@ -221,6 +224,83 @@ describe('cancelReply during a service call', () => {
       expect(last?.toolCall.status, label).toBe(stored.status);
       expect(await auditStatus('cover.garage_door', stored.id), label).toBe(stored.status);
     }
+  });
+
+  it('sends nothing when the cancel comes first', async () => {
+    await setHomeState(stack, 'cover.garage_door', 'closed');
+    const { messageId, stream } = await startReply(stack, key, 'Open the garage door');
+    const awaiting = await untilEvent(stream, 'ToolCallAwaitingConfirmation', 'a confirmation request');
+    const callsBefore = stack.homeAssistant.serviceCalls.length;
+
+    // An approval stored by another instance whose bus message was lost: the turn would see it only at
+    // its next read of the tool call, about 2 s later, and the cancel arrives before that.
+    const approvedElsewhere = await stack.app.services.db
+      .fork()
+      .nativeUpdate(
+        ToolCallSchema,
+        { id: awaiting.toolCall.id, status: 'AWAITING_CONFIRMATION' },
+        { status: 'RUNNING', decision: 'APPROVED', decidedBy: 'alice', decidedAt: new Date() },
+      );
+    expect(approvedElsewhere).toBe(1);
+    const cancelled = await postGraphQL(stack.graphqlUrl, CANCEL, { id: messageId }, key);
+    expect(cancelled.body.data?.cancelReply.status).toBe('CANCELLED');
+    await stream.done;
+
+    expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
+    expect(stack.homeAssistant.getState('cover.garage_door')?.state).toBe('closed');
+    const stored = (await storedReply(messageId)).toolCalls.find((call) => call.id === awaiting.toolCall.id)!;
+    expect(stored.status).toBe('CANCELLED');
+    expect(stored.confirmation).toEqual({ approved: true });
+    expect(stored.verification).toBeNull();
+    expect(await auditStatus('cover.garage_door', stored.id)).toBe('CANCELLED');
+
+    const events = eventsOf(stream.results, 'replyStream');
+    expect(toolCallEvents(events, stored.id).map((event) => `${event.__typename} ${event.toolCall.status}`)).toEqual([
+      'ToolCallStarted RUNNING',
+      'ToolCallAwaitingConfirmation AWAITING_CONFIRMATION',
+      'ToolCallFinished CANCELLED',
+    ]);
+    expect(events.at(-1)?.__typename).toBe('ReplyCancelled');
+  });
+
+  it('records an automation Home Assistant saved', async () => {
+    const automationEntities = () => stack.homeAssistant.states().filter((state) => state.entity_id.startsWith('automation.'));
+    const existing = new Set(automationEntities().map((state) => state.entity_id));
+    const { messageId, stream } = await startReply(stack, key, 'Create an automation that turns on the porch light at sunset');
+    const awaiting = await untilEvent(stream, 'ToolCallAwaitingConfirmation', 'a confirmation request');
+    const requestsBefore = stack.model.requests.length;
+
+    // Every REST response, the one to the saved config included, arrives only after the delay.
+    stack.homeAssistant.faults.latencyMs = SERVICE_CALL_LATENCY_MS;
+    let created: string;
+    try {
+      const approved = await postGraphQL(stack.graphqlUrl, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: true }, key);
+      expect(approved.body.data?.confirmToolCall.status).toBe('RUNNING');
+      created = await waitFor(
+        () => automationEntities().find((state) => !existing.has(state.entity_id))?.attributes.id as string | undefined,
+        10_000,
+        'Home Assistant to save the automation',
+      );
+      const cancelled = await postGraphQL(stack.graphqlUrl, CANCEL, { id: messageId }, key);
+      expect(cancelled.body.data?.cancelReply.status).toBe('CANCELLED');
+    } finally {
+      stack.homeAssistant.faults.latencyMs = 0;
+    }
+    await stream.done;
+
+    const stored = (await storedReply(messageId)).toolCalls.find((call) => call.id === awaiting.toolCall.id)!;
+    expect(stored.status).toBe('COMPLETED');
+    expect(stored.result).toMatchObject({ created: true, automation_id: created });
+    expect(stored.verification?.outcome).toBe('CHANGED');
+    const exported = await postGraphQL(stack.graphqlUrl, '{ exportMyData }', {}, key);
+    const records = exported.body.data?.exportMyData.createdAutomations as { automationId: string }[];
+    expect(records.map((record) => record.automationId)).toContain(created);
+
+    const events = eventsOf(stream.results, 'replyStream');
+    const finished = toolCallEvents(events, stored.id).filter((event) => event.__typename === 'ToolCallFinished');
+    expect(finished.map((event) => event.toolCall.status)).toEqual(['COMPLETED']);
+    expect(events.at(-1)?.__typename).toBe('ReplyCancelled');
+    expect(stack.model.requests).toHaveLength(requestsBefore);
   });
 
   it('finishes the call before deleting the conversation', async () => {
