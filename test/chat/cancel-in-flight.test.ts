@@ -19,7 +19,7 @@ import {
 
 /**
  * Once Home Assistant has received a service call, ending the reply must not record that call as
- * cancelled: the stored tool call, the events subscribers saw and the home have to tell the same story.
+ * cancelled. The stored tool call, the events subscribers saw and the home have to agree.
  */
 
 const CANCEL = `mutation($id: ID!) { cancelReply(messageId: $id) { id status } }`;
@@ -70,11 +70,11 @@ async function startReply(target: TestStack, token: string, message: string): Pr
   return { messageId, conversationId, stream: collectSse(target.graphqlUrl, token, REPLY_STREAM, { messageId }) };
 }
 
-function untilEvent(stream: Collected, type: string, what: string): Promise<ToolCallEvent> {
+function untilEvent(stream: Collected, type: string, description: string): Promise<ToolCallEvent> {
   return waitFor(
     () => stream.results.map((result) => result.data?.replyStream as ToolCallEvent | undefined).find((event) => event?.__typename === type),
     10_000,
-    what,
+    description,
   );
 }
 
@@ -99,7 +99,7 @@ async function auditStatus(entityId: string, toolCallId: string): Promise<string
   return edges.find((edge) => edge.node.id === toolCallId)?.node.status;
 }
 
-/** The events of one tool call that carry its status, in order. */
+/** Returns the ToolCall events of one tool call, in order. */
 function toolCallEvents(events: StreamedEvent[], toolCallId: string): ToolCallEvent[] {
   return (events as ToolCallEvent[]).filter((event) => event.__typename.startsWith('ToolCall') && event.toolCall.id === toolCallId);
 }
