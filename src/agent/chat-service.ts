@@ -202,8 +202,9 @@ export class ChatService {
   }
 
   /**
-   * Cancels a streaming reply of the caller: the model request and any running tool are aborted, the text
-   * so far is kept and the reply ends CANCELLED. A reply that has already ended gives CONFLICT.
+   * Cancels a streaming reply of the caller: the model request and any tool that has not sent its change
+   * to Home Assistant are aborted, the text so far is kept and the reply ends CANCELLED. A change already
+   * sent finishes first and is stored with its outcome. A reply that has already ended gives CONFLICT.
    */
   async cancelReply(caller: Caller, messageId: string): Promise<Message> {
     const { db } = this.deps;
@@ -259,6 +260,10 @@ export class ChatService {
       return;
     }
     bus.publish(REPLY_CONTROL_TOPIC, { action: 'cancel', messageId } satisfies ReplyControl);
+    // NOTE: a reply whose service call was already sent ends only after that call, which may take longer
+    // than this wait. The reply is then ended here and its tool call stored FAILED. The other instance
+    // later writes the call's status and result over it, but the error set here stays, and that
+    // ToolCallFinished event is not stored.
     if (!(await this.waitUntilEnded(messageId, REMOTE_CANCEL_WAIT_MS))) {
       await endUnownedReply(db, messageId, { status: 'CANCELLED', event: 'ReplyCancelled' }, bus);
     }

@@ -62,6 +62,11 @@ export interface Turn {
   refreshContext: boolean;
 }
 
+/** A turn while it runs, with the ids of its tool calls that committed (see ToolContext.commit). */
+interface RunningTurn extends Turn {
+  committed: Set<string>;
+}
+
 /** Turns a failure into the code and safe message stored on the reply and sent in ReplyFailed. */
 function describeFailure(error: unknown): MessageError {
   if (isAppError(error)) return { code: error.code, message: error.message, retryable: error.retryable };
@@ -130,6 +135,15 @@ function promptCacheKey(system: string, tools: ChatCompletionTool[], context: st
   return `ha-ai-agent-${digest.slice(0, 24)}`;
 }
 
+/** The signal and commit function of one tool run (see ToolContext). */
+type ToolAbortScope = Pick<ToolContext, 'signal' | 'commit'>;
+
+/** Stored on a tool call whose request may have reached Home Assistant when its outcome could not be stored. */
+const UNKNOWN_OUTCOME = {
+  code: 'HOME_ASSISTANT_UNAVAILABLE',
+  message: 'The reply ended before the outcome of this call was stored. Home Assistant may have carried it out.',
+};
+
 /** Thrown inside a tool's deadline race; never leaves this module. */
 class ToolTimeout extends Error {}
 
@@ -144,8 +158,9 @@ const MAX_PARALLEL_TOOL_CALLS = 8;
 export class TurnRunner {
   constructor(private readonly deps: TurnRunnerDependencies) {}
 
-  async run(turn: Turn): Promise<void> {
+  async run(started: Turn): Promise<void> {
     const { deps } = this;
+    const turn: RunningTurn = { ...started, committed: new Set() };
     const { reply } = turn;
     const log = deps.logger.child({ userId: turn.caller.userId, conversationId: reply.conversationId, messageId: reply.messageId });
     const writer = new ReplyEventWriter({
@@ -236,9 +251,12 @@ export class TurnRunner {
           return seen;
         });
         if (repeated.some(Boolean)) stopTools = true;
-        const results = await runLimited(response.toolCalls, MAX_PARALLEL_TOOL_CALLS, (call, index) =>
+        const results = await runLimited(response.toolCalls, MAX_PARALLEL_TOOL_CALLS, signal, (call, index) =>
           this.runTool(turn, call, round, writer, log, repeated[index] === true),
         );
+        // Committed tool calls finish and are stored even after an abort, so the abort is raised only here.
+        // The reply then ends without another model request.
+        signal.throwIfAborted();
         for (const [index, call] of response.toolCalls.entries()) {
           messages.push({ role: 'tool', tool_call_id: call.id, content: toolResultBlock(call.name, results[index]) });
         }
@@ -265,21 +283,22 @@ export class TurnRunner {
       usage.totalTokens = usage.promptTokens + usage.completionTokens;
       await this.charge(turn.caller.userId, usage, estimatedTokens, log);
       const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
-      await this.end(writer, reason, error, usage, model, log);
+      await this.end(writer, reason, error, usage, model, log, turn.committed);
     }
   }
 
-  private async end(writer: ReplyEventWriter, reason: AbortReason | undefined, error: unknown, usage: TokenUsage, model: string, log: Logger): Promise<void> {
+  private async end(
+    writer: ReplyEventWriter,
+    reason: AbortReason | undefined,
+    error: unknown,
+    usage: TokenUsage,
+    model: string,
+    log: Logger,
+    committed: Set<string>,
+  ): Promise<void> {
     const completedAt = new Date();
     try {
-      // A tool interrupted by the abort or the failure is not running any more.
-      await this.deps.db
-        .fork()
-        .nativeUpdate(
-          ToolCallSchema,
-          { messageId: writer.messageId, status: { $in: ['RUNNING', 'AWAITING_CONFIRMATION'] } },
-          { status: reason === 'cancelled' ? 'CANCELLED' : 'FAILED', finishedAt: completedAt },
-        );
+      await this.endOpenToolCalls(writer, reason === 'cancelled' ? 'CANCELLED' : 'FAILED', committed, completedAt);
       if (reason === 'cancelled') {
         await writer.finish({ type: 'ReplyCancelled' }, { status: 'CANCELLED', usage, model, completedAt });
         log.info({ event: 'reply.cancelled' }, 'Reply cancelled');
@@ -297,6 +316,29 @@ export class TurnRunner {
     } catch (storeError) {
       log.error({ event: 'reply.finish_failed', err: storeError }, 'Storing the end of the reply failed');
     }
+  }
+
+  /**
+   * Ends the tool calls of the reply that are still open and emits ToolCallFinished for each, so
+   * subscribers see the stored status. A call that never committed sent nothing and gets `status`. A
+   * committed one is open here only when storing its outcome failed, so it becomes FAILED with an
+   * unknown outcome. The updates only apply to open calls, so a decision stored meanwhile is kept.
+   */
+  private async endOpenToolCalls(writer: ReplyEventWriter, status: 'CANCELLED' | 'FAILED', committed: Set<string>, finishedAt: Date): Promise<void> {
+    const open = { messageId: writer.messageId, status: { $in: ['RUNNING' as const, 'AWAITING_CONFIRMATION' as const] } };
+    const ids = (await this.deps.db.fork().find(ToolCallSchema, open, { fields: ['id'], orderBy: { id: 'asc' } })).map((row) => row.id);
+    if (ids.length === 0) return;
+
+    const em = this.deps.db.fork();
+    const sent = ids.filter((id) => committed.has(id));
+    const unsent = ids.filter((id) => !committed.has(id));
+    if (unsent.length > 0) await em.nativeUpdate(ToolCallSchema, { ...open, id: { $in: unsent } }, { status, finishedAt });
+    if (sent.length > 0) {
+      await em.nativeUpdate(ToolCallSchema, { ...open, id: { $in: sent } }, { status: 'FAILED', error: UNKNOWN_OUTCOME, finishedAt });
+    }
+
+    const ended = await this.deps.db.fork().find(ToolCallSchema, { id: { $in: ids } }, { orderBy: { id: 'asc' } });
+    for (const row of ended) writer.emit({ type: 'ToolCallFinished', toolCall: snapshot(row) });
   }
 
   /** Adds a finished model call to `usage` and returns how many of its tokens are estimates. */
@@ -333,7 +375,7 @@ export class TurnRunner {
     }
   }
 
-  private async runTool(turn: Turn, call: AssembledToolCall, round: number, writer: ReplyEventWriter, log: Logger, repeated: boolean): Promise<unknown> {
+  private async runTool(turn: RunningTurn, call: AssembledToolCall, round: number, writer: ReplyEventWriter, log: Logger, repeated: boolean): Promise<unknown> {
     const { deps } = this;
     const em = deps.db.fork();
     const row = em.create(ToolCallSchema, {
@@ -365,7 +407,11 @@ export class TurnRunner {
     if (repeated) {
       outcome = rejected('CONFLICT', 'This exact call was already made in this turn; use its result above instead of repeating it.');
     } else {
-      const step = await this.withDeadline((signal) => deps.tools.execute(call.name, call.arguments, this.toolContext(turn, row.id, signal, toolLog)), turn);
+      const step = await this.withDeadline(
+        (scope) => deps.tools.execute(call.name, call.arguments, this.toolContext(turn, row.id, scope, toolLog)),
+        turn,
+        row.id,
+      );
       if ('arguments' in step) row.arguments = step.arguments;
       outcome = isConfirmationRequest(step) ? await this.confirmAndRun(turn, row, em, step, writer, toolLog) : step;
     }
@@ -387,7 +433,7 @@ export class TurnRunner {
    * NOTE: a graceful shutdown waits its whole grace period for a reply that waits here, then interrupts it.
    */
   private async confirmAndRun(
-    turn: Turn,
+    turn: RunningTurn,
     row: ToolCall,
     em: ReturnType<Database['fork']>,
     request: Extract<ToolStep, { kind: 'confirmation' }>,
@@ -413,34 +459,53 @@ export class TurnRunner {
         status: 'EXPIRED',
       };
     }
-    return this.withDeadline((signal) => deps.tools.runConfirmed(row.name, request, this.toolContext(turn, row.id, signal, log)), turn);
+    return this.withDeadline((scope) => deps.tools.runConfirmed(row.name, request, this.toolContext(turn, row.id, scope, log)), turn, row.id);
   }
 
-  private toolContext(turn: Turn, toolCallId: string, signal: AbortSignal, logger: Logger): ToolContext {
-    return { caller: turn.caller, signal, home: this.deps.homeTools, logger, toolCallId };
+  private toolContext(turn: Turn, toolCallId: string, scope: ToolAbortScope, logger: Logger): ToolContext {
+    return { caller: turn.caller, signal: scope.signal, commit: scope.commit, home: this.deps.homeTools, logger, toolCallId };
   }
 
   /**
    * Runs a tool step within AGENT_TOOL_TIMEOUT_SECONDS. The tool's signal aborts at the deadline, and a
    * tool that ignores it is left behind. Either way the call fails with HOME_ASSISTANT_UNAVAILABLE,
-   * because every tool waits on Home Assistant. A cancelled reply passes its abort on.
+   * because every tool waits on Home Assistant. The end of the reply aborts the tool and is passed on
+   * only until the tool commits. A committed tool runs on to its outcome, because its request may
+   * already have changed the home and a cancellation must not hide that.
    */
-  private async withDeadline<Step extends ToolStep>(run: (signal: AbortSignal) => Promise<Step>, turn: Turn): Promise<Step | ToolOutcome> {
+  private async withDeadline<Step extends ToolStep>(
+    run: (scope: ToolAbortScope) => Promise<Step>,
+    turn: RunningTurn,
+    toolCallId: string,
+  ): Promise<Step | ToolOutcome> {
     const turnSignal = turn.reply.controller.signal;
-    const deadline = new AbortController();
-    const signal = AbortSignal.any([turnSignal, deadline.signal]);
+    const controller = new AbortController();
+    let committed = false;
+    let timedOut = false;
+    const onTurnAbort = () => {
+      if (!committed) controller.abort(turnSignal.reason);
+    };
+    if (turnSignal.aborted) onTurnAbort();
+    else turnSignal.addEventListener('abort', onTurnAbort, { once: true });
+    const commit = () => {
+      controller.signal.throwIfAborted();
+      committed = true;
+      turn.committed.add(toolCallId);
+    };
+
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
-        deadline.abort(new ToolTimeout());
+        timedOut = true;
+        controller.abort(new ToolTimeout());
         reject(new ToolTimeout());
       }, this.deps.toolTimeoutMs);
     });
     try {
-      return await Promise.race([run(signal), timeout]);
+      return await Promise.race([run({ signal: controller.signal, commit }), timeout]);
     } catch (error) {
-      if (turnSignal.aborted) throw error;
-      if (error instanceof ToolTimeout || deadline.signal.aborted) {
+      if (!committed && turnSignal.aborted) throw error;
+      if (timedOut) {
         return failed(
           'HOME_ASSISTANT_UNAVAILABLE',
           `The tool did not finish within ${Math.round(this.deps.toolTimeoutMs / 1000)} s, so its outcome is unknown.`,
@@ -449,22 +514,38 @@ export class TurnRunner {
       throw error;
     } finally {
       clearTimeout(timer);
+      turnSignal.removeEventListener('abort', onTurnAbort);
     }
   }
 }
 
-/** Maps items with at most `limit` running at once; results keep the order of the items. */
-async function runLimited<Item, Result>(items: Item[], limit: number, run: (item: Item, index: number) => Promise<Result>): Promise<Result[]> {
+/**
+ * Maps items with at most `limit` running at once; results keep the order of the items. After an abort
+ * or a failure no further item starts, and the items already running are awaited before the first
+ * failure is raised, so no tool call is still writing when the turn ends.
+ */
+async function runLimited<Item, Result>(
+  items: Item[],
+  limit: number,
+  signal: AbortSignal,
+  run: (item: Item, index: number) => Promise<Result>,
+): Promise<Result[]> {
   const results: Result[] = new Array(items.length);
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !signal.aborted && !failure) {
       const index = next;
       next += 1;
-      results[index] = await run(items[index] as Item, index);
+      try {
+        results[index] = await run(items[index] as Item, index);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
   return results;
 }
 

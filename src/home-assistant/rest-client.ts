@@ -60,7 +60,8 @@ export class HomeAssistantRestClient {
 
   /**
    * Calls a service. Home Assistant returns the states that changed while the call ran, which is an
-   * empty list both for a call that changed nothing and for an entity it does not know.
+   * empty list both for a call that changed nothing and for an entity it does not know. As with every
+   * request that changes something, an abort after the request was sent leaves its outcome unknown.
    */
   callService(domain: string, service: string, data: Record<string, unknown>, signal?: AbortSignal): Promise<HassState[]> {
     const path = `/api/services/${encodeURIComponent(domain)}/${encodeURIComponent(service)}`;

@@ -185,7 +185,8 @@ export class HomeAssistantConnection {
    * Sends one command and returns its result. Raises HOME_ASSISTANT_UNAVAILABLE when disconnected, when
    * the connection drops before the result or when the result takes longer than the request timeout, and
    * HomeAssistantCommandError when Home Assistant returns an error result. An abort rejects with the
-   * signal's reason.
+   * signal's reason. When the signal is already aborted, nothing is sent. An abort after sending only
+   * stops the wait, and Home Assistant may still run the command.
    */
   command<Result>(message: MessageBase, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Result> {
     const connection = this.connection;

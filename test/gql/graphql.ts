@@ -53,7 +53,7 @@ export type Scope =
 export type ToolCallStatus =
   /** A risky action waits for confirmToolCall; see `summary` and `expiresAt`. */
   | 'AWAITING_CONFIRMATION'
-  /** The reply was cancelled while the tool ran or waited for a confirmation. */
+  /** The reply was cancelled before the tool sent anything to Home Assistant, so nothing was done. A call already sent finishes and keeps its own status. */
   | 'CANCELLED'
   /** The tool ran; `result` holds what it returned and `verification` what changed. */
   | 'COMPLETED'

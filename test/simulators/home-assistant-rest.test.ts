@@ -378,6 +378,21 @@ describe('REST fault modes', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(140);
   });
 
+  it('delays service call results by serviceCallLatencyMs', async () => {
+    sim.faults.serviceCallLatencyMs = 300;
+    const started = performance.now();
+    let answered = false;
+    const call = callService('light', 'turn_on', { entity_id: 'light.hallway' }).then((response) => {
+      answered = true;
+      return response;
+    });
+    while (sim.getState('light.hallway')?.state !== 'on') await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(answered).toBe(false);
+    expect((await call).status).toBe(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect((await api('/api/')).status).toBe(200);
+  });
+
   it('rejects every token while rejectAuth is set', async () => {
     sim.faults.rejectAuth = true;
     expect((await api('/api/')).status).toBe(401);

@@ -478,6 +478,20 @@ describe('WebSocket fault modes', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(140);
   });
 
+  it('delays service call results by serviceCallLatencyMs', async () => {
+    const connection = await connect();
+    sim.faults.serviceCallLatencyMs = 300;
+    const started = performance.now();
+    let answered = false;
+    const call = callService(connection, 'switch', 'turn_on', undefined, { entity_id: 'switch.garden_sprinkler' }).then(() => {
+      answered = true;
+    });
+    await eventually(() => (sim.getState('switch.garden_sprinkler')?.state === 'on' ? true : undefined));
+    expect(answered).toBe(false);
+    await call;
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
   it('fails the next service call with home_assistant_error', async () => {
     const connection = await connect();
     sim.faults.failNextServiceCalls = 1;

@@ -112,6 +112,7 @@ async function createAutomation(config: Record<string, unknown>, alias: string, 
     context.signal,
   );
   try {
+    context.commit();
     await home.rest.saveAutomationConfig(automationId, { id: automationId, ...config }, context.signal);
   } catch (error) {
     appeared.stop();
@@ -181,6 +182,7 @@ export const deleteAutomationTool = defineTool({
         );
         let deleted: boolean;
         try {
+          confirmed.commit();
           deleted = await home.rest.deleteAutomationConfig(created.automationId, confirmed.signal);
         } catch (error) {
           gone.stop();

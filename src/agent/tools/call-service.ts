@@ -202,6 +202,7 @@ async function execute(args: CallArguments, entities: IndexedEntity[], data: Rec
   // A script's own service takes no target; Home Assistant rejects one.
   const callTargets = args.domain === 'script' && !SCRIPT_ENTITY_SERVICES.has(args.service) ? [] : entityIds;
   try {
+    context.commit();
     await home.callService(args.domain, args.service, data, callTargets, context.signal);
   } catch (error) {
     verifier.cancel();

@@ -19,8 +19,18 @@ export interface HomeToolDependencies {
 
 export interface ToolContext {
   caller: Caller;
-  /** Aborted when the reply is cancelled or the tool's time is up. */
+  /**
+   * Aborted when the tool's time is up, and when the reply ends (cancelled, interrupted or past its
+   * deadline) before the tool called `commit`.
+   */
   signal: AbortSignal;
+  /**
+   * Marks the point after which Home Assistant may carry out the tool's change. A tool calls it right
+   * before it sends a request that changes the home. It throws the abort reason when the reply has
+   * already ended, so nothing is sent. After it, the end of the reply no longer aborts `signal`, so the
+   * tool finishes within its time limit and its outcome is stored, because Home Assistant may have acted.
+   */
+  commit(): void;
   home: HomeToolDependencies;
   logger: Logger;
   /** The stored tool call this run belongs to. */

@@ -29,7 +29,10 @@ export function addConversationTypes(builder: Builder, refs: Refs) {
       FAILED: { description: 'The tool could not run or Home Assistant reported an error; see `error`.' },
       REJECTED: { description: 'The policy refused the call, or the user declined it, so nothing was done.' },
       EXPIRED: { description: 'Nobody confirmed the action before `expiresAt`, so nothing was done.' },
-      CANCELLED: { description: 'The reply was cancelled while the tool ran or waited for a confirmation.' },
+      CANCELLED: {
+        description:
+          'The reply was cancelled before the tool sent anything to Home Assistant, so nothing was done. A call already sent finishes and keeps its own status.',
+      },
     } satisfies Record<(typeof TOOL_CALL_STATUSES)[number], unknown>,
   });
 

@@ -6,6 +6,12 @@ export class HomeAssistantFaults {
   /** Milliseconds added before every REST response and every WebSocket `result` frame. Events are not delayed. */
   latencyMs = 0;
 
+  /**
+   * Milliseconds added before the response to every service call (REST or WebSocket), on top of latencyMs.
+   * The service runs and its states change at once, so a client sees the effect while its call is still in flight.
+   */
+  serviceCallLatencyMs = 0;
+
   /** The next N service calls (REST or WebSocket) fail: REST with 500, WebSocket with `home_assistant_error`. */
   failNextServiceCalls = 0;
 

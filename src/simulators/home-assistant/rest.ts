@@ -165,6 +165,18 @@ async function services(instance: HomeAssistantInstance, method: string, rest: s
   const [domain, service] = rest as [string, string];
   const returnResponse = url.searchParams.has('return_response');
   const { data, target } = splitTarget(body.value ?? {});
+  const reply = callService(instance, { domain, service, data, target, returnResponse });
+  if (instance.faults.serviceCallLatencyMs > 0) {
+    await delay(instance.faults.serviceCallLatencyMs);
+  }
+  return reply;
+}
+
+function callService(
+  instance: HomeAssistantInstance,
+  request: { domain: string; service: string; data: Record<string, unknown>; target: Record<string, unknown>; returnResponse: boolean },
+): RestReply {
+  const { domain, service, data, target, returnResponse } = request;
   try {
     const outcome = instance.caller.call({ domain, service, data, target, returnResponse, transport: 'rest' });
     if (returnResponse) {

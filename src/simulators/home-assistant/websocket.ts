@@ -394,6 +394,7 @@ class WebSocketSession {
     }
     Object.assign(target, (message.target as Record<string, unknown> | undefined) ?? {});
 
+    let sendOutcome: () => void;
     try {
       const outcome = this.instance.caller.call({
         domain: message.domain as string,
@@ -403,13 +404,17 @@ class WebSocketSession {
         returnResponse: message.return_response === true,
         transport: 'websocket',
       });
-      this.success(message.id, { context: outcome.context, response: outcome.response });
+      sendOutcome = () => this.success(message.id, { context: outcome.context, response: outcome.response });
     } catch (error) {
-      if (error instanceof ServiceCallError) {
-        this.error(message.id, error.code, error.message);
-        return;
-      }
-      this.error(message.id, 'unknown_error', `Simulator error: ${(error as Error).message}`);
+      const code = error instanceof ServiceCallError ? error.code : 'unknown_error';
+      const text = error instanceof ServiceCallError ? error.message : `Simulator error: ${(error as Error).message}`;
+      sendOutcome = () => this.error(message.id, code, text);
+    }
+    const latency = this.instance.faults.serviceCallLatencyMs;
+    if (latency > 0) {
+      setTimeout(sendOutcome, latency);
+    } else {
+      sendOutcome();
     }
   }
 }
