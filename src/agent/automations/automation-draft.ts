@@ -296,6 +296,8 @@ function checkServiceAction(
   const selectors = mergeSelectors(sources.map(selectorsOf));
   const selectorNames = describeSelectors(selectors);
 
+  // NOTE: Home Assistant expands a named group.* entity into its members when the service runs. The
+  // members are neither checked for exposure nor shown to the policy here.
   const explicit = [...new Set(named)].flatMap((entityId) => {
     const entity = index.get(entityId);
     return entity ? [entity] : [];

@@ -68,6 +68,8 @@ function resolveTargets(index: HomeIndex, args: CallArguments): Resolution {
   const chosen = new Map<string, IndexedEntity>();
 
   const hidden: string[] = [];
+  // NOTE: homeassistant.* accepts a group.* entity, which Home Assistant expands into its members; the
+  // policy sees only the group, not the locks or doors it may contain.
   for (const entityId of args.entity_ids ?? []) {
     const entity = index.get(entityId);
     if (!entity) hidden.push(entityId);
