@@ -218,6 +218,7 @@ export class HomeIndex {
       for (const device of devices) deviceIds.add(device.id);
       labelIds.add(labelId);
     }
+    if (areaIds.size === 0 && deviceIds.size === 0 && labelIds.size === 0) return { exposed: [], unexposed: [], missing };
     this.addConnectedDevices(deviceIds);
 
     const exposed: IndexedEntity[] = [];
