@@ -68,8 +68,8 @@ function resolveTargets(index: HomeIndex, args: CallArguments): Resolution {
   const chosen = new Map<string, IndexedEntity>();
 
   const hidden: string[] = [];
-  // NOTE: homeassistant.* accepts a group.* entity, which Home Assistant expands into its members; the
-  // policy sees only the group, not the locks or doors it may contain.
+  // NOTE: homeassistant.* accepts a group.* entity, which Home Assistant expands into its members. The
+  // policy checks only the group, not the locks or doors it may contain.
   for (const entityId of args.entity_ids ?? []) {
     const entity = index.get(entityId);
     if (!entity) hidden.push(entityId);
@@ -93,7 +93,7 @@ function resolveTargets(index: HomeIndex, args: CallArguments): Resolution {
     };
   }
 
-  // The call names the exposed entities of an area or device one by one, so hidden ones are never acted on.
+  // The call names the exposed entities of an area or device one by one, so unexposed ones are not acted on.
   for (const reference of args.area_ids ?? []) {
     const area = index.findArea(reference);
     if (!area) return { ok: false, outcome: rejected('NOT_FOUND', `No area matches "${reference}". Nothing was done.`) };
