@@ -1,3 +1,5 @@
+import { promptJson } from '../llm/data-blocks.js';
+
 /**
  * Instructions for the model. They contain nothing that changes between turns (the time and the states
  * go in `turnContextBlock`), so providers that cache prompt prefixes can reuse them. Home data and tool
@@ -19,11 +21,12 @@ export function systemPrompt(options: { canControl: boolean }): string {
 }
 
 /**
- * A tool result as the model reads it: JSON inside a <tool_result> block. `<` and `>` are written as
- * JSON escapes, which parse back to the same value but can never form a tag in the text the model reads.
+ * A tool result as the model reads it: JSON inside a <tool_result> block. Angle brackets, their
+ * look-alikes and invisible characters are written as JSON escapes, which parse back to the same value
+ * but can never form a tag in the text the model reads.
  */
 export function toolResultBlock(toolName: string, result: unknown): string {
-  const json = (JSON.stringify(result ?? null) ?? 'null').replace(/</g, '\\u003c').replace(/>/g, '\\u003e');
+  const json = promptJson(result);
   const name = toolName.replace(/[^A-Za-z0-9_-]/g, '_');
   return `<tool_result name="${name}">\n${json}\n</tool_result>`;
 }

@@ -2,7 +2,7 @@ import { countTokens } from '../llm/tokens.js';
 import type { HomeIndex, IndexedEntity } from './home-index.js';
 import { compareCodeUnits, normalizeText } from './text.js';
 import type { HassConfig, HassState } from './types.js';
-import { dataBlock } from '../llm/data-blocks.js';
+import { dataBlock, quotedUntrustedText, untrustedText } from '../llm/data-blocks.js';
 
 export type ContextSectionName = 'summary' | 'entities' | 'states';
 
@@ -104,22 +104,23 @@ function countByDomain(entities: IndexedEntity[]): string {
   for (const entity of entities) counts.set(entity.domain, (counts.get(entity.domain) ?? 0) + 1);
   return [...counts.entries()]
     .sort(([a], [b]) => compareCodeUnits(a, b))
-    .map(([domain, count]) => `${domain} ${count}`)
+    .map(([domain, count]) => `${untrustedText(domain)} ${count}`)
     .join(', ');
 }
 
 function summaryText(index: HomeIndex, config: HassConfig | undefined): string {
-  const name = typeof config?.location_name === 'string' && config.location_name !== '' ? config.location_name : 'Home';
+  const name = typeof config?.location_name === 'string' && config.location_name !== '' ? untrustedText(config.location_name) : 'Home';
   const details = [
-    typeof config?.version === 'string' ? `Home Assistant ${config.version}` : undefined,
-    typeof config?.time_zone === 'string' ? `time zone ${config.time_zone}` : undefined,
+    typeof config?.version === 'string' ? `Home Assistant ${untrustedText(config.version)}` : undefined,
+    typeof config?.time_zone === 'string' ? `time zone ${untrustedText(config.time_zone)}` : undefined,
   ].filter(Boolean);
   const lines = [`Home: ${name}${details.length > 0 ? ` (${details.join(', ')})` : ''}.`];
   const hidden = index.totalEntities - index.entities.length;
   lines.push(
     `Entities you can use: ${index.entities.length}${hidden > 0 ? ` (${hidden} more are not exposed to you)` : ''}. By domain: ${countByDomain(index.entities) || 'none'}.`,
   );
-  if (index.floors.length > 0) lines.push(`Floors: ${index.floors.map((floor) => `${floor.name} (${floor.floor_id})`).join(', ')}.`);
+  if (index.floors.length > 0)
+    lines.push(`Floors: ${index.floors.map((floor) => `${untrustedText(floor.name)} (${untrustedText(floor.floor_id)})`).join(', ')}.`);
   return lines.join('\n');
 }
 
@@ -141,9 +142,9 @@ function nameIsRedundant(entity: IndexedEntity): boolean {
 }
 
 function describeEntity(entity: IndexedEntity, withName: boolean): string {
-  let text = entity.entityId;
-  if (withName && !nameIsRedundant(entity)) text += ` "${entity.name.replace(/\s+/g, ' ').replace(/"/g, "'")}"`;
-  if (entity.deviceClass) text += ` [${entity.deviceClass}]`;
+  let text = untrustedText(entity.entityId);
+  if (withName && !nameIsRedundant(entity)) text += ` ${quotedUntrustedText(entity.name)}`;
+  if (entity.deviceClass) text += ` [${untrustedText(entity.deviceClass)}]`;
   return text;
 }
 
@@ -156,7 +157,7 @@ interface Group {
 function groupByPlace(index: HomeIndex): Group[] {
   const groups: Group[] = [];
   const areaGroup = (areaId: string, name: string, floorName: string | undefined): Group => ({
-    heading: `${floorName ? `${floorName} > ` : ''}${name} (${areaId})`,
+    heading: `${floorName ? `${untrustedText(floorName)} > ` : ''}${untrustedText(name)} (${untrustedText(areaId)})`,
     entities: index.inArea(areaId),
   });
   for (const floor of index.floors) {
@@ -259,10 +260,12 @@ function truncateLines(full: ContextSection, budget: number, tail: (omitted: num
 }
 
 function formatState(state: HassState): string {
-  let value = state.state.length > MAX_STATE_CHARS ? `${state.state.slice(0, MAX_STATE_CHARS - 1)}…` : state.state;
+  // Escaping comes first, so the cut bounds what reaches the prompt.
+  const full = untrustedText(state.state);
+  let value = full.length > MAX_STATE_CHARS ? `${full.slice(0, MAX_STATE_CHARS - 1)}…` : full;
   const unit = state.attributes.unit_of_measurement;
-  if (typeof unit === 'string' && unit !== '' && value !== 'unavailable' && value !== 'unknown') value += ` ${unit}`;
-  return `${state.entity_id}: ${value.replace(/\s+/g, ' ')}`;
+  if (typeof unit === 'string' && unit !== '' && value !== 'unavailable' && value !== 'unknown') value += ` ${untrustedText(unit)}`;
+  return `${untrustedText(state.entity_id)}: ${value}`;
 }
 
 export interface Freshness {

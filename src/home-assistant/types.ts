@@ -52,6 +52,8 @@ export interface HassArea {
   name: string;
   floor_id?: string | null;
   aliases?: string[];
+  /** Label ids, since Home Assistant 2024.4. */
+  labels?: string[] | null;
 }
 
 export interface HassDevice {
@@ -61,6 +63,9 @@ export interface HassDevice {
   area_id?: string | null;
   manufacturer?: string | null;
   model?: string | null;
+  /** The device this one is connected through, such as a hub. A target naming the hub reaches this device too. */
+  via_device_id?: string | null;
+  labels?: string[] | null;
 }
 
 /** One element of `config/entity_registry/list`. */
@@ -74,6 +79,7 @@ export interface HassEntityEntry {
   hidden_by?: string | null;
   entity_category?: string | null;
   platform?: string;
+  labels?: string[] | null;
   /** `options.conversation.should_expose` is Home Assistant's "Expose to Assist" switch. */
   options?: Record<string, unknown> | null;
 }

@@ -313,9 +313,206 @@ describe('automation validation', () => {
     ]);
   });
 
+  it('rejects templates that choose targets', async () => {
+    const cases = [
+      {
+        action: { action: 'cover.open_cover', target: { area_id: 'living_room' }, data: { entity_id: ["{{ 'cover.garage_door' }}"] } },
+        problem: 'config.actions[0].data.entity_id: templates are not allowed here; name the entities and services directly.',
+      },
+      {
+        action: { action: 'cover.open_cover', target: { entity_id: ['cover.living_room_blinds', "{{ 'cover.garage_door' }}"] } },
+        problem: 'config.actions[0].target.entity_id: templates are not allowed here; name the entities and services directly.',
+      },
+      {
+        action: { action: 'cover.open_cover', target: { entity_id: 'cover.living_room_blinds' }, data: "{{ {'entity_id': 'cover.garage_door'} }}" },
+        problem: 'config.actions[0].data: data cannot be a template, because it could select any target; write it as a mapping.',
+      },
+      {
+        action: { action: 'cover.open_cover', target: "{{ {'entity_id': 'cover.garage_door'} }}" },
+        problem: 'config.actions[0].target: target cannot be a template, because it could select any target; write it as a mapping.',
+      },
+      {
+        action: { action: 'cover.open_cover', target: { entity_id: 'cover.living_room_blinds' }, data: { "{{ 'entity_id' }}": 'cover.garage_door' } },
+        problem: 'config.actions[0].data: templates are not allowed in keys; write each key out.',
+      },
+      ...(['area_id', 'device_id', 'floor_id', 'label_id'] as const).map((key) => ({
+        action: { action: 'lock.unlock', target: { entity_id: 'lock.front_door' }, data: { [key]: ['hallway', '{% if true %}garden{% endif %}'] } },
+        problem: `config.actions[0].data.${key}: templates are not allowed here; name the entities and services directly.`,
+      })),
+      {
+        action: { action: 'lock.unlock', target: { area_id: "{{ 'garden' }}" } },
+        problem: 'config.actions[0].target.area_id: templates are not allowed here; name the entities and services directly.',
+      },
+    ];
+    for (const { action, problem } of cases) {
+      const result = await validate(JSON.stringify({ alias: 'Templated target', triggers: [{ trigger: 'sun', event: 'sunset' }], actions: [action] }));
+      expect(result.status, JSON.stringify(action)).toBe('REJECTED');
+      expect(result.result.valid, JSON.stringify(action)).toBe(false);
+      expect(result.result.problems, JSON.stringify(action)).toContain(problem);
+    }
+  });
+
+  it('checks area targets against policy', async () => {
+    const result = await validate(
+      [
+        'alias: Open the garage',
+        'triggers:',
+        '  - trigger: sun',
+        '    event: sunrise',
+        'actions:',
+        '  - action: cover.open_cover',
+        '    target:',
+        '      area_id: garage',
+      ].join('\n'),
+    );
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result.summary).toBe(
+      'Create the automation "Open the garage": when sun: event sunrise, do cover.open_cover on area garage, which now contains Garage Door (cover.garage_door).',
+    );
+    expect(result.result.preview.entities).toEqual([{ entity_id: 'cover.garage_door', name: 'Garage Door' }]);
+    expect(result.result.preview.warnings).toEqual([
+      'It will run cover.open_cover on its own, without asking, although the agent would ask first: Opening a garage needs a confirmation.',
+      'cover.open_cover acts on whatever area garage contains when the automation runs; entities added there later are not checked here.',
+    ]);
+  });
+
+  it('checks floor, label and device targets', async () => {
+    const cases = [
+      { target: { floor_id: 'ground_floor' }, action: 'lock.unlock on floor ground_floor, which now contains Front Door (lock.front_door)' },
+      {
+        target: { label_id: 'security' },
+        action: 'lock.unlock on label security, which now contains Front Door (lock.front_door), Garden Gate (lock.garden_gate)',
+      },
+      {
+        target: { device_id: '850d028b20cda5c314205f5425b5bc81' },
+        action: 'lock.unlock on device 850d028b20cda5c314205f5425b5bc81, which now contains Front Door (lock.front_door)',
+      },
+    ];
+    for (const { target, action } of cases) {
+      const result = await validate(
+        JSON.stringify({ alias: 'Unlock', triggers: [{ trigger: 'sun', event: 'sunrise' }], actions: [{ action: 'lock.unlock', target }] }),
+      );
+      expect(result.status, JSON.stringify(target)).toBe('COMPLETED');
+      expect(result.result.preview.actions, JSON.stringify(target)).toEqual([action]);
+      expect(result.result.preview.warnings[0], JSON.stringify(target)).toBe(
+        'It will run lock.unlock on its own, without asking, although the agent would ask first: Unlocking or opening a lock needs a confirmation.',
+      );
+    }
+  });
+
+  it('rejects selectors it cannot resolve', async () => {
+    const result = await validate(
+      JSON.stringify({
+        alias: 'Unknown places',
+        triggers: [{ trigger: 'sun', event: 'sunrise' }],
+        actions: [
+          { action: 'light.turn_on', target: { area_id: 'Living Room' } },
+          { action: 'light.turn_on', target: { floor_id: 'attic' } },
+          { action: 'light.turn_on', data: { label_id: 'holiday' } },
+          { action: 'light.turn_on', target: { device_id: 'no_such_device' } },
+        ],
+      }),
+    );
+    expect(result.status).toBe('REJECTED');
+    expect(result.result.problems).toEqual([
+      'config.actions[0].target.area_id: no area Living Room; give the area_id, not its name.',
+      'config.actions[1].target.floor_id: no floor attic; give the floor_id, not its name.',
+      'config.actions[2].data.label_id: no entity, device or area carries the label holiday.',
+      'config.actions[3].target.device_id: device no_such_device does not exist or has no exposed entities.',
+    ]);
+  });
+
+  it('lists area entities in confirmation', async () => {
+    const config = [
+      'alias: Open the garage',
+      'triggers:',
+      '  - trigger: sun',
+      '    event: sunrise',
+      'actions:',
+      '  - action: cover.open_cover',
+      '    target:',
+      '      area_id: garage',
+    ].join('\n');
+    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'create_automation', arguments: { config } }] }, { kind: 'text', text: 'Not created.' });
+    const before = await automationStates();
+    const stream = start('Create this automation');
+    const awaiting = await awaitingIn(stream);
+    expect(awaiting.summary).toBe(
+      'Create the automation "Open the garage": when sun: event sunrise, do cover.open_cover on area garage, which now contains Garage Door (cover.garage_door).',
+    );
+    expect(awaiting.toolCall.preview.warnings[0]).toMatch(/^It will run cover\.open_cover on its own, without asking/);
+    await confirm(awaiting.toolCall.id, false);
+    await stream.done;
+    expect(await automationStates()).toEqual(before);
+  });
+
   it('reports YAML syntax errors', async () => {
     const result = await validate('alias: [unclosed');
     expect(result.status).toBe('REJECTED');
     expect(result.result.problems[0]).toMatch(/^config: not valid YAML or JSON: /);
+  });
+});
+
+describe('automation targets with excluded entities', () => {
+  let excluded: TestStack;
+  let excludedKey: string;
+
+  beforeAll(async () => {
+    excluded = await startTestStack({ env: { HA_EXCLUDE_ENTITIES: 'lock.garden_gate' } });
+    excludedKey = await excluded.apiKey('alice');
+  });
+
+  afterAll(async () => {
+    await excluded.close();
+  });
+
+  async function run(call: { name: string; arguments: Record<string, unknown> }): Promise<Finished> {
+    excluded.model.enqueue({ kind: 'tool_calls', calls: [call] });
+    const stream = collectSse(excluded.graphqlUrl, excludedKey, CHAT_STREAM, { input: { message: 'Check this' } });
+    await stream.done;
+    return finishedCalls(eventsOf(stream.results, 'chatStream'))[0]!;
+  }
+
+  function unlockGarden(target: Record<string, unknown>): string {
+    return JSON.stringify({ alias: 'Open the garden', triggers: [{ trigger: 'sun', event: 'sunrise' }], actions: [{ action: 'lock.unlock', target }] });
+  }
+
+  it('rejects area with excluded entity', async () => {
+    const result = await run({ name: 'validate_automation', arguments: { config: unlockGarden({ area_id: 'garden' }) } });
+    expect(result.status).toBe('REJECTED');
+    expect(result.result.problems).toEqual([
+      'actions[0]: area garden also selects 1 entity not exposed to you, which lock.unlock would act on; name the exposed entities in target.entity_id instead.',
+    ]);
+    expect(JSON.stringify(result)).not.toContain('lock.garden_gate');
+  });
+
+  it('rejects label on excluded entity', async () => {
+    const result = await run({ name: 'validate_automation', arguments: { config: unlockGarden({ label_id: 'security' }) } });
+    expect(result.status).toBe('REJECTED');
+    expect(result.result.problems).toEqual([
+      'actions[0]: label security also selects 1 entity not exposed to you, which lock.unlock would act on; name the exposed entities in target.entity_id instead.',
+    ]);
+  });
+
+  it('ignores excluded entities of other domains', async () => {
+    const config = JSON.stringify({
+      alias: 'Garden lights',
+      triggers: [{ trigger: 'sun', event: 'sunset' }],
+      actions: [{ action: 'light.turn_on', target: { area_id: 'garden' } }],
+    });
+    const result = await run({ name: 'validate_automation', arguments: { config } });
+    expect(result.status).toBe('COMPLETED');
+    expect(result.result.preview.actions).toEqual([
+      'light.turn_on on area garden, which now contains Garden Path Lights (light.garden_path), Porch Light (light.porch)',
+    ]);
+  });
+
+  it('call_service skips excluded area entities', async () => {
+    const callsBefore = excluded.homeAssistant.serviceCalls.length;
+    const result = await run({ name: 'call_service', arguments: { domain: 'lock', service: 'unlock', area_ids: ['garden'] } });
+    expect(result.status).toBe('REJECTED');
+    expect(result.error?.code).toBe('NOT_FOUND');
+    expect(excluded.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
+    expect(excluded.homeAssistant.getState('lock.garden_gate')?.state).toBe('locked');
   });
 });

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_ALLOWED_SERVICES, ServicePolicy } from '../../src/agent/tools/service-policy.js';
 import type { ExposureSettings } from '../../src/config.js';
 import { EXPOSE_ALL, ExposureRules, type ExposureCandidate } from '../../src/home-assistant/exposure.js';
+import type { Registries } from '../../src/home-assistant/home-cache.js';
+import { HomeIndex } from '../../src/home-assistant/home-index.js';
+import type { HassState } from '../../src/home-assistant/types.js';
 
 const ASSIST: ExposureSettings = { ...EXPOSE_ALL, exposeAll: false };
 
@@ -102,5 +105,78 @@ describe('service policy', () => {
     expect(custom.isAllowed('light', 'turn_off')).toBe(false);
     expect(custom.isAllowed('shell_command', 'run')).toBe(true);
     expect(new ServicePolicy({ allowed: ['light'], confirm: [] }).isAllowed('switch', 'turn_on')).toBe(false);
+  });
+});
+
+describe('target expansion', () => {
+  const registries: Registries = {
+    floors: [
+      { floor_id: 'ground', name: 'Ground' },
+      { floor_id: 'top', name: 'Top' },
+    ],
+    areas: [
+      { area_id: 'hall', name: 'Hall', floor_id: 'ground' },
+      { area_id: 'attic', name: 'Attic', floor_id: 'top', labels: ['cold'] },
+    ],
+    devices: [
+      { id: 'hub', name: 'Hub', area_id: 'hall' },
+      { id: 'bulb', name: 'Bulb', area_id: 'attic', via_device_id: 'hub' },
+      { id: 'plug', name: 'Plug', area_id: 'hall', labels: ['energy'] },
+    ],
+    entities: [
+      { entity_id: 'light.hub_led', device_id: 'hub' },
+      { entity_id: 'light.bulb', device_id: 'bulb' },
+      { entity_id: 'light.bulb_moved', device_id: 'bulb', area_id: 'hall' },
+      { entity_id: 'switch.plug', device_id: 'plug', entity_category: 'config', hidden_by: 'user', options: { conversation: { should_expose: false } } },
+      { entity_id: 'light.party', labels: ['party'], options: { conversation: { should_expose: false } } },
+    ],
+  };
+  const states: HassState[] = ['light.hub_led', 'light.bulb', 'light.bulb_moved', 'switch.plug', 'light.party', 'light.loose'].map((entityId) => ({
+    entity_id: entityId,
+    state: 'on',
+    attributes: {},
+  }));
+  const index = new HomeIndex(states, registries, new ExposureRules(ASSIST));
+  const lights = (domain: string) => domain === 'light';
+  const everything = () => true;
+  const ids = (selected: ReturnType<HomeIndex['selectTargets']>) => ({
+    exposed: selected.exposed.map((entity) => entity.entityId),
+    unexposed: selected.unexposed,
+    missing: selected.missing,
+  });
+
+  it('expands areas by own or device area', () => {
+    expect(ids(index.selectTargets({ areaIds: ['hall'] }, lights))).toEqual({ exposed: ['light.bulb_moved', 'light.hub_led'], unexposed: [], missing: [] });
+    expect(ids(index.selectTargets({ areaIds: ['attic'] }, lights))).toEqual({ exposed: ['light.bulb'], unexposed: [], missing: [] });
+  });
+
+  it('expands devices with connected devices', () => {
+    expect(ids(index.selectTargets({ deviceIds: ['hub'] }, lights)).exposed).toEqual(['light.bulb', 'light.bulb_moved', 'light.hub_led']);
+    expect(ids(index.selectTargets({ deviceIds: ['bulb'] }, lights)).exposed).toEqual(['light.bulb', 'light.bulb_moved']);
+  });
+
+  it('expands floors and labels', () => {
+    expect(ids(index.selectTargets({ floorIds: ['top'] }, lights)).exposed).toEqual(['light.bulb']);
+    expect(ids(index.selectTargets({ labelIds: ['cold'] }, lights)).exposed).toEqual(['light.bulb']);
+    expect(ids(index.selectTargets({ labelIds: ['party'] }, lights))).toEqual({ exposed: [], unexposed: ['light.party'], missing: [] });
+  });
+
+  it('counts hidden and config entities', () => {
+    expect(ids(index.selectTargets({ labelIds: ['energy'] }, everything)).unexposed).toEqual(['switch.plug']);
+    expect(ids(index.selectTargets({ areaIds: ['hall'] }, everything)).unexposed).toEqual(['switch.plug']);
+    expect(ids(index.selectTargets({ areaIds: ['hall'] }, lights)).unexposed).toEqual([]);
+  });
+
+  it('reports ids that match nothing', () => {
+    expect(ids(index.selectTargets({ areaIds: ['Hall'], deviceIds: ['lamp'], floorIds: ['Top'], labelIds: ['none'] }, everything))).toEqual({
+      exposed: [],
+      unexposed: [],
+      missing: [
+        { key: 'area_id', id: 'Hall' },
+        { key: 'floor_id', id: 'Top' },
+        { key: 'device_id', id: 'lamp' },
+        { key: 'label_id', id: 'none' },
+      ],
+    });
   });
 });

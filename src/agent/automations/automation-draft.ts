@@ -1,5 +1,5 @@
 import { parseDocument } from 'yaml';
-import type { HomeIndex } from '../../home-assistant/home-index.js';
+import { TARGET_KEYS, type HomeIndex, type IndexedEntity, type SelectedEntities, type TargetSelectors } from '../../home-assistant/home-index.js';
 import { normalizeText } from '../../home-assistant/text.js';
 import type { HassServices, HassState } from '../../home-assistant/types.js';
 import type { ServicePolicy } from '../tools/service-policy.js';
@@ -8,7 +8,10 @@ import type { ServicePolicy } from '../tools/service-policy.js';
 export const MAX_AUTOMATION_CHARS = 20_000;
 
 const MODES = new Set(['single', 'restart', 'queued', 'parallel']);
-const TEMPLATE = /\{\{|\{%/;
+/** Home Assistant renders a string as a template when it contains any of these delimiters. */
+const TEMPLATE = /\{\{|\{%|\{#/;
+/** Keys of a service action that Home Assistant merges into the service call, so target keys inside them select targets too. */
+const CALL_KEYS = ['target', 'data', 'data_template'] as const;
 
 export interface AutomationPreview {
   alias: string;
@@ -44,13 +47,44 @@ function asList(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [value];
 }
 
-/** Entity ids in an `entity_id` value: a string, a comma-separated string or a list. */
+/**
+ * Ids in a target value: a string, a comma-separated string or a list. Numbers count as ids, because
+ * Home Assistant turns them into strings.
+ */
 function entityIdsOf(value: unknown): string[] {
-  const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : [];
+  const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : [value];
   return items
+    .map((item) => (typeof item === 'number' ? String(item) : item))
     .filter((item): item is string => typeof item === 'string')
     .map((item) => item.trim())
     .filter(Boolean);
+}
+
+/** Tells whether a template sits anywhere in a value: a string, a list element, a mapping key or a mapping value. */
+function containsTemplate(value: unknown): boolean {
+  if (typeof value === 'string') return TEMPLATE.test(value);
+  if (Array.isArray(value)) return value.some(containsTemplate);
+  if (isRecord(value)) return Object.entries(value).some(([key, item]) => TEMPLATE.test(key) || containsTemplate(item));
+  return false;
+}
+
+/** Collects the area, device, floor and label ids of one mapping, leaving out templates, which are reported on their own. */
+function selectorsOf(record: Record<string, unknown>): Required<TargetSelectors> {
+  const ids = (key: string) => entityIdsOf(record[key]).filter((id) => !TEMPLATE.test(id));
+  return { areaIds: ids('area_id'), deviceIds: ids('device_id'), floorIds: ids('floor_id'), labelIds: ids('label_id') };
+}
+
+function missingSelector(missing: SelectedEntities['missing'][number]): string {
+  switch (missing.key) {
+    case 'area_id':
+      return `no area ${missing.id}; give the area_id, not its name.`;
+    case 'device_id':
+      return `device ${missing.id} does not exist or has no exposed entities.`;
+    case 'floor_id':
+      return `no floor ${missing.id}; give the floor_id, not its name.`;
+    case 'label_id':
+      return `no entity, device or area carries the label ${missing.id}.`;
+  }
 }
 
 /** Parses YAML or JSON (YAML 1.2 reads JSON too) into one automation object. */
@@ -104,12 +138,34 @@ function describeCondition(condition: Record<string, unknown>): string {
 interface ActionCheck {
   description: string;
   service?: string;
+  /** Exposed entities the action acts on, named or selected by area, device, floor or label. */
+  entities: IndexedEntity[];
+}
+
+/**
+ * Reports templates wherever they could choose targets: in any target key, as a list element too, and
+ * as a whole `target` or `data`, which could produce any target key when rendered.
+ */
+function checkTemplates(record: Record<string, unknown>, path: string, problems: string[]): void {
+  for (const key of [...TARGET_KEYS, 'service_template', 'action_template']) {
+    if (record[key] !== undefined && containsTemplate(record[key]))
+      problems.push(`${path}.${key}: templates are not allowed here; name the entities and services directly.`);
+  }
+  for (const key of CALL_KEYS) {
+    const value = record[key];
+    if (typeof value === 'string' && TEMPLATE.test(value))
+      problems.push(`${path}.${key}: ${key} cannot be a template, because it could select any target; write it as a mapping.`);
+    else if (isRecord(value) && Object.keys(value).some((name) => TEMPLATE.test(name)))
+      problems.push(`${path}.${key}: templates are not allowed in keys; write each key out.`);
+  }
 }
 
 /**
  * Checks every reference of the config against the home and the policy. Entities must exist and be
- * exposed, areas and devices must exist, and services must exist and be allowed. Nothing may name its
- * targets or services through templates, because those would let the automation reach past the checks.
+ * exposed, areas, devices, floors and labels must exist, and services must exist and be allowed. A
+ * service action's area, device, floor and label targets are expanded into entities, which must all be
+ * exposed and which the policy checks like named ones. Nothing may name its targets or services through
+ * templates, because those would let the automation reach past the checks.
  */
 export function validateAutomationDraft(text: string, context: DraftContext): DraftResult {
   const parsed = parseAutomationText(text);
@@ -146,20 +202,19 @@ export function validateAutomationDraft(text: string, context: DraftContext): Dr
 
   const entityIds = new Set<string>();
   walk({ [triggers.key]: triggers.items, [conditions.key]: conditions.items, [actions.key]: actions.items }, 'config', (record, path) => {
-    for (const key of ['entity_id', 'service_template', 'action_template']) {
-      if (typeof record[key] === 'string' && TEMPLATE.test(record[key] as string))
-        problems.push(`${path}.${key}: templates are not allowed here; name the entities and services directly.`);
-    }
+    checkTemplates(record, path, problems);
     for (const entityId of entityIdsOf(record.entity_id)) {
       if (TEMPLATE.test(entityId)) continue;
       if (!index.isExposed(entityId)) problems.push(`${path}.entity_id: ${entityId} does not exist or is not exposed to you.`);
       else entityIds.add(entityId);
     }
-    for (const areaId of entityIdsOf(record.area_id)) {
-      if (!index.findArea(areaId)) problems.push(`${path}.area_id: no area ${areaId}.`);
+    for (const missing of index.selectTargets(selectorsOf(record), () => true).missing) {
+      problems.push(`${path}.${missing.key}: ${missingSelector(missing)}`);
     }
-    for (const deviceId of entityIdsOf(record.device_id)) {
-      if (index.ofDevice(deviceId).length === 0) problems.push(`${path}.device_id: device ${deviceId} does not exist or has no exposed entities.`);
+    // A device trigger or condition reads the device's entities, so it needs exposed ones. The message
+    // is the one for a missing device, so it does not tell that a device with only hidden entities exists.
+    for (const deviceId of selectorsOf(record).deviceIds) {
+      if (index.ofDevice(deviceId).length === 0) problems.push(`${path}.device_id: ${missingSelector({ key: 'device_id', id: deviceId })}`);
     }
   });
 
@@ -169,11 +224,13 @@ export function validateAutomationDraft(text: string, context: DraftContext): Dr
     if (typeof record.action === 'string') service = record.action;
     else if (typeof record.service === 'string') service = record.service;
     if (service !== undefined) {
-      checked.push(checkServiceAction(service, record, path, context, problems, warnings));
+      const check = checkServiceAction(service, record, path, context, problems, warnings);
+      for (const entity of check.entities) entityIds.add(entity.entityId);
+      checked.push(check);
     } else if (typeof record.scene === 'string') {
       if (!index.isExposed(record.scene)) problems.push(`${path}.scene: ${record.scene} does not exist or is not exposed to you.`);
       else entityIds.add(record.scene);
-      checked.push({ description: `activate ${record.scene}`, service: 'scene.turn_on' });
+      checked.push({ description: `activate ${record.scene}`, service: 'scene.turn_on', entities: [] });
     } else if (typeof record.device_id === 'string' && typeof record.domain === 'string' && typeof record.type === 'string') {
       problems.push(
         `${path}: device actions are not allowed; use a service action such as action: ${record.domain}.${record.type} with a target, which the policy can check.`,
@@ -226,25 +283,39 @@ function checkServiceAction(
   const match = /^([a-z0-9_]+)\.([a-z0-9_]+)$/.exec(service);
   if (!match) {
     problems.push(`${path}: "${service}" is not a service; write it as domain.service, such as light.turn_on.`);
-    return { description: service };
+    return { description: service, entities: [] };
   }
   const [, domain, name] = match as unknown as [string, string, string];
   if (!policy.isAllowed(domain, name))
     problems.push(`${path}: ${service} is not a service the agent may use (AGENT_ALLOWED_SERVICES / AGENT_DENIED_SERVICES).`);
   else if (!services[domain]?.[name]) problems.push(`${path}: Home Assistant has no service ${service}.`);
 
-  const target = isRecord(record.target) ? record.target : {};
-  const data = isRecord(record.data) ? record.data : {};
-  const targetIds = [...entityIdsOf(target.entity_id), ...entityIdsOf(data.entity_id), ...entityIdsOf(record.entity_id)].filter((id) => !TEMPLATE.test(id));
-  const targets = targetIds.flatMap((entityId) => {
+  // Home Assistant merges the target and the data into one call, so target keys count wherever they are.
+  const sources = [record, ...CALL_KEYS.map((key) => record[key])].filter(isRecord);
+  const named = sources.flatMap((source) => entityIdsOf(source.entity_id)).filter((id) => !TEMPLATE.test(id));
+  const selectors = mergeSelectors(sources.map(selectorsOf));
+  const selectorNames = describeSelectors(selectors);
+
+  // NOTE: Home Assistant expands a named group.* entity into its members when the service runs. The
+  // members are neither checked for exposure nor shown to the policy here.
+  const explicit = [...new Set(named)].flatMap((entityId) => {
     const entity = index.get(entityId);
     return entity ? [entity] : [];
   });
-  const hasTarget = targetIds.length > 0 || target.area_id !== undefined || target.device_id !== undefined;
+  const selected = index.selectTargets(selectors, (entityDomain) => domain === 'homeassistant' || entityDomain === domain);
+  if (selected.unexposed.length > 0) {
+    const count = selected.unexposed.length;
+    problems.push(
+      `${path}: ${selectorNames.join(', ')} also ${selectorNames.length === 1 ? 'selects' : 'select'} ${count} ${count === 1 ? 'entity' : 'entities'} not exposed to you, which ${service} would act on; name the exposed entities in target.entity_id instead.`,
+    );
+  }
+  const explicitIds = new Set(explicit.map((entity) => entity.entityId));
+  const indirect = selected.exposed.filter((entity) => !explicitIds.has(entity.entityId));
+  const targets = [...explicit, ...indirect];
+
+  const hasTarget = named.length > 0 || selectorNames.length > 0;
   const wantsTarget = services[domain]?.[name]?.target !== undefined;
   if (wantsTarget && !hasTarget && services[domain]?.[name]) problems.push(`${path}: ${service} needs a target; name the entities in target.entity_id.`);
-  if (target.floor_id !== undefined || target.label_id !== undefined)
-    problems.push(`${path}.target: use entity_id, area_id or device_id; floor_id and label_id cannot be checked against what is exposed.`);
 
   const decision = policy.decide(
     domain,
@@ -253,9 +324,36 @@ function checkServiceAction(
   );
   if (decision.kind === 'confirm')
     warnings.push(`It will run ${service} on its own, without asking, although the agent would ask first: ${decision.reasons.join(' ')}`);
+  if (selectorNames.length > 0)
+    warnings.push(
+      `${service} acts on whatever ${selectorNames.join(', ')} ${selectorNames.length === 1 ? 'contains' : 'contain'} when the automation runs; entities added there later are not checked here.`,
+    );
 
-  const names = targets.map((entity) => `${entity.name} (${entity.entityId})`);
-  const areas = entityIdsOf(target.area_id).map((areaId) => `area ${areaId}`);
-  const on = [...names, ...areas];
-  return { description: `${service}${on.length > 0 ? ` on ${on.join(', ')}` : ''}`, service };
+  const label = (entity: IndexedEntity) => `${entity.name} (${entity.entityId})`;
+  const on = explicit.map(label);
+  if (selectorNames.length > 0) {
+    const contained = indirect.length > 0 ? indirect.map(label).join(', ') : `no ${domain === 'homeassistant' ? '' : `${domain} `}entities`;
+    on.push(`${selectorNames.join(', ')}, which now ${selectorNames.length === 1 ? 'contains' : 'contain'} ${contained}`);
+  }
+  return { description: `${service}${on.length > 0 ? ` on ${on.join(' and ')}` : ''}`, service, entities: targets };
+}
+
+function mergeSelectors(all: Required<TargetSelectors>[]): Required<TargetSelectors> {
+  const merged = (pick: (selectors: Required<TargetSelectors>) => string[]) => [...new Set(all.flatMap(pick))];
+  return {
+    areaIds: merged((selectors) => selectors.areaIds),
+    deviceIds: merged((selectors) => selectors.deviceIds),
+    floorIds: merged((selectors) => selectors.floorIds),
+    labelIds: merged((selectors) => selectors.labelIds),
+  };
+}
+
+/** Names each selector for messages, such as "area living_room". */
+function describeSelectors(selectors: Required<TargetSelectors>): string[] {
+  return [
+    ...selectors.areaIds.map((id) => `area ${id}`),
+    ...selectors.deviceIds.map((id) => `device ${id}`),
+    ...selectors.floorIds.map((id) => `floor ${id}`),
+    ...selectors.labelIds.map((id) => `label ${id}`),
+  ];
 }

@@ -64,14 +64,16 @@ type Resolution = { ok: true; entities: IndexedEntity[] } | { ok: false; outcome
 
 /** Resolves entity, area and device targets to exposed entities of the service's domain. */
 function resolveTargets(index: HomeIndex, args: CallArguments): Resolution {
-  const inDomain = (entity: IndexedEntity) => args.domain === 'homeassistant' || entity.domain === args.domain;
+  const inDomain = (domain: string) => args.domain === 'homeassistant' || domain === args.domain;
   const chosen = new Map<string, IndexedEntity>();
 
   const hidden: string[] = [];
+  // NOTE: homeassistant.* accepts a group.* entity, which Home Assistant expands into its members. The
+  // policy checks only the group, not the locks or doors it may contain.
   for (const entityId of args.entity_ids ?? []) {
     const entity = index.get(entityId);
     if (!entity) hidden.push(entityId);
-    else if (!inDomain(entity)) {
+    else if (!inDomain(entity.domain)) {
       return {
         ok: false,
         outcome: rejected(
@@ -91,13 +93,14 @@ function resolveTargets(index: HomeIndex, args: CallArguments): Resolution {
     };
   }
 
+  // The call names the exposed entities of an area or device one by one, so unexposed ones are not acted on.
   for (const reference of args.area_ids ?? []) {
     const area = index.findArea(reference);
     if (!area) return { ok: false, outcome: rejected('NOT_FOUND', `No area matches "${reference}". Nothing was done.`) };
-    for (const entity of index.inArea(area.area_id).filter(inDomain)) chosen.set(entity.entityId, entity);
+    for (const entity of index.selectTargets({ areaIds: [area.area_id] }, inDomain).exposed) chosen.set(entity.entityId, entity);
   }
   for (const deviceId of args.device_ids ?? []) {
-    const entities = index.ofDevice(deviceId).filter(inDomain);
+    const entities = index.selectTargets({ deviceIds: [deviceId] }, inDomain).exposed;
     if (entities.length === 0)
       return { ok: false, outcome: rejected('NOT_FOUND', `Device ${deviceId} has no exposed ${args.domain} entities. Nothing was done.`) };
     for (const entity of entities) chosen.set(entity.entityId, entity);
