@@ -79,7 +79,8 @@ export function createYogaServer(options: YogaOptions): Yoga {
     maxRequestBodySize: options.maxBodyBytes,
     // GraphiQL runs subscriptions over SSE, because its graphql-ws client cannot send the Headers tab in
     // the connection_init payload, while SSE requests carry the Authorization header like queries.
-    graphiql: options.graphiql ? { title: 'HA AI Agent', subscriptionsProtocol: 'SSE', defaultQuery: DEFAULT_GRAPHIQL_QUERY } : false,
+    // POST for every operation, subscriptions included, because chatStream is refused over GET.
+    graphiql: options.graphiql ? { title: 'HA AI Agent', subscriptionsProtocol: 'SSE', method: 'POST', defaultQuery: DEFAULT_GRAPHIQL_QUERY } : false,
     // GraphiQL's scripts and styles are served inline from the installed package instead of a CDN, so it
     // also works on machines without internet access.
     renderGraphiQL,
