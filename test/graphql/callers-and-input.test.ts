@@ -130,6 +130,15 @@ describe('input validation', () => {
     }
   });
 
+  it('treats any well-formed UUID as an unknown id', async () => {
+    for (const id of ['00000000-0000-0000-0000-000000000000', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '0193A5C4-8F3E-0C1A-1B2D-4E5F6A7B8C9D']) {
+      const read = await postGraphQL(server.graphqlUrl, 'query($id: ID!) { conversation(id: $id) { id } }', { id }, aliceKey);
+      const rename = await postGraphQL(server.graphqlUrl, 'mutation($id: ID!) { renameConversation(id: $id, title: "t") { id } }', { id }, aliceKey);
+      expect(read.body, id).toEqual({ data: { conversation: null } });
+      expect(rename.body.errors?.[0]?.extensions?.code, id).toBe('NOT_FOUND');
+    }
+  });
+
   it('rejects page sizes out of range', async () => {
     const response = await postGraphQL(server.graphqlUrl, '{ conversations(first: 101) { edges { cursor } } }', {}, aliceKey);
     expect(response.body.errors?.[0]?.extensions?.fields).toEqual([{ field: 'first', message: 'must be at most 100' }]);
