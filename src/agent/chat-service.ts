@@ -65,6 +65,17 @@ function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
+ * Returns the turn an earlier request with the same clientMessageId started, when this request is its
+ * retry. A different message or conversation under the same key is a client bug, which silently getting
+ * the other turn back would hide, so it is CONFLICT.
+ */
+function sameTurnOrConflict(earlier: TurnStart, input: ChatInput): TurnStart {
+  const sameConversation = !input.conversationId || input.conversationId === earlier.conversation.id;
+  if (earlier.userMessage.content === input.message && sameConversation) return earlier;
+  throw AppError.conflict('This clientMessageId was already used for a different message. Use a new one for each message.');
+}
+
+/**
  * The entry point for chat turns and reply streams, independent of any transport. Every method takes
  * the caller and checks ownership before it touches data.
  */
@@ -107,7 +118,7 @@ export class ChatService {
 
     if (input.clientMessageId) {
       const earlier = await this.findTurnByClientMessageId(caller.userId, input.clientMessageId);
-      if (earlier) return earlier;
+      if (earlier) return sameTurnOrConflict(earlier, input);
     }
 
     assertMessageFits(
@@ -127,7 +138,7 @@ export class ChatService {
       // fails on the unique key, or on the reply slot that turn now holds.
       if (input.clientMessageId && (isUniqueViolation(error) || (error instanceof AppError && error.code === 'CONFLICT'))) {
         const earlier = await this.findTurnByClientMessageId(caller.userId, input.clientMessageId);
-        if (earlier) return earlier;
+        if (earlier) return sameTurnOrConflict(earlier, input);
       }
       throw error;
     }

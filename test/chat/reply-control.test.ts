@@ -118,6 +118,26 @@ describe('idempotent chat', () => {
     const second = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input }, two);
     expect(second.body.data?.chat.reply.id).not.toBe(first.body.data?.chat.reply.id);
   });
+
+  it('refuses a reused clientMessageId with another message', async () => {
+    const user = await stack.apiKey('reusing-user');
+    const first = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'Hello', clientMessageId: 'reused-key' } }, user);
+    const other = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'Something else', clientMessageId: 'reused-key' } }, user);
+    const elsewhere = await postGraphQL(
+      stack.graphqlUrl,
+      CHAT_MUTATION,
+      { input: { message: 'Hello', clientMessageId: 'reused-key', conversationId: '0193a5c4-8f3e-7c1a-9b2d-4e5f6a7b8c9d' } },
+      user,
+    );
+    const same = await postGraphQL(stack.graphqlUrl, CHAT_MUTATION, { input: { message: 'Hello', clientMessageId: 'reused-key' } }, user);
+
+    expect(first.body.errors).toBeUndefined();
+    expect(other.status).toBe(409);
+    expect(other.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(other.body.errors?.[0]?.message).toBe('This clientMessageId was already used for a different message. Use a new one for each message.');
+    expect(elsewhere.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(same.body.data?.chat.reply.id).toBe(first.body.data?.chat.reply.id);
+  });
 });
 
 describe('conversationEvents', () => {
