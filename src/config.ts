@@ -16,7 +16,7 @@ const integer = (min: number, max: number) =>
     .transform(Number);
 
 const booleanFlag = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], 'true or false')
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], 'true or false (1 and yes, 0 and no also work)')
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 const httpUrl = z
@@ -373,6 +373,16 @@ export function readDotEnv(path = '.env'): Record<string, string> {
   return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
 }
 
+/** Variables whose values may hold a credential (URLs can carry a password), so errors never repeat them. */
+const SECRET_VARIABLE = /KEY|TOKEN|SECRET|PASSWORD|_URL$/;
+
+/** Quotes a rejected value for the error message, shortened, unless the variable may hold a secret. */
+function shownValue(name: string, value: string | undefined): string {
+  if (value === undefined || SECRET_VARIABLE.test(name)) return '';
+  const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
+  return ` ${JSON.stringify(shown)}`;
+}
+
 /**
  * Builds the typed configuration from environment variables. Empty strings count as unset, because
  * `.env.example` copies leave many variables blank. Throws ConfigError naming every invalid variable.
@@ -388,7 +398,7 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
-      return `${name}: invalid value, expected ${issue.message}`;
+      return `${name}: invalid value${shownValue(name, relevant[name])}, expected ${issue.message}`;
     });
     throw new ConfigError([...new Set(problems)]);
   }

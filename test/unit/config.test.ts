@@ -79,9 +79,9 @@ describe('loadConfig', () => {
   });
 
   it('names invalid exposure lists', () => {
-    expect(() => loadConfig({ HA_EXPOSE_DOMAINS: 'Light!' })).toThrow(/HA_EXPOSE_DOMAINS: invalid value, expected a comma-separated list of domains/);
+    expect(() => loadConfig({ HA_EXPOSE_DOMAINS: 'Light!' })).toThrow(/HA_EXPOSE_DOMAINS: invalid value "Light!", expected a comma-separated list of domains/);
     expect(() => loadConfig({ HA_EXCLUDE_ENTITIES: 'kitchen' })).toThrow(
-      /HA_EXCLUDE_ENTITIES: invalid value, expected a comma-separated list of entity ids or patterns/,
+      /HA_EXCLUDE_ENTITIES: invalid value "[^"]+", expected a comma-separated list of entity ids or patterns/,
     );
     expect(() => loadConfig({ AGENT_DENIED_SERVICES: 'lock.unlock.now' })).toThrow(/AGENT_DENIED_SERVICES: invalid value/);
   });
@@ -113,18 +113,25 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems;
     expect(problems).toHaveLength(5);
-    expect(problems.join('\n')).toContain('PORT: invalid value, expected a whole number from 0 to 65535');
+    expect(problems.join('\n')).toContain('PORT: invalid value "eighty", expected a whole number from 0 to 65535');
     expect(problems.join('\n')).toContain('DATABASE_URL: invalid value, expected sqlite:PATH');
     expect(problems.join('\n')).toContain('HA_URL: invalid value, expected an http:// or https:// URL');
-    expect(problems.join('\n')).toContain('LOG_LEVEL');
+    expect(problems.join('\n')).toContain('LOG_LEVEL: invalid value "loud", expected fatal, error');
     expect(problems.join('\n')).toContain('JWT_SECRET: invalid value, expected at least 32 characters');
+    expect(problems.join('\n')).not.toContain('short');
+  });
+
+  it('names the accepted forms of a flag', () => {
+    expect(() => loadConfig({ HA_EXPOSE_ALL: 'maybe' })).toThrow(
+      'HA_EXPOSE_ALL: invalid value "maybe", expected true or false (1 and yes, 0 and no also work)',
+    );
   });
 
   it('reads trusted proxies as addresses and CIDR blocks', () => {
     expect(loadConfig({ TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1,fd00::/8' }).limits.trustedProxies).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8']);
     for (const invalid of ['10.0.0.0/33', 'proxy.local', '10.0.0.1/8/2', '::1/129', '10.0.0.0/']) {
       expect(() => loadConfig({ TRUSTED_PROXIES: invalid }), invalid).toThrow(
-        /TRUSTED_PROXIES: invalid value, expected a comma-separated list of IP addresses or CIDR blocks/,
+        /TRUSTED_PROXIES: invalid value "[^"]+", expected a comma-separated list of IP addresses or CIDR blocks/,
       );
     }
   });
@@ -167,7 +174,7 @@ describe('security settings', () => {
       /JWT_ALGORITHMS: invalid value, expected only public-key algorithms/,
     );
     expect(() => loadConfig({ JWT_SECRET: secret, JWT_ALGORITHMS: 'RS256' })).toThrow(/JWT_ALGORITHMS: invalid value, expected only HS256, HS384, HS512/);
-    expect(() => loadConfig({ JWT_ALGORITHMS: 'none' })).toThrow(/JWT_ALGORITHMS: invalid value, expected a comma-separated list of JWS algorithms/);
+    expect(() => loadConfig({ JWT_ALGORITHMS: 'none' })).toThrow(/JWT_ALGORITHMS: invalid value "none", expected a comma-separated list of JWS algorithms/);
   });
 
   it('turns introspection off in production unless GRAPHQL_INTROSPECTION overrides it', () => {
