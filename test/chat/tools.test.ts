@@ -333,3 +333,75 @@ describe('read-only callers', () => {
     expect((await storedCalls(messageId, readOnly)).status).toBe('COMPLETED');
   });
 });
+
+describe('group targets', () => {
+  it('checks the members of a targeted group', async () => {
+    const groups = await startTestStack({ env: { HA_EXPOSE_ALL: 'true', HA_EXCLUDE_ENTITIES: 'lock.front_door' } });
+    try {
+      const owner = await groups.apiKey('group-owner');
+      await setHomeState(groups, 'group.garage_things', 'off', { friendly_name: 'Garage things', entity_id: ['light.kitchen', 'cover.garage_door'] });
+      await setHomeState(groups, 'group.entrance', 'on', { friendly_name: 'Entrance', entity_id: ['group.garage_things', 'lock.front_door'] });
+      const callsBefore = groups.homeAssistant.serviceCalls.length;
+
+      // A group holding the garage door waits for a confirmation that names the door.
+      groups.model.enqueue({
+        kind: 'tool_calls',
+        calls: [{ name: 'call_service', arguments: { domain: 'homeassistant', service: 'turn_on', entity_ids: ['group.garage_things'] } }],
+      });
+      const stream = collectSse(groups.graphqlUrl, owner, CHAT_STREAM, { input: { message: 'Switch on the garage things' } });
+      const awaiting = await waitFor(
+        () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation'),
+        10_000,
+        'a confirmation request',
+      );
+      expect(awaiting.summary).toContain('Garage Door (cover.garage_door)');
+      expect(groups.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
+      await postGraphQL(groups.graphqlUrl, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: false }, owner);
+      await stream.done;
+
+      // A nested group holding an excluded lock is refused without calling Home Assistant.
+      groups.model.enqueue({
+        kind: 'tool_calls',
+        calls: [{ name: 'call_service', arguments: { domain: 'homeassistant', service: 'toggle', entity_ids: ['group.entrance'] } }],
+      });
+      const refused = collectSse(groups.graphqlUrl, owner, CHAT_STREAM, { input: { message: 'Toggle the entrance' } });
+      await refused.done;
+      const messageId = eventsOf(refused.results, 'chatStream')[0]?.messageId as string;
+      const stored = await postGraphQL(groups.graphqlUrl, TOOL_CALLS, { id: messageId }, owner);
+      expect(stored.body.data?.message.toolCalls[0]).toMatchObject({
+        name: 'call_service',
+        status: 'REJECTED',
+        error: { code: 'NOT_FOUND' },
+      });
+      expect(stored.body.data?.message.toolCalls[0].error.message).toContain('contain 1 entity not exposed to you');
+      expect(groups.homeAssistant.serviceCalls.slice(callsBefore)).toEqual([]);
+      expect(groups.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+
+      // An automation draft checks the members too.
+      const draft = (entityId: string) =>
+        JSON.stringify({
+          alias: 'Morning',
+          triggers: [{ trigger: 'sun', event: 'sunrise' }],
+          actions: [{ action: 'homeassistant.turn_on', target: { entity_id: entityId } }],
+        });
+      const validate = async (entityId: string) => {
+        groups.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'validate_automation', arguments: { config: draft(entityId) } }] });
+        const turn = collectSse(groups.graphqlUrl, owner, CHAT_STREAM, { input: { message: 'Check this automation' } });
+        await turn.done;
+        const id = eventsOf(turn.results, 'chatStream')[0]?.messageId as string;
+        return (await postGraphQL(groups.graphqlUrl, TOOL_CALLS, { id }, owner)).body.data?.message.toolCalls[0];
+      };
+      const garage = await validate('group.garage_things');
+      expect(garage.result.valid).toBe(true);
+      expect(garage.result.preview.warnings.join(' ')).toMatch(/It will run homeassistant\.turn_on on its own, without asking/);
+      expect(garage.result.preview.actions[0]).toContain("the groups' members Kitchen Light (light.kitchen), Garage Door (cover.garage_door)");
+      const entrance = await validate('group.entrance');
+      expect(entrance.status).toBe('REJECTED');
+      expect(entrance.result.problems).toEqual([
+        'actions[0]: the named groups contain 1 entity not exposed to you, which homeassistant.turn_on would act on; name the exposed entities instead.',
+      ]);
+    } finally {
+      await groups.close();
+    }
+  });
+});

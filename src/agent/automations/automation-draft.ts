@@ -1,3 +1,4 @@
+import { groupMembers } from '../../home-assistant/group-members.js';
 import { parseDocument } from 'yaml';
 import { TARGET_KEYS, type HomeIndex, type IndexedEntity, type SelectedEntities, type TargetSelectors } from '../../home-assistant/home-index.js';
 import { normalizeText } from '../../home-assistant/text.js';
@@ -296,12 +297,24 @@ function checkServiceAction(
   const selectors = mergeSelectors(sources.map(selectorsOf));
   const selectorNames = describeSelectors(selectors);
 
-  // NOTE: Home Assistant expands a named group.* entity into its members when the service runs. The
-  // members are neither checked for exposure nor shown to the policy here.
   const explicit = [...new Set(named)].flatMap((entityId) => {
     const entity = index.get(entityId);
     return entity ? [entity] : [];
   });
+  // Home Assistant expands a named group into its members when the service runs, so they are checked as
+  // if named. Members that join the group later are not, like entities added to an area later.
+  const stateOf = (entityId: string) => context.states.find((state) => state.entity_id === entityId);
+  const memberIds = groupMembers(
+    explicit.map((entity) => entity.entityId),
+    stateOf,
+  );
+  const members = memberIds.flatMap((entityId) => index.get(entityId) ?? []);
+  if (members.length < memberIds.length) {
+    const count = memberIds.length - members.length;
+    problems.push(
+      `${path}: the named groups contain ${count} ${count === 1 ? 'entity' : 'entities'} not exposed to you, which ${service} would act on; name the exposed entities instead.`,
+    );
+  }
   const selected = index.selectTargets(selectors, (entityDomain) => domain === 'homeassistant' || entityDomain === domain);
   if (selected.unexposed.length > 0) {
     const count = selected.unexposed.length;
@@ -311,7 +324,7 @@ function checkServiceAction(
   }
   const explicitIds = new Set(explicit.map((entity) => entity.entityId));
   const indirect = selected.exposed.filter((entity) => !explicitIds.has(entity.entityId));
-  const targets = [...explicit, ...indirect];
+  const targets = [...new Map([...explicit, ...members, ...indirect].map((entity) => [entity.entityId, entity])).values()];
 
   const hasTarget = named.length > 0 || selectorNames.length > 0;
   const wantsTarget = services[domain]?.[name]?.target !== undefined;
@@ -324,6 +337,8 @@ function checkServiceAction(
   );
   if (decision.kind === 'confirm')
     warnings.push(`It will run ${service} on its own, without asking, although the agent would ask first: ${decision.reasons.join(' ')}`);
+  if (members.length > 0)
+    warnings.push(`${service} acts on the members the named groups have when the automation runs; members added later are not checked here.`);
   if (selectorNames.length > 0)
     warnings.push(
       `${service} acts on whatever ${selectorNames.join(', ')} ${selectorNames.length === 1 ? 'contains' : 'contain'} when the automation runs; entities added there later are not checked here.`,
@@ -331,6 +346,7 @@ function checkServiceAction(
 
   const label = (entity: IndexedEntity) => `${entity.name} (${entity.entityId})`;
   const on = explicit.map(label);
+  if (members.length > 0) on.push(`the groups' members ${members.map(label).join(', ')}`);
   if (selectorNames.length > 0) {
     const contained = indirect.length > 0 ? indirect.map(label).join(', ') : `no ${domain === 'homeassistant' ? '' : `${domain} `}entities`;
     on.push(`${selectorNames.join(', ')}, which now ${selectorNames.length === 1 ? 'contains' : 'contain'} ${contained}`);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { HomeAssistantClient } from '../../home-assistant/home-assistant.js';
 import type { HomeIndex, IndexedEntity } from '../../home-assistant/home-index.js';
+import { groupMembers } from '../../home-assistant/group-members.js';
 import { StateVerifier, type EntityVerification } from '../../home-assistant/state-verifier.js';
 import { HomeAssistantCommandError } from '../../home-assistant/websocket-connection.js';
 import { isAppError } from '../../security/errors.js';
@@ -68,8 +69,6 @@ function resolveTargets(index: HomeIndex, args: CallArguments): Resolution {
   const chosen = new Map<string, IndexedEntity>();
 
   const hidden: string[] = [];
-  // NOTE: homeassistant.* accepts a group.* entity, which Home Assistant expands into its members. The
-  // policy checks only the group, not the locks or doors it may contain.
   for (const entityId of args.entity_ids ?? []) {
     const entity = index.get(entityId);
     if (!entity) hidden.push(entityId);
@@ -258,26 +257,43 @@ export const callServiceTool = defineTool({
       const decision = policy.decide(args.domain, args.service, []);
       return rejected('FORBIDDEN', `${decision.kind === 'deny' ? decision.reason : `${args.domain}.${args.service} is not allowed.`} Nothing was done.`);
     }
-    const resolution = resolveTargets(home.index(), args);
+    const index = home.index();
+    const resolution = resolveTargets(index, args);
     if (!resolution.ok) return resolution.outcome;
     const { entities } = resolution;
 
     const invalid = checkData(home, args, data);
     if (invalid) return invalid;
 
+    // Home Assistant acts on the members of a targeted group, so they must be exposed and pass the policy
+    // as if named: a group must not unlock a door or open a garage without asking.
+    const memberIds = groupMembers(
+      entities.map((entity) => entity.entityId),
+      (entityId) => home.cache.getState(entityId),
+    );
+    const members = memberIds.flatMap((entityId) => index.get(entityId) ?? []);
+    if (members.length < memberIds.length) {
+      const count = memberIds.length - members.length;
+      return rejected(
+        'NOT_FOUND',
+        `The targeted groups contain ${count} ${count === 1 ? 'entity' : 'entities'} not exposed to you, which ${args.domain}.${args.service} would also act on. Nothing was done. Name the exposed entities instead.`,
+      );
+    }
+    const affected = [...entities, ...members];
+
     const decision = policy.decide(
       args.domain,
       args.service,
-      entities.map((entity) => ({ entityId: entity.entityId, domain: entity.domain, deviceClass: entity.deviceClass })),
+      affected.map((entity) => ({ entityId: entity.entityId, domain: entity.domain, deviceClass: entity.deviceClass })),
     );
     if (decision.kind === 'deny') return rejected('FORBIDDEN', `${decision.reason} Nothing was done.`);
     if (decision.kind === 'confirm') {
       return {
         kind: 'confirmation',
-        summary: summarizeCall(args.domain, args.service, entities, data),
+        summary: summarizeCall(args.domain, args.service, affected, data),
         preview: {
           service: `${args.domain}.${args.service}`,
-          entities: entities.map((entity) => ({ entity_id: entity.entityId, name: entity.name })),
+          entities: affected.map((entity) => ({ entity_id: entity.entityId, name: entity.name })),
           data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, SECRET_DATA_KEYS.has(key) ? '(hidden)' : value])),
           reasons: decision.reasons,
         },
