@@ -67,6 +67,31 @@ describe('chat page', () => {
   });
 });
 
+describe('chat page sign-in screen', () => {
+  const CHAT_CONTROLS = ['#chat', '#sidebar', '#new-conversation', '#conversations', '#message', '#send'];
+
+  it('hides the chat screen while signed out', async (ctx) => {
+    browser ??= await launchChromium(ctx);
+    const page = await browser.newPage();
+    await page.goto(stack.url);
+    await page.waitForSelector('#sign-in-form button');
+
+    for (const selector of CHAT_CONTROLS) expect({ selector, visible: await page.isVisible(selector) }).toEqual({ selector, visible: false });
+    expect(await page.$eval('#chat', (node) => getComputedStyle(node).display)).toBe('none');
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'chat-page-sign-in.png'), fullPage: true });
+
+    await page.fill('#token', key);
+    await page.click('#sign-in-form button');
+    await page.waitForSelector('#chat:not([hidden])');
+    expect(await page.isVisible('#send')).toBe(true);
+    expect(await page.isVisible('#sign-in')).toBe(false);
+
+    await page.click('#sign-out');
+    for (const selector of CHAT_CONTROLS) expect({ selector, visible: await page.isVisible(selector) }).toEqual({ selector, visible: false });
+    expect(await page.isVisible('#sign-in')).toBe(true);
+  });
+});
+
 describe('chat page confirmations', () => {
   it('approves an unlock that waits for the user', async (ctx) => {
     browser ??= await launchChromium(ctx);
