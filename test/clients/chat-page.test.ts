@@ -90,6 +90,26 @@ describe('chat page sign-in screen', () => {
     for (const selector of CHAT_CONTROLS) expect({ selector, visible: await page.isVisible(selector) }).toEqual({ selector, visible: false });
     expect(await page.isVisible('#sign-in')).toBe(true);
   });
+
+  it('keeps the sign-in button on one line', async (ctx) => {
+    browser ??= await launchChromium(ctx);
+    // The first size is Playwright's default viewport.
+    for (const viewport of [
+      { width: 1280, height: 720 },
+      { width: 375, height: 667 },
+    ]) {
+      const page = await browser.newPage({ viewport });
+      await page.goto(stack.url);
+      const lines = await page.$eval('#sign-in-form button', (button) => {
+        const range = document.createRange();
+        range.selectNodeContents(button);
+        return range.getClientRects().length;
+      });
+      expect({ viewport, lines }).toEqual({ viewport, lines: 1 });
+      await page.screenshot({ path: path.join(SCREENSHOT_DIR, `chat-page-sign-in-${viewport.width}.png`) });
+      await page.close();
+    }
+  });
 });
 
 describe('chat page confirmations', () => {
