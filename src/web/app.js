@@ -89,6 +89,12 @@ function showError(where, error) {
   $(where).textContent = error ? (error.code ? `${error.message} (${error.code})` : error.message) : '';
 }
 
+/** Turns a tool name such as `search_entities` into a label such as "Search entities". */
+function toolLabel(name) {
+  const words = name.replaceAll('_', ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 // ---- Sign in ----
 
 async function signIn(token) {
@@ -211,7 +217,9 @@ function renderTool(view, call, confirmation) {
   }
   node.dataset.status = call.status;
   const outcome = call.verification ? ` · ${call.verification.outcome.toLowerCase().replaceAll('_', ' ')}` : '';
-  const heading = element('div', '', `${call.summary ?? call.name} · ${call.status.toLowerCase().replaceAll('_', ' ')}${outcome}`);
+  const label = call.summary ?? confirmation?.summary ?? toolLabel(call.name);
+  const heading = element('div', '', `${label} · ${call.status.toLowerCase().replaceAll('_', ' ')}${outcome}`);
+  heading.title = call.name;
   const details = element('details');
   details.append(
     element('summary', '', 'details'),
@@ -227,7 +235,8 @@ function confirmationControls(call, confirmation) {
   const box = element('div', 'confirm');
   const approve = element('button', 'approve', 'Approve');
   const deny = element('button', 'deny', 'Deny');
-  const expires = element('span', 'muted', `${confirmation.summary} · expires ${new Date(confirmation.expiresAt).toLocaleTimeString()}`);
+  // The tool row's heading already shows the summary.
+  const expires = element('span', 'muted', `expires ${new Date(confirmation.expiresAt).toLocaleTimeString()}`);
   for (const [button, decision] of [
     [approve, true],
     [deny, false],

@@ -47,8 +47,13 @@ describe('chat page', () => {
     const replyText = await page.textContent('.message.assistant .text');
     expect(replyText).toMatch(/Kitchen Light/);
     expect(stack.homeAssistant.getState('light.kitchen')?.state).toBe('off');
-    const toolNames = await page.$$eval('.message.assistant .tool > div:first-child', (nodes) => nodes.map((node) => node.textContent));
-    expect(toolNames.some((name) => name?.startsWith('call_service'))).toBe(true);
+    const toolHeadings = await page.$$eval('.message.assistant .tool > div:first-child', (nodes) =>
+      nodes.map((node) => ({ text: node.textContent, title: node.getAttribute('title') })),
+    );
+    expect(toolHeadings.map((heading) => heading.title)).toEqual(['search_entities', 'call_service']);
+    expect(toolHeadings[0]?.text).toMatch(/^Search entities · completed/);
+    expect(toolHeadings[1]?.text).toMatch(/^Call service · completed/);
+    expect(toolHeadings.some((heading) => heading.text?.includes('_'))).toBe(false);
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'chat-page.png'), fullPage: true });
 
     const stored = await postGraphQL(stack.graphqlUrl, '{ conversations { edges { node { title messages { edges { node { role content } } } } } } }', {}, key);
@@ -127,7 +132,9 @@ describe('chat page confirmations', () => {
     await page.press('#message', 'Enter');
 
     await page.waitForSelector('.confirm .approve');
-    expect(await page.textContent('.tool[data-status="AWAITING_CONFIRMATION"]')).toContain('Unlock Front Door (lock.front_door).');
+    const card = (await page.textContent('.tool[data-status="AWAITING_CONFIRMATION"]')) ?? '';
+    expect(card.split('Unlock Front Door (lock.front_door).').length - 1).toBe(1);
+    expect(await page.textContent('.tool[data-status="AWAITING_CONFIRMATION"] .confirm .muted')).toMatch(/^expires \d{1,2}:\d{2}:\d{2}/);
     expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'chat-page-confirmation.png'), fullPage: true });
     await page.click('.confirm .approve');
