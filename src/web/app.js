@@ -138,6 +138,25 @@ function toolLabel(name) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+// ---- Open conversation in the URL ----
+
+// The open conversation's id is kept in the URL hash, so a reload reopens it. A copied link opens it
+// in another tab too, after sign-in there, because the token is kept per tab (sessionStorage).
+const CONVERSATION_HASH = '#conversation=';
+
+function conversationInUrl() {
+  if (!location.hash.startsWith(CONVERSATION_HASH)) return null;
+  try {
+    return decodeURIComponent(location.hash.slice(CONVERSATION_HASH.length)) || null;
+  } catch {
+    return null;
+  }
+}
+
+function rememberConversation(id) {
+  history.replaceState(null, '', id ? `${CONVERSATION_HASH}${encodeURIComponent(id)}` : `${location.pathname}${location.search}`);
+}
+
 // ---- Sign in ----
 
 async function signIn(token) {
@@ -161,18 +180,21 @@ async function signIn(token) {
   // The credential is valid from here on, so a failure below is shown on the chat screen.
   try {
     await loadConversations(true);
+    const remembered = conversationInUrl();
+    if (remembered) await reopenConversation(remembered);
   } catch (error) {
     showError('chat-error', error);
   }
 }
 
 function signOut() {
+  rememberConversation(null);
   endSession(null);
 }
 
 /**
  * Leaves the chat screen for the sign-in form and clears what it showed. After a rejected credential the
- * form shows the server's message.
+ * form shows the server's message, and the URL keeps the open conversation for the next sign-in.
  */
 function endSession(error) {
   state.streaming?.controller.abort();
@@ -226,6 +248,7 @@ function markCurrent() {
 
 function newConversation() {
   state.conversationId = null;
+  rememberConversation(null);
   $('conversation-title').textContent = 'New conversation';
   $('messages').replaceChildren();
   markCurrent();
@@ -234,6 +257,7 @@ function newConversation() {
 
 async function openConversation(id) {
   state.conversationId = id;
+  rememberConversation(id);
   markCurrent();
   $('messages').replaceChildren();
   showError('chat-error', null);
@@ -259,6 +283,16 @@ async function openConversation(id) {
   // A reply still streaming is followed from its first event, so its text is rebuilt from the deltas.
   for (const reply of streaming)
     void follow(`subscription($id: ID!) { replyStream(messageId: $id) { ${EVENT_FIELDS} } } ${TOOL_FRAGMENT}`, { id: reply.id }, 'replyStream', reply.view);
+}
+
+/** Opens the conversation named in the URL, or starts a new one when it is gone or the id is invalid. */
+async function reopenConversation(id) {
+  try {
+    await openConversation(id);
+  } catch (error) {
+    if (error.code !== 'NOT_FOUND' && error.code !== 'BAD_USER_INPUT') throw error;
+    newConversation();
+  }
 }
 
 // ---- Messages ----
@@ -345,6 +379,7 @@ async function follow(query, variables, field, view) {
       case 'ReplyStarted':
         if (!state.conversationId) {
           state.conversationId = event.conversationId;
+          rememberConversation(event.conversationId);
           void loadConversations(true);
         }
         view.text.textContent = '';

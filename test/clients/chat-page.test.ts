@@ -56,18 +56,35 @@ describe('chat page', () => {
     expect(toolHeadings.some((heading) => heading.text?.includes('_'))).toBe(false);
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'chat-page.png'), fullPage: true });
 
-    const stored = await postGraphQL(stack.graphqlUrl, '{ conversations { edges { node { title messages { edges { node { role content } } } } } } }', {}, key);
+    const stored = await postGraphQL(
+      stack.graphqlUrl,
+      '{ conversations { edges { node { id title messages { edges { node { role content } } } } } } }',
+      {},
+      key,
+    );
     const conversation = stored.body.data?.conversations.edges[0].node;
     expect(conversation.title).toBe('Turn off the kitchen light');
     expect(conversation.messages.edges[1].node.content).toBe(replyText);
     expect(await page.textContent('#conversations')).toContain('Turn off the kitchen light');
     expect(await page.textContent('#conversation-title')).toBe('Turn off the kitchen light');
 
+    const conversationId = conversation.id as string;
+    expect(new URL(page.url()).hash).toBe(`#conversation=${conversationId}`);
+
+    // The reload reopens the conversation without a click on the sidebar.
     await page.reload();
     await page.waitForSelector('#chat:not([hidden])');
-    await page.click('#conversations button');
     await page.waitForFunction(() => document.querySelectorAll('#messages .message').length === 2);
     expect(await page.textContent('.message.assistant .text')).toBe(replyText);
+    expect(await page.textContent('#conversation-title')).toBe('Turn off the kitchen light');
+    expect(await page.getAttribute(`#conversations button[data-id="${conversationId}"]`, 'aria-current')).toBe('true');
+    expect(await page.textContent('#chat-error')).toBe('');
+
+    await page.click('#new-conversation');
+    expect(new URL(page.url()).hash).toBe('');
+    await page.click(`#conversations button[data-id="${conversationId}"]`);
+    await page.waitForFunction(() => document.querySelectorAll('#messages .message').length === 2);
+    expect(new URL(page.url()).hash).toBe(`#conversation=${conversationId}`);
     expect(consoleErrors.filter((text) => !text.includes('401'))).toEqual([]);
   });
 });
@@ -113,6 +130,32 @@ describe('chat page sign-in screen', () => {
       expect({ viewport, lines }).toEqual({ viewport, lines: 1 });
       await page.screenshot({ path: path.join(SCREENSHOT_DIR, `chat-page-sign-in-${viewport.width}.png`) });
       await page.close();
+    }
+  });
+});
+
+describe('chat page remembered conversation', () => {
+  it('starts a new conversation when the remembered one is gone', async (ctx) => {
+    browser ??= await launchChromium(ctx);
+    const page = await browser.newPage();
+    await page.goto(stack.url);
+    await page.fill('#token', key);
+    await page.click('#sign-in-form button');
+    await page.waitForSelector('#chat:not([hidden])');
+
+    // An id that never existed, and one that is not even a UUID (the API rejects it as BAD_USER_INPUT).
+    for (const staleId of ['0b0f8a4e-5d2c-4c1e-9a57-3f0d2b7c6e11', 'not-a-conversation-id']) {
+      await page.evaluate((id) => {
+        location.hash = `#conversation=${id}`;
+      }, staleId);
+      await page.reload();
+      await page.waitForSelector('#chat:not([hidden])');
+      await page.waitForFunction(() => location.hash === '', undefined, { timeout: 10_000 });
+
+      expect(await page.textContent('#conversation-title')).toBe('New conversation');
+      expect(await page.$$eval('#messages .message', (nodes) => nodes.length)).toBe(0);
+      expect(await page.textContent('#chat-error')).toBe('');
+      expect(await page.isVisible('#send')).toBe(true);
     }
   });
 });
