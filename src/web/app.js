@@ -25,10 +25,32 @@ const $ = (id) => document.getElementById(id);
 const state = { token: sessionStorage.getItem(TOKEN_KEY), conversationId: null, conversationsCursor: null, streaming: null };
 
 class ApiError extends Error {
-  constructor(message, code) {
+  /** @param retryAfter seconds to wait before retrying, when the server sent them */
+  constructor(message, code, retryAfter) {
     super(message);
     this.code = code;
+    this.retryAfter = retryAfter;
   }
+}
+
+/**
+ * Builds the error for a failed response from the first GraphQL error in its body. Without a GraphQL error
+ * (a proxy's error page, say) the message is the HTTP status.
+ */
+function apiError(body, response) {
+  const first = body?.errors?.[0];
+  const header = Number.parseInt(response.headers.get('retry-after') ?? '', 10);
+  const retryAfter = typeof first?.extensions?.retryAfter === 'number' ? first.extensions.retryAfter : Number.isFinite(header) ? header : undefined;
+  return new ApiError(first?.message ?? `HTTP ${response.status}`, first?.extensions?.code, retryAfter);
+}
+
+/**
+ * Ends the session when the server rejects the credential, whichever request found it out, and returns
+ * the error for the caller to throw. Before the chat screen shows, signIn reports the error itself.
+ */
+function endSessionIfUnauthenticated(error) {
+  if (error.code === 'UNAUTHENTICATED' && !$('chat').hidden) endSession(error);
+  return error;
 }
 
 async function graphql(query, variables = {}) {
@@ -37,8 +59,8 @@ async function graphql(query, variables = {}) {
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', authorization: `Bearer ${state.token}` },
     body: JSON.stringify({ query, variables }),
   });
-  const body = await response.json().catch(() => ({ errors: [{ message: `HTTP ${response.status}` }] }));
-  if (body.errors?.length) throw new ApiError(body.errors[0].message, body.errors[0].extensions?.code);
+  const body = await response.json().catch(() => null);
+  if (!body || body.errors?.length) throw endSessionIfUnauthenticated(apiError(body, response));
   return body.data;
 }
 
@@ -50,32 +72,43 @@ async function subscribe(query, variables, onResult, signal) {
     body: JSON.stringify({ query, variables }),
     signal,
   });
-  if (!response.ok || !response.body) {
+  // The server rejects a subscription with the error's HTTP status (401, 429, 503) and still sends the
+  // GraphQL error as a `next` event of an event stream, so the stream is read whatever the status.
+  if (!response.body || !response.headers.get('content-type')?.startsWith('text/event-stream')) {
     const body = await response.json().catch(() => null);
-    throw new ApiError(body?.errors?.[0]?.message ?? `HTTP ${response.status}`, body?.errors?.[0]?.extensions?.code);
+    throw endSessionIfUnauthenticated(apiError(body, response));
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value;
-    for (let boundary = buffer.indexOf('\n\n'); boundary >= 0; boundary = buffer.indexOf('\n\n')) {
-      const frame = buffer.slice(0, boundary);
-      buffer = buffer.slice(boundary + 2);
-      const lines = frame.split('\n');
-      const event = lines
-        .find((line) => line.startsWith('event:'))
-        ?.slice(6)
-        .trim();
-      const data = lines
-        .filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice(5).trimStart())
-        .join('\n');
-      if (event === 'complete') return;
-      if (event === 'next' && data) onResult(JSON.parse(data));
+  try {
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      for (let boundary = buffer.indexOf('\n\n'); boundary >= 0; boundary = buffer.indexOf('\n\n')) {
+        const frame = buffer.slice(0, boundary);
+        buffer = buffer.slice(boundary + 2);
+        const lines = frame.split('\n');
+        const event = lines
+          .find((line) => line.startsWith('event:'))
+          ?.slice(6)
+          .trim();
+        const data = lines
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trimStart())
+          .join('\n');
+        if (event === 'complete') return;
+        if (event !== 'next' || !data) continue;
+        const result = JSON.parse(data);
+        if (result.errors?.length) throw endSessionIfUnauthenticated(apiError(result, response));
+        onResult(result);
+      }
     }
+  } finally {
+    reader.cancel().catch(() => {});
   }
+  // A failed request can end its stream without a GraphQL error event.
+  if (!response.ok) throw endSessionIfUnauthenticated(apiError(null, response));
 }
 
 function element(tag, className, text) {
@@ -85,38 +118,99 @@ function element(tag, className, text) {
   return node;
 }
 
+/** Formats an error for the page: the server's message, a rate limit's Retry-After wait, and the code. */
+function describeError(error) {
+  let text = error.message;
+  if (error.code === 'RATE_LIMITED' && error.retryAfter !== undefined) {
+    const wait = `Try again in ${error.retryAfter} s.`;
+    if (!text.includes(wait)) text = `${text} ${wait}`;
+  }
+  return error.code ? `${text} (${error.code})` : text;
+}
+
 function showError(where, error) {
-  $(where).textContent = error ? (error.code ? `${error.message} (${error.code})` : error.message) : '';
+  $(where).textContent = error ? describeError(error) : '';
+}
+
+/** Turns a tool name such as `search_entities` into a label such as "Search entities". */
+function toolLabel(name) {
+  const words = name.replaceAll('_', ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+// ---- Open conversation in the URL ----
+
+// The open conversation's id is kept in the URL hash, so a reload reopens it. A copied link opens it
+// in another tab too, after sign-in there, because the token is kept per tab (sessionStorage).
+const CONVERSATION_HASH = '#conversation=';
+
+function conversationInUrl() {
+  if (!location.hash.startsWith(CONVERSATION_HASH)) return null;
+  try {
+    return decodeURIComponent(location.hash.slice(CONVERSATION_HASH.length)) || null;
+  } catch {
+    return null;
+  }
+}
+
+function rememberConversation(id) {
+  history.replaceState(null, '', id ? `${CONVERSATION_HASH}${encodeURIComponent(id)}` : `${location.pathname}${location.search}`);
 }
 
 // ---- Sign in ----
 
 async function signIn(token) {
   state.token = token;
+  let viewer;
   try {
-    const data = await graphql('{ viewer { id scopes } }');
-    sessionStorage.setItem(TOKEN_KEY, token);
-    $('who').textContent = `${data.viewer.id} · ${data.viewer.scopes.join(' ')}`;
-    $('sign-in').hidden = true;
-    $('chat').hidden = false;
-    $('sign-out').hidden = false;
-    showError('sign-in-error', null);
-    await loadConversations(true);
+    viewer = (await graphql('{ viewer { id scopes } }')).viewer;
   } catch (error) {
     state.token = null;
     sessionStorage.removeItem(TOKEN_KEY);
     showError('sign-in-error', error);
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('who').textContent = `${viewer.id} · ${viewer.scopes.join(' ')}`;
+  $('sign-in').hidden = true;
+  $('chat').hidden = false;
+  $('sign-out').hidden = false;
+  showError('sign-in-error', null);
+  showError('chat-error', null);
+  // The credential is valid from here on, so a failure below is shown on the chat screen.
+  try {
+    await loadConversations(true);
+    const remembered = conversationInUrl();
+    if (remembered) await reopenConversation(remembered);
+  } catch (error) {
+    showError('chat-error', error);
   }
 }
 
 function signOut() {
+  rememberConversation(null);
+  endSession(null);
+}
+
+/**
+ * Leaves the chat screen for the sign-in form and clears what it showed. After a rejected credential the
+ * form shows the server's message, and the URL keeps the open conversation for the next sign-in.
+ */
+function endSession(error) {
   state.streaming?.controller.abort();
   state.token = null;
+  state.conversationId = null;
   sessionStorage.removeItem(TOKEN_KEY);
   $('chat').hidden = true;
   $('sign-out').hidden = true;
   $('sign-in').hidden = false;
   $('who').textContent = '';
+  $('token').value = '';
+  $('conversations').replaceChildren();
+  $('messages').replaceChildren();
+  $('conversation-title').textContent = 'New conversation';
+  showError('chat-error', null);
+  showError('sign-in-error', error);
 }
 
 // ---- Conversations ----
@@ -154,6 +248,7 @@ function markCurrent() {
 
 function newConversation() {
   state.conversationId = null;
+  rememberConversation(null);
   $('conversation-title').textContent = 'New conversation';
   $('messages').replaceChildren();
   markCurrent();
@@ -162,6 +257,7 @@ function newConversation() {
 
 async function openConversation(id) {
   state.conversationId = id;
+  rememberConversation(id);
   markCurrent();
   $('messages').replaceChildren();
   showError('chat-error', null);
@@ -189,6 +285,16 @@ async function openConversation(id) {
     void follow(`subscription($id: ID!) { replyStream(messageId: $id) { ${EVENT_FIELDS} } } ${TOOL_FRAGMENT}`, { id: reply.id }, 'replyStream', reply.view);
 }
 
+/** Opens the conversation named in the URL, or starts a new one when it is gone or the id is invalid. */
+async function reopenConversation(id) {
+  try {
+    await openConversation(id);
+  } catch (error) {
+    if (error.code !== 'NOT_FOUND' && error.code !== 'BAD_USER_INPUT') throw error;
+    newConversation();
+  }
+}
+
 // ---- Messages ----
 
 function renderMessage(role, content, status) {
@@ -211,7 +317,9 @@ function renderTool(view, call, confirmation) {
   }
   node.dataset.status = call.status;
   const outcome = call.verification ? ` · ${call.verification.outcome.toLowerCase().replaceAll('_', ' ')}` : '';
-  const heading = element('div', '', `${call.summary ?? call.name} · ${call.status.toLowerCase().replaceAll('_', ' ')}${outcome}`);
+  const label = call.summary ?? confirmation?.summary ?? toolLabel(call.name);
+  const heading = element('div', '', `${label} · ${call.status.toLowerCase().replaceAll('_', ' ')}${outcome}`);
+  heading.title = call.name;
   const details = element('details');
   details.append(
     element('summary', '', 'details'),
@@ -227,7 +335,8 @@ function confirmationControls(call, confirmation) {
   const box = element('div', 'confirm');
   const approve = element('button', 'approve', 'Approve');
   const deny = element('button', 'deny', 'Deny');
-  const expires = element('span', 'muted', `${confirmation.summary} · expires ${new Date(confirmation.expiresAt).toLocaleTimeString()}`);
+  // The tool row's heading already shows the summary.
+  const expires = element('span', 'muted', `expires ${new Date(confirmation.expiresAt).toLocaleTimeString()}`);
   for (const [button, decision] of [
     [approve, true],
     [deny, false],
@@ -243,7 +352,7 @@ function confirmationControls(call, confirmation) {
         });
         expires.textContent = decision ? 'Approved.' : 'Denied.';
       } catch (error) {
-        expires.textContent = error.message;
+        expires.textContent = describeError(error);
       }
     });
   }
@@ -262,7 +371,6 @@ async function follow(query, variables, field, view) {
   $('send').disabled = true;
 
   const onResult = (result) => {
-    if (result.errors?.length) throw new ApiError(result.errors[0].message, result.errors[0].extensions?.code);
     const event = result.data[field];
     lastSequence = event.sequence;
     messageId = event.messageId;
@@ -271,6 +379,7 @@ async function follow(query, variables, field, view) {
       case 'ReplyStarted':
         if (!state.conversationId) {
           state.conversationId = event.conversationId;
+          rememberConversation(event.conversationId);
           void loadConversations(true);
         }
         view.text.textContent = '';
@@ -320,13 +429,26 @@ async function follow(query, variables, field, view) {
         await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
       }
     }
+    // A replyStream follows a reply the server has already stored, as does a chat once it has started.
+    if (!ended && !controller.signal.aborted)
+      markFailed(
+        view,
+        messageId || field === 'replyStream'
+          ? new Error('The connection to the server was lost. Reload the page to see the rest of the reply.')
+          : new Error('Could not reach the server. Check the connection and send the message again.'),
+      );
   } catch (error) {
-    if (!controller.signal.aborted) showError('chat-error', error);
+    if (!controller.signal.aborted) markFailed(view, error);
   } finally {
     if (state.streaming?.controller === controller) state.streaming = null;
     $('stop').hidden = true;
     $('send').disabled = false;
   }
+}
+
+function markFailed(view, error) {
+  view.item.classList.add('failed');
+  view.status.textContent = `failed: ${describeError(error)}`;
 }
 
 async function send(text) {
