@@ -176,7 +176,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           logger,
         )
       : undefined;
-  if (!homeAssistant) logger.warn({ event: 'home_assistant.not_configured' }, 'HA_URL or HA_TOKEN is not set; the agent has no home data');
+  if (!homeAssistant) {
+    const missing = [config.homeAssistant.url ? '' : 'HA_URL', config.homeAssistant.token ? '' : 'HA_TOKEN'].filter(Boolean);
+    logger.warn(
+      { event: 'home_assistant.not_configured', missing },
+      `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set; the agent has no home data`,
+    );
+  }
   homeAssistant?.start();
   const home = new HomeContextProvider(homeAssistant, config.agent.contextMaxTokens, logger);
   const confirmations = new ToolConfirmations(db, bus, logger);

@@ -159,7 +159,12 @@ const environmentSchema = z.object({
   OPENAI_RETRY_AFTER_MAX_SECONDS: integer(0, 3600).default(30),
   OPENAI_PROMPT_CACHE_KEY: booleanFlag.optional(),
 
-  HA_URL: httpUrl.optional(),
+  HA_URL: httpUrl
+    .refine(
+      (value) => !URL.canParse(value) || !/\/api\/?$/i.test(new URL(value).pathname),
+      'the base URL of Home Assistant without /api, such as http://homeassistant.local:8123',
+    )
+    .optional(),
   HA_TOKEN: z.string().trim().min(1, 'a Home Assistant long-lived access token').optional(),
   HA_REQUEST_TIMEOUT_SECONDS: integer(1, 300).default(10),
   HA_EXPOSE_ALL: booleanFlag.default(false),

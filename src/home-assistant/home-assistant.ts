@@ -67,7 +67,14 @@ export function unconfiguredContext(maxTokens: number): HomeContextSnapshot {
   const text = 'Home Assistant is not configured (HA_URL and HA_TOKEN are unset), so there is no home data and every home tool fails.';
   const block = wrapStable(text);
   return {
-    status: { configured: false, connected: false, since: undefined, problem: 'Home Assistant is not configured.', haVersion: undefined, syncedAt: undefined },
+    status: {
+      configured: false,
+      connected: false,
+      since: undefined,
+      problem: 'Home Assistant is not configured. Set HA_URL and HA_TOKEN.',
+      haVersion: undefined,
+      syncedAt: undefined,
+    },
     stableBlock: block,
     volatileBlock: '',
     sections: [{ name: 'summary', text, tokens: countTokens(text) }],

@@ -80,12 +80,27 @@ function websocketUrl(baseUrl: string): string {
  * WebSocket, which the library's own socket factory needs, so this replaces it through the library's
  * `createSocket` option. Rejects with the library's ERR_INVALID_AUTH or ERR_CANNOT_CONNECT codes.
  */
-function socketFactory(settings: HomeAssistantConnectionSettings): () => Promise<HaWebSocket> {
+/** Names why a socket failed without its text, which may quote the server: an errno code or an HTTP status. */
+function describeSocketError(error: Error & { code?: string }): string {
+  const status = /Unexpected server response: (\d{3})/.exec(error.message)?.[1];
+  if (status) return `HTTP ${status} from the WebSocket endpoint`;
+  return error.code ?? error.name;
+}
+
+/** The WebSocket URL for logs, without any user name or password written into it. */
+function loggedUrl(baseUrl: string): string {
+  const url = new URL(websocketUrl(baseUrl));
+  url.username = '';
+  url.password = '';
+  return url.toString();
+}
+
+function socketFactory(settings: HomeAssistantConnectionSettings, onError: (cause: string) => void): () => Promise<HaWebSocket> {
   return () =>
     new Promise<HaWebSocket>((resolve, reject) => {
       const socket = new WebSocket(websocketUrl(settings.url), { handshakeTimeout: settings.requestTimeoutMs });
       // ws raises an 'error' event as an exception when no listener is attached, and a reset must only close the socket.
-      socket.on('error', () => {});
+      socket.on('error', (error) => onError(describeSocketError(error)));
       let settled = false;
       let invalidAuth = false;
 
@@ -243,11 +258,18 @@ export class HomeAssistantConnection {
   private async connect(): Promise<void> {
     if (this.closed) return;
     let connection: Connection;
+    let cause: string | undefined;
     try {
-      connection = await createConnection({ createSocket: socketFactory(this.settings), setupRetry: 0 });
+      connection = await createConnection({
+        createSocket: socketFactory(this.settings, (described) => {
+          cause = described;
+        }),
+        setupRetry: 0,
+      });
     } catch (error) {
       const invalidAuth = libraryErrorCode(error) === ERR_INVALID_AUTH;
-      this.scheduleReconnect(invalidAuth ? 'Home Assistant rejected the access token. Check HA_TOKEN.' : 'Home Assistant could not be reached.');
+      if (invalidAuth) this.scheduleReconnect('Home Assistant rejected the access token. Check HA_TOKEN.');
+      else this.scheduleReconnect('Home Assistant could not be reached. Check HA_URL and that Home Assistant is running.', cause ?? 'timed out');
       return;
     }
     if (this.closed) {
@@ -303,7 +325,8 @@ export class HomeAssistantConnection {
     this.pingTimer.unref();
   }
 
-  private scheduleReconnect(problem: string): void {
+  /** Reports the problem and connects again later. `cause` goes to the log only, with the URL tried. */
+  private scheduleReconnect(problem: string, cause?: string): void {
     if (this.closed) return;
     this.failedAttempts += 1;
     const initial = this.settings.reconnectInitialMs ?? 1_000;
@@ -312,7 +335,7 @@ export class HomeAssistantConnection {
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.setStatus({ state: 'disconnected', problem });
     this.logger.warn(
-      { event: 'home_assistant.reconnect_scheduled', attempt: this.failedAttempts, retryInMs: delay, problem },
+      { event: 'home_assistant.reconnect_scheduled', attempt: this.failedAttempts, retryInMs: delay, problem, url: loggedUrl(this.settings.url), cause },
       'Home Assistant is not connected; connecting again later',
     );
     clearTimeout(this.reconnectTimer);

@@ -255,6 +255,11 @@ describe('Home Assistant outages', () => {
         5_000,
         'the failed first connection',
       );
+      const failure = server.logs.find((line) => line.event === 'home_assistant.reconnect_scheduled');
+      expect(failure?.problem).toBe('Home Assistant could not be reached. Check HA_URL and that Home Assistant is running.');
+      expect(failure?.url).toBe(`${homeAssistant.url.replace(/^http/, 'ws')}/api/websocket`);
+      expect(typeof failure?.cause).toBe('string');
+      expect(JSON.stringify(failure)).not.toContain(homeAssistant.token);
       const startedAt = Date.now();
       const stream = collectSse(server.graphqlUrl, key, CHAT_STREAM, { input: { message: 'Turn off the kitchen light' } });
       await stream.done;
@@ -279,7 +284,12 @@ describe('Home Assistant outages', () => {
     try {
       const key = await stack.apiKey('alice');
       const context = await home(stack, key);
-      expect(context).toMatchObject({ configured: false, available: false, entityCount: 0, problem: 'Home Assistant is not configured.' });
+      expect(context).toMatchObject({
+        configured: false,
+        available: false,
+        entityCount: 0,
+        problem: 'Home Assistant is not configured. Set HA_URL and HA_TOKEN.',
+      });
       stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'search_entities', arguments: { query: 'kitchen' } }] });
       const events = await turn(stack, key, 'Find the kitchen');
       const tool = events.find((event) => event.__typename === 'ToolCallFinished')?.toolCall as { error: { code: string } };

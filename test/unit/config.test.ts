@@ -121,6 +121,14 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).not.toContain('short');
   });
 
+  it('rejects an HA_URL that ends in /api', () => {
+    for (const url of ['http://homeassistant.local:8123/api', 'http://127.0.0.1:8123/api/']) {
+      expect(() => loadConfig({ HA_URL: url }), url).toThrow('HA_URL: invalid value, expected the base URL of Home Assistant without /api');
+    }
+    expect(loadConfig({ HA_URL: 'http://ha.example:8123/', HA_TOKEN: 'token' }).homeAssistant.url).toBe('http://ha.example:8123');
+    expect(() => loadConfig({ HA_URL: 'not a url' })).toThrow('HA_URL: invalid value, expected an http:// or https:// URL');
+  });
+
   it('names the accepted forms of a flag', () => {
     expect(() => loadConfig({ HA_EXPOSE_ALL: 'maybe' })).toThrow(
       'HA_EXPOSE_ALL: invalid value "maybe", expected true or false (1 and yes, 0 and no also work)',
