@@ -1,3 +1,4 @@
+import { MIN_REFRESH_INTERVAL_MS } from '../../src/home-assistant/home-context-provider.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTokens } from 'gpt-tokenizer';
 import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator } from '../../src/simulators/home-assistant/index.js';
@@ -154,9 +155,15 @@ describe('home context in the prompt', () => {
 
   it('reads the whole home again on refresh', async () => {
     const before = await home(stack, key);
+    await new Promise((resolve) => setTimeout(resolve, MIN_REFRESH_INTERVAL_MS));
     const refreshed = await home(stack, key, true);
     expect(Date.parse(refreshed.syncedAt!)).toBeGreaterThan(Date.parse(before.syncedAt!));
 
+    // Refreshes at once after that, however many, reuse it instead of loading Home Assistant again.
+    const burst = await Promise.all(Array.from({ length: 5 }, () => home(stack, key, true)));
+    expect(burst.map((snapshot) => snapshot.syncedAt)).toEqual(Array(5).fill(refreshed.syncedAt));
+
+    await new Promise((resolve) => setTimeout(resolve, MIN_REFRESH_INTERVAL_MS));
     const first = stack.model.requests.length;
     const stream = collectSse(stack.graphqlUrl, key, CHAT_STREAM, { input: { message: 'Hello', refreshContext: true } });
     await stream.done;
