@@ -167,3 +167,39 @@ describe('targetEntities', () => {
     expect(targetEntities(args)).toEqual(expected);
   });
 });
+
+describe('secret arguments', () => {
+  it('hides a lock code everywhere but in the call', async () => {
+    const carol = await stack.apiKey('carol');
+    const callsBefore = stack.homeAssistant.serviceCalls.length;
+    stack.model.enqueue({
+      kind: 'tool_calls',
+      calls: [{ name: 'call_service', arguments: { domain: 'lock', service: 'unlock', entity_ids: ['lock.front_door'], data: { code: '4321' } } }],
+    });
+    const stream = collectSse(stack.graphqlUrl, carol, CHAT_STREAM, { input: { message: 'Unlock the front door, the code is in my head' } });
+    const awaiting = await waitFor(
+      () => stream.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation'),
+      10_000,
+      'a confirmation request',
+    );
+    await postGraphQL(stack.graphqlUrl, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: true }, carol);
+    await stream.done;
+    const messageId = eventsOf(stream.results, 'chatStream')[0]?.messageId as string;
+
+    const sent = stack.homeAssistant.serviceCalls.slice(callsBefore);
+    const stored = await postGraphQL(
+      stack.graphqlUrl,
+      'query($id: ID!) { message(id: $id) { toolCalls { arguments summary preview } } }',
+      { id: messageId },
+      carol,
+    );
+    const audited = await executions({ filter: { userId: 'carol', tool: 'call_service' } });
+
+    expect(JSON.stringify(sent)).toContain('4321');
+    expect(stored.body.data?.message.toolCalls[0].arguments.data).toEqual({ code: '(hidden)' });
+    expect(JSON.stringify(stored.body)).not.toContain('4321');
+    expect(audited.nodes[0]?.tool).toBe('call_service');
+    expect(JSON.stringify(audited.nodes)).not.toContain('4321');
+    expect(JSON.stringify(awaiting)).not.toContain('4321');
+  });
+});

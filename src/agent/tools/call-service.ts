@@ -5,6 +5,7 @@ import { groupMembers } from '../../home-assistant/group-members.js';
 import { StateVerifier, type EntityVerification } from '../../home-assistant/state-verifier.js';
 import { HomeAssistantCommandError } from '../../home-assistant/websocket-connection.js';
 import { isAppError } from '../../security/errors.js';
+import { HIDDEN_VALUE, hideSecretArguments, SECRET_DATA_KEYS } from './hidden-arguments.js';
 import { serviceFields } from './list-services.js';
 import {
   availableHome,
@@ -25,7 +26,6 @@ const MAX_TARGET_ENTITIES = 50;
 const TARGET_KEYS = ['entity_id', 'area_id', 'device_id', 'floor_id', 'label_id'];
 
 /** Data keys whose values stay out of summaries, such as an alarm code. */
-const SECRET_DATA_KEYS = new Set(['code', 'pin', 'password']);
 
 /** Services of the script domain that act on script entities; any other script service runs the script of that name. */
 const SCRIPT_ENTITY_SERVICES = new Set(['turn_on', 'turn_off', 'toggle', 'reload']);
@@ -166,7 +166,7 @@ function commandFailure(service: string, code: string): ToolOutcome {
 }
 
 function describeData(data: Record<string, unknown>): string {
-  const entries = Object.entries(data).map(([key, value]) => `${key}=${SECRET_DATA_KEYS.has(key) ? '(hidden)' : JSON.stringify(value)}`);
+  const entries = Object.entries(data).map(([key, value]) => `${key}=${SECRET_DATA_KEYS.has(key) ? HIDDEN_VALUE : JSON.stringify(value)}`);
   return entries.length > 0 ? ` with ${entries.join(', ')}` : '';
 }
 
@@ -294,7 +294,7 @@ export const callServiceTool = defineTool({
         preview: {
           service: `${args.domain}.${args.service}`,
           entities: affected.map((entity) => ({ entity_id: entity.entityId, name: entity.name })),
-          data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, SECRET_DATA_KEYS.has(key) ? '(hidden)' : value])),
+          data: hideSecretArguments(data),
           reasons: decision.reasons,
         },
         execute: (confirmedContext) => execute(args, entities, data, confirmedContext),

@@ -6,6 +6,7 @@ import type { Builder } from '../builder.js';
 import { addPageInfo, implementConnection } from './connection.js';
 import { cursorArgument, pageSizeArgument } from './ids.js';
 import type { addConversationTypes } from './conversation.js';
+import { hideSecretArguments } from '../../agent/tools/hidden-arguments.js';
 
 export function addAuditTypes(builder: Builder, refs: Pick<ReturnType<typeof addConversationTypes>, 'ToolCallStatus'>): void {
   const ToolExecutionRef = builder.objectRef<ToolExecution>('ToolExecution');
@@ -23,7 +24,11 @@ export function addAuditTypes(builder: Builder, refs: Pick<ReturnType<typeof add
         description: 'Entity ids named in the arguments (`entity_id` or `entity_ids`, at any level such as `target.entity_id`).',
         resolve: (execution) => execution.targetEntities,
       }),
-      arguments: t.field({ type: 'JSON', resolve: (execution) => execution.call.arguments }),
+      arguments: t.field({
+        type: 'JSON',
+        description: 'The arguments, with secrets such as a lock code shown as (hidden).',
+        resolve: (execution) => hideSecretArguments(execution.call.arguments),
+      }),
       status: t.field({ type: refs.ToolCallStatus, description: 'The outcome.', resolve: (execution) => execution.call.status }),
       errorCode: t.string({
         nullable: true,

@@ -6,6 +6,7 @@ import { addPageInfo, implementConnection } from './connection.js';
 import { pageArguments } from './ids.js';
 import { addToolCallDetails } from './tool-call-details.js';
 import type { Refs } from './refs.js';
+import { hideSecretArguments } from '../../agent/tools/hidden-arguments.js';
 
 export function addConversationTypes(builder: Builder, refs: Refs) {
   const MessageRole = builder.enumType('MessageRole', {
@@ -43,7 +44,11 @@ export function addConversationTypes(builder: Builder, refs: Refs) {
     fields: (t) => ({
       id: t.exposeID('id'),
       name: t.exposeString('name'),
-      arguments: t.field({ type: 'JSON', resolve: (call) => call.arguments }),
+      arguments: t.field({
+        type: 'JSON',
+        description: 'The arguments the model sent, with secrets such as a lock code shown as (hidden).',
+        resolve: (call) => hideSecretArguments(call.arguments),
+      }),
       result: t.field({ type: 'JSON', nullable: true, resolve: (call) => call.result ?? null }),
       status: t.field({ type: ToolCallStatus, resolve: (call) => call.status }),
       error: t.field({ type: refs.MessageError, nullable: true, resolve: (call) => (call.error ? { ...call.error, retryable: false } : null) }),

@@ -1,0 +1,16 @@
+/** Service data keys that carry a secret, such as a lock's code; their values are never shown back. */
+export const SECRET_DATA_KEYS: ReadonlySet<string> = new Set(['code', 'pin', 'password']);
+
+/** What a hidden value is replaced with. */
+export const HIDDEN_VALUE = '(hidden)';
+
+/**
+ * Returns tool-call arguments with the value of every secret key replaced, at any depth, for display in
+ * previews, the reply's tool calls and the audit trail. The stored arguments keep the real values,
+ * which the model needs in the conversation's history.
+ */
+export function hideSecretArguments(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(hideSecretArguments);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, SECRET_DATA_KEYS.has(key) ? HIDDEN_VALUE : hideSecretArguments(inner)]));
+}
