@@ -84,6 +84,16 @@ export interface App {
   close(graceMs?: number): Promise<void>;
 }
 
+/** Explains why the server could not listen, in terms of HOST and PORT, for the common causes. */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (error.code === 'EADDRINUSE') return new Error(`Port ${port} on ${host} is already in use. Stop the other process or set PORT to a free port.`);
+  if (error.code === 'EACCES') return new Error(`Listening on port ${port} is not permitted. Use a port above 1023 or run with the needed rights.`);
+  if (error.code === 'ENOTFOUND' || error.code === 'EADDRNOTAVAIL' || error.code === 'EAI_AGAIN') {
+    return new Error(`HOST ${host} is not an address of this machine. Set HOST to 0.0.0.0 (every interface), 127.0.0.1 or one of its addresses.`);
+  }
+  return error;
+}
+
 /** Secrets from the configuration, which the logger scrubs from every line. */
 function configuredSecrets(config: Config): string[] {
   const dataKeys = [config.encryption.key, ...config.encryption.oldKeys].flatMap((key) =>
@@ -377,9 +387,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     retention,
     listen: () =>
       new Promise((resolve, reject) => {
-        server.once('error', reject);
+        const failed = (error: NodeJS.ErrnoException) => reject(listenError(error, config.host, config.port));
+        server.once('error', failed);
         server.listen(config.port, config.host, () => {
-          server.off('error', reject);
+          server.off('error', failed);
           const address = server.address() as AddressInfo;
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;

@@ -274,7 +274,10 @@ export function attachWebSocketServer(options: WebSocketOptions) {
     });
   });
 
-  wss.on('error', (error) => logger.error({ event: 'websocket.error', err: error }, 'WebSocket server error'));
+  // ws repeats the HTTP server's errors here; one raised while listening is already reported by listen().
+  wss.on('error', (error) => {
+    if (options.server.listening) logger.error({ event: 'websocket.error', err: error }, 'WebSocket server error');
+  });
 
   return {
     async close() {

@@ -90,7 +90,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     if (ownDatabase) await database.remove();
     throw error;
   }
-  const url = await app.listen();
+  let url: string;
+  try {
+    url = await app.listen();
+  } catch (error) {
+    await app.close(0);
+    if (ownDatabase) await database.remove();
+    throw error;
+  }
 
   return {
     app,
