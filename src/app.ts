@@ -25,6 +25,7 @@ import { ConversationService, DEFAULT_PAGE_SIZE } from './conversations/conversa
 import { RetentionJob } from './conversations/retention.js';
 import { ToolAuditService } from './conversations/tool-audit.js';
 import { UserDataService } from './conversations/user-data-service.js';
+import { instanceTimeoutMs } from './db/instance.entity.js';
 import { openDatabase, type Database } from './db/orm.js';
 import type { Services } from './graphql/context.js';
 import { createErrorMasker } from './graphql/errors.js';
@@ -111,6 +112,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const cipher = new DataCipher(config.encryption.key, config.encryption.oldKeys);
   const db: Database = await openDatabase(config.databaseUrl, (message) => logger.debug({ event: 'database' }, message), {
     cipher,
+    instanceTimeoutMs: instanceTimeoutMs(config.instance.heartbeatMs),
+    onUnusedKeyDropped: (keyId) =>
+      logger.warn({ event: 'encryption.key_dropped', keyId }, 'Dropped the record of an encryption key that no stored value and no running instance uses'),
     warn: (message) => logger.warn({ event: 'database.warning', detail: message }, 'Database driver warning'),
   });
 

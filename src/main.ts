@@ -1,5 +1,12 @@
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { endLogOutput } from './observability/logger.js';
+
+/** Exits with `code` once the buffered log lines are written, or after at most a second without them. */
+async function exitAfterLogs(code: number): Promise<never> {
+  await endLogOutput();
+  process.exit(code);
+}
 
 async function main(): Promise<void> {
   let config: Config;
@@ -23,10 +30,10 @@ async function main(): Promise<void> {
     app.logger.info({ event: 'server.stopping', signal }, 'Shutting down');
     // Running replies get SHUTDOWN_GRACE_SECONDS to finish; the rest end INTERRUPTED.
     app.close(config.shutdownGraceMs).then(
-      () => process.exit(0),
+      () => exitAfterLogs(0),
       (error: unknown) => {
         app.logger.error({ event: 'server.stop_failed', err: error }, 'Shutdown failed');
-        process.exit(1);
+        return exitAfterLogs(1);
       },
     );
   };
@@ -36,5 +43,5 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   process.stderr.write(`Startup failed: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
+  return exitAfterLogs(1);
 });

@@ -1,11 +1,8 @@
 import { hostname } from 'node:os';
 import type { Database } from '../db/orm.js';
-import { InstanceSchema } from '../db/instance.entity.js';
+import { InstanceSchema, instanceTimeoutMs } from '../db/instance.entity.js';
 import { uuidv7 } from '../db/uuid.js';
 import type { Logger } from '../observability/logger.js';
-
-/** Missed heartbeats after which another instance counts as gone. */
-const MISSED_HEARTBEATS = 4;
 
 export interface InstanceRegistryOptions {
   /** A stable id (INSTANCE_ID); a new one per process when undefined. */
@@ -36,7 +33,7 @@ export class InstanceRegistry {
     private readonly options: InstanceRegistryOptions,
   ) {
     this.id = options.id ?? uuidv7();
-    this.timeoutMs = options.heartbeatMs * MISSED_HEARTBEATS;
+    this.timeoutMs = instanceTimeoutMs(options.heartbeatMs);
     this.now = options.now ?? (() => new Date());
   }
 

@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { ApiKeyService } from '../auth/api-key-service.js';
 import { ConfigError, loadConfig, SCOPES, type Scope, type Config } from '../config.js';
 import { openDatabase } from '../db/orm.js';
+import { exitWithUsage, parseCommandLine } from './usage.js';
 
 const USAGE = `Usage:
   npm run apikey -- create --user USER_ID [--name NAME] [--scopes "chat read control"]
@@ -11,21 +11,24 @@ const USAGE = `Usage:
 Keys are stored in DATABASE_URL (default sqlite:./data/ha_ai_agent.db).
 Scopes: ${SCOPES.join(', ')}. The default is "chat read control".`;
 
+const COMMANDS = ['create', 'list', 'revoke'];
+
 function fail(message: string): never {
-  process.stderr.write(`${message}\n\n${USAGE}\n`);
-  process.exit(2);
+  exitWithUsage(USAGE, message);
 }
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({
+  const { positionals, values } = parseCommandLine(USAGE, {
     allowPositionals: true,
     options: { user: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   const [command, argument] = positionals;
-  if (values.help || !command) {
+  if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  if (!command) fail('Missing command: create, list or revoke.');
+  if (!COMMANDS.includes(command)) fail(`Unknown command: ${command}.`);
 
   let config: Config;
   try {
@@ -66,12 +69,11 @@ async function main(): Promise<void> {
       case 'revoke': {
         if (!argument) fail('Missing KEY_ID: the id shown by "list".');
         const record = await keys.revoke(argument);
-        if (!record) fail(`No API key has the id ${argument}.`);
+        // The invocation was right, so the usage would not help.
+        if (!record) throw new Error(`No API key has the id ${argument}. Run "npm run apikey -- list" to see the ids.`);
         process.stdout.write(`Revoked API key ${record.id} of user ${record.userId}.\n`);
         break;
       }
-      default:
-        fail(`Unknown command: ${command}.`);
     }
   } finally {
     await db.close();

@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { backupSqlite } from '../db/backup.js';
 import { parseDatabaseUrl } from '../db/database-url.js';
+import { exitWithUsage, parseCommandLine } from './usage.js';
 
 const USAGE = `Usage:
   npm run db:backup -- FILE [--force]
@@ -10,13 +10,15 @@ Copies the SQLite database of DATABASE_URL (default sqlite:./data/ha_ai_agent.db
 server keeps running, and checks the copy. --force replaces an existing FILE.
 For PostgreSQL use pg_dump; see docs/operations.md.`;
 
-function fail(message: string, code = 2): never {
-  process.stderr.write(`${message}\n\n${USAGE}\n`);
-  process.exit(code);
+function fail(message: string): never {
+  exitWithUsage(USAGE, message);
 }
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const { positionals, values } = parseCommandLine(USAGE, {
+    allowPositionals: true,
+    options: { force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;

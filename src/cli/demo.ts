@@ -1,5 +1,6 @@
 import { createApp } from '../app.js';
 import { ConfigError, loadConfig, readDotEnv, type Config } from '../config.js';
+import { endLogOutput } from '../observability/logger.js';
 import { DEMO_HOME_PATH, loadHome, startHomeAssistantSimulator } from '../simulators/home-assistant/index.js';
 import { SCRIPTED_MODEL_NAME, startScriptedModel } from '../simulators/scripted-model/index.js';
 
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
       await app.close(5_000);
       await model.close();
       await homeAssistant.close();
+      await endLogOutput();
       process.exit(0);
     })();
   };

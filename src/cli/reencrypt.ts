@@ -1,30 +1,24 @@
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { parseDatabaseUrl } from '../db/database-url.js';
+import { instanceTimeoutMs } from '../db/instance.entity.js';
 import { openDatabase } from '../db/orm.js';
 import { assertInstancesUseCurrentKey, reencryptAll } from '../db/reencrypt.js';
 import { DataCipher } from '../security/data-cipher.js';
-
-/** Missed heartbeats after which an instance counts as gone; the same rule the servers use. */
-const MISSED_HEARTBEATS = 4;
+import { exitWithUsage, parseCommandLine } from './usage.js';
 
 const USAGE = `Usage:
-  npm run db:reencrypt [-- --force] [-- --vacuum]
+  npm run db:reencrypt -- [--force] [--vacuum]
 
 Rewrites every encrypted value (message text, titles, tool arguments and results, reply events) under
 DATA_ENCRYPTION_KEY, reading older values with the keys in DATA_ENCRYPTION_OLD_KEYS. Without
 DATA_ENCRYPTION_KEY it decrypts everything back to plain text. Afterwards the old keys are retired and
 can be removed from the configuration. Safe while servers run, once every server uses the new key.
+Nothing is written when a check fails, and the new key is registered with the first value it encrypts.
   --force   run even though a live instance still writes with another key
   --vacuum  SQLite only: rebuild the file afterwards, so no old value stays in free pages`;
 
-function fail(message: string, code = 2): never {
-  process.stderr.write(`${message}\n\n${USAGE}\n`);
-  process.exit(code);
-}
-
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { force: { type: 'boolean' }, vacuum: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseCommandLine(USAGE, { options: { force: { type: 'boolean' }, vacuum: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
@@ -34,19 +28,21 @@ async function main(): Promise<void> {
   try {
     config = loadConfig();
   } catch (error) {
-    if (error instanceof ConfigError) fail(error.message);
+    if (error instanceof ConfigError) exitWithUsage(USAGE, error.message);
     throw error;
   }
   if (!config.encryption.key && config.encryption.oldKeys.length === 0)
-    fail('Neither DATA_ENCRYPTION_KEY nor DATA_ENCRYPTION_OLD_KEYS is set; there is nothing to re-encrypt.');
+    exitWithUsage(USAGE, 'Neither DATA_ENCRYPTION_KEY nor DATA_ENCRYPTION_OLD_KEYS is set; there is nothing to re-encrypt.');
 
   const cipher = new DataCipher(config.encryption.key, config.encryption.oldKeys);
-  const db = await openDatabase(config.databaseUrl, () => {}, { cipher });
+  const timeoutMs = instanceTimeoutMs(config.instance.heartbeatMs);
+  // The key check writes nothing here: reencryptAll() registers the key with the first value it encrypts.
+  const db = await openDatabase(config.databaseUrl, () => {}, { cipher, registerKey: false, instanceTimeoutMs: timeoutMs });
   try {
-    if (!values.force) await assertInstancesUseCurrentKey(db, config.instance.heartbeatMs * MISSED_HEARTBEATS);
+    if (!values.force) await assertInstancesUseCurrentKey(db, timeoutMs);
     const target = config.encryption.key ? `key "${config.encryption.key.id}"` : 'plain text';
     process.stdout.write(`Rewriting stored values as ${target}.\n`);
-    const result = await reencryptAll(db, (line) => process.stdout.write(`  ${line}\n`));
+    const result = await reencryptAll(db, { log: (line) => process.stdout.write(`  ${line}\n`), instanceTimeoutMs: timeoutMs });
 
     if (parseDatabaseUrl(config.databaseUrl).kind === 'sqlite') {
       // Old values stay in the WAL file until a checkpoint; truncating it removes them.

@@ -19,3 +19,11 @@ export const InstanceSchema = defineEntity({
 });
 
 export type Instance = InferEntity<typeof InstanceSchema>;
+
+/** Missed heartbeats after which an instance counts as gone. */
+const MISSED_HEARTBEATS = 4;
+
+/** Returns the silence in milliseconds after which an instance with this heartbeat interval counts as gone. */
+export function instanceTimeoutMs(heartbeatMs: number): number {
+  return heartbeatMs * MISSED_HEARTBEATS;
+}

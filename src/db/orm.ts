@@ -106,6 +106,16 @@ export interface OpenDatabaseOptions {
    * is registered. Without it, values are stored plain and encrypted values fail to read.
    */
   cipher?: DataCipher;
+  /**
+   * Whether the key check may write: register the current key and drop key records that nothing uses.
+   * Off for `db:reencrypt`, which writes nothing until all of its checks have passed.
+   * @default true
+   */
+  registerKey?: boolean;
+  /** Heartbeat age in milliseconds after which an instance counts as gone, for the key check. */
+  instanceTimeoutMs?: number;
+  /** Receives the id of each key record that the key check dropped because nothing uses the key. */
+  onUnusedKeyDropped?: (keyId: string) => void;
   /** Apply pending migrations first. Off for tools that must not change the schema, such as backups. */
   migrate?: boolean;
   /** Receives the query builder's warnings, such as a pooled connection that broke; ignored when omitted. */
@@ -146,7 +156,12 @@ export async function openDatabase(databaseUrl: string, log: (message: string) =
 
   try {
     if (options.migrate ?? true) await migrate(orm, target);
-    if (options.cipher) await verifyEncryptionKeys(orm.em.fork() as EntityManager, cipher);
+    if (options.cipher)
+      await verifyEncryptionKeys(orm.em.fork() as EntityManager, cipher, {
+        register: options.registerKey ?? true,
+        instanceTimeoutMs: options.instanceTimeoutMs,
+        onUnusedKeyDropped: options.onUnusedKeyDropped,
+      });
   } catch (error) {
     await orm.close(true);
     throw error;

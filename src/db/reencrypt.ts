@@ -2,40 +2,10 @@ import type { Type } from '@mikro-orm/core';
 import type { Knex } from '@mikro-orm/knex';
 import { encryptedKeyId } from '../security/data-cipher.js';
 import { EncryptionKeySchema } from './encryption-key.entity.js';
+import { registerEncryptionKey } from './encryption-keys.js';
 import { InstanceSchema } from './instance.entity.js';
 import type { Database, EntityManager } from './orm.js';
-
-/** A column that the DataCipher stores, with the entity property whose custom type converts it. */
-interface SealedColumn {
-  entity: string;
-  property: string;
-  column: string;
-  json: boolean;
-}
-
-interface SealedTable {
-  table: string;
-  keys: string[];
-  columns: SealedColumn[];
-}
-
-/** Every table with encrypted columns, read in primary-key order. */
-const SEALED_TABLES: SealedTable[] = [
-  { table: 'conversations', keys: ['id'], columns: [{ entity: 'Conversation', property: 'title', column: 'title', json: false }] },
-  { table: 'messages', keys: ['id'], columns: [{ entity: 'Message', property: 'content', column: 'content', json: false }] },
-  {
-    table: 'tool_calls',
-    keys: ['id'],
-    columns: [
-      { entity: 'ToolCall', property: 'arguments', column: 'arguments', json: true },
-      { entity: 'ToolCall', property: 'result', column: 'result', json: true },
-      { entity: 'ToolCall', property: 'summary', column: 'summary', json: false },
-      { entity: 'ToolCall', property: 'preview', column: 'preview', json: true },
-    ],
-  },
-  { table: 'reply_events', keys: ['message_id', 'sequence'], columns: [{ entity: 'ReplyEvent', property: 'payload', column: 'payload', json: true }] },
-  { table: 'created_automations', keys: ['id'], columns: [{ entity: 'CreatedAutomation', property: 'config', column: 'config', json: true }] },
-];
+import { SEALED_TABLES } from './sealed-columns.js';
 
 /** Rows read and rewritten per transaction. */
 const BATCH_SIZE = 500;
@@ -82,15 +52,28 @@ export async function assertInstancesUseCurrentKey(db: Database, heartbeatTimeou
   );
 }
 
+export interface ReencryptOptions {
+  /** Receives one progress line per table. */
+  log?: (message: string) => void;
+  /** Heartbeat age in milliseconds after which an instance counts as gone; see registerEncryptionKey(). */
+  instanceTimeoutMs?: number;
+}
+
 /**
  * Rewrites every encrypted column under the database's current key (DATA_ENCRYPTION_KEY), or as plain
  * text when no key is current, then marks every other registered key retired. Values are read and
  * written with the same conversions the server uses. Each update only applies while the value is
  * unchanged, so a server writing at the same time is never overwritten. Runs while servers are up.
+ *
+ * The current key is registered in `encryption_keys` in the same transaction as the first value encrypted
+ * with it, so a run that fails or crashes before that leaves no record of a key that encrypts nothing.
  */
-export async function reencryptAll(db: Database, log: (message: string) => void = () => {}): Promise<ReencryptResult> {
+export async function reencryptAll(db: Database, options: ReencryptOptions = {}): Promise<ReencryptResult> {
+  const log = options.log ?? (() => {});
   const result: ReencryptResult = { rewritten: {}, scanned: {}, skipped: 0, retiredKeys: [] };
-  const target = db.cipher.current?.id ?? 'plain';
+  const current = db.cipher.current;
+  const target = current?.id ?? 'plain';
+  let keyRecorded = current === undefined;
   const platform = db.orm.em.getPlatform();
   const postgres = db.target.kind === 'postgresql';
 
@@ -128,6 +111,11 @@ export async function reencryptAll(db: Database, log: (message: string) => void 
           for (const [index, column] of table.columns.entries()) {
             const raw = row[column.column];
             if (typeof raw !== 'string' || storedKeyId(raw, column.json) === target) continue;
+            if (current && !keyRecorded) {
+              // A failed batch rolls the record back with its values, and the run stops there.
+              await registerEncryptionKey(tx, current, options.instanceTimeoutMs);
+              keyRecorded = true;
+            }
             const type = types[index];
             if (!type) throw new Error(`No conversion for ${table.table}.${column.column}.`);
             const plain = type.convertToJSValue(postgres && column.json ? JSON.parse(raw) : raw, platform);

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { serializeError } from './safe-error.js';
 
@@ -55,6 +56,90 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+type SonicBoom = ReturnType<typeof pino.destination>;
+
+/**
+ * The asynchronous log destination on stdout. It stops at the first failed write, because a reader that
+ * is gone (EPIPE) must not crash the server, and pino emits every other write error again, which throws
+ * without a listener.
+ *
+ * NOTE: pino flushes the destination synchronously when the process exits. In sonic-boom 4.2.1 that
+ * flush retries a failed write without end (EPIPE included), so call endLogOutput() before
+ * process.exit(). Without it, an exit while a line is still in flight to a closed pipe hangs.
+ */
+class StdoutOutput {
+  private readonly stream: SonicBoom = pino.destination({ dest: 1, sync: false });
+  private ended = false;
+
+  /** Whether the output writes no more lines, after a failed write or endLogOutput(). */
+  get stopped(): boolean {
+    return this.ended;
+  }
+
+  constructor() {
+    this.stream.on('error', (error: NodeJS.ErrnoException) => this.fail(error));
+  }
+
+  write(line: string): void {
+    if (!this.stopped) this.stream.write(line);
+  }
+
+  /** Waits until every buffered line is written, for at most timeoutMs, then drops the rest. */
+  end(timeoutMs: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.stop();
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.stream.once('close', finish);
+      this.stream.once('error', finish);
+      this.stream.end();
+    });
+  }
+
+  private fail(error: NodeJS.ErrnoException): void {
+    if (this.stopped) return;
+    this.stop();
+    try {
+      // stdout cannot carry this message, so it goes to stderr, which may be closed as well.
+      writeSync(2, `Writing log lines to stdout failed (${error.code ?? error.message}); later log lines are dropped.\n`);
+    } catch {
+      // Nowhere is left to report it.
+    }
+  }
+
+  /** Drops every buffered line, so pino's exit hook has nothing left to write. */
+  private stop(): void {
+    if (this.ended) return;
+    this.ended = true;
+    // After EPIPE, pino has made destroy() a no-op, and its exit flush as well.
+    this.stream.destroy();
+  }
+}
+
+/** The stdout destination of every logger created without one of its own. */
+let stdoutOutput: StdoutOutput | undefined;
+
+function sharedStdoutOutput(): StdoutOutput {
+  if (!stdoutOutput || stdoutOutput.stopped) stdoutOutput = new StdoutOutput();
+  return stdoutOutput;
+}
+
+/** How long endLogOutput() waits by default for buffered log lines to reach stdout, in milliseconds. */
+const LOG_FLUSH_TIMEOUT_MS = 1_000;
+
+/**
+ * Writes the buffered log lines to stdout, waiting at most timeoutMs, and stops the log output. Lines
+ * still unwritten then are dropped, so a log reader that is gone or stalled cannot keep the process from
+ * exiting. Call it before process.exit(). Never rejects.
+ */
+export async function endLogOutput(timeoutMs = LOG_FLUSH_TIMEOUT_MS): Promise<void> {
+  await stdoutOutput?.end(timeoutMs);
+}
+
 /** Replaces configured secret values and credential-shaped text in one serialized log line. */
 export function scrubLine(line: string, secrets: readonly string[]): string {
   let clean = line;
@@ -74,7 +159,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const secrets = (options.secrets ?? [])
     .filter((secret) => secret.length >= 8)
     .flatMap((secret) => [...new Set([secret, JSON.stringify(secret).slice(1, -1)])]);
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  const destination = options.destination ?? sharedStdoutOutput();
   const scrubbed: DestinationStream = {
     write(line: string) {
       destination.write(scrubLine(line, secrets));

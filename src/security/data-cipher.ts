@@ -51,6 +51,11 @@ export class DecryptionError extends Error {
   }
 }
 
+/** Returns the text that every value encrypted with the key `keyId` begins with. */
+export function encryptedPrefix(keyId: string): string {
+  return `${ENCRYPTED_PREFIX}${keyId}:`;
+}
+
 /** Returns the key id of an encrypted stored value, or undefined for a plain one. */
 export function encryptedKeyId(stored: string): string | undefined {
   if (!stored.startsWith(ENCRYPTED_PREFIX)) return undefined;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createApp } from '../../src/app.js';
 import { EncryptionKeySchema } from '../../src/db/encryption-key.entity.js';
+import { InstanceSchema } from '../../src/db/instance.entity.js';
 import { openDatabase } from '../../src/db/orm.js';
 import { reencryptAll } from '../../src/db/reencrypt.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -78,6 +79,25 @@ async function rawValues(server: TestServer): Promise<string[]> {
 function storedKeyId(raw: string): string {
   const text = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
   return encryptedKeyId(text) ?? 'plain';
+}
+
+/** Reads the key records of a database that no server has open. */
+async function keyRecords(database: TestDatabase): Promise<{ id: string; retired: boolean }[]> {
+  const db = await openDatabase(database.url);
+  try {
+    const rows = await db.fork().find(EncryptionKeySchema, {}, { orderBy: { id: 'asc' } });
+    return rows.map((row) => ({ id: row.id, retired: row.retiredAt !== null }));
+  } finally {
+    await db.close();
+  }
+}
+
+/** Registers a key the way older versions of `db:reencrypt` did before a check rejected the run. */
+async function registerUnusedKey(database: TestDatabase, key: string): Promise<void> {
+  const db = await openDatabase(database.url);
+  const parsed = parseDataKey(key) as NonNullable<ReturnType<typeof parseDataKey>>;
+  await db.fork().insert(EncryptionKeySchema, { id: parsed.id, checkValue: DataCipher.keyCheck(parsed), createdAt: new Date(), retiredAt: null });
+  await db.close();
 }
 
 /** Reads the SQLite file and its WAL as raw bytes; empty on PostgreSQL. */
@@ -247,5 +267,129 @@ describe('encryption at rest', () => {
     expect((await rawValues(server)).join('\n')).toContain(SECRET);
     await server.close();
     await database.remove();
+  });
+
+  it('writes nothing when db:reencrypt is rejected', async () => {
+    const database = await createTestDatabase();
+    const server = await start(database, {});
+    try {
+      await chat(server, `Plain text ${SECRET}`);
+
+      // The running server stores plain text, so rewriting under k1 would leave its new values behind.
+      const command = await runCommand('src/cli/reencrypt.ts', [], { DATABASE_URL: database.url, DATA_ENCRYPTION_KEY: newKey('k1') });
+      expect(command.code).toBe(1);
+      expect(command.stderr).toContain('Re-encryption failed: Running instances still write with another key');
+      expect(command.stdout).toBe('');
+
+      expect(await server.app.services.db.fork().find(EncryptionKeySchema, {})).toEqual([]);
+      const values = await rawValues(server);
+      expect(values.map(storedKeyId)).toEqual(values.map(() => 'plain'));
+    } finally {
+      await server.close();
+    }
+
+    expect(await startupError(database, {})).toBeUndefined();
+    expect(await startupError(database, { DATA_ENCRYPTION_KEY: newKey('k1') })).toBeUndefined();
+    await database.remove();
+  });
+
+  it('registers the key with the first value', async () => {
+    const database = await createTestDatabase();
+    const server = await start(database, {});
+    await chat(server, 'First conversation');
+    await chat(server, 'Second conversation');
+    await server.close();
+
+    // A title that no configured key opens makes the first batch fail halfway through.
+    const db = await openDatabase(database.url);
+    const connection = db.fork().getConnection();
+    const [second] = await connection.execute<{ id: string }[]>('select id from conversations order by id desc limit 1');
+    await connection.execute('update conversations set title = ? where id = ?', ['\u0001enc:v1:k9:AAAA', second?.id]);
+    await db.close();
+
+    const k1 = newKey('k1');
+    const failed = await runCommand('src/cli/reencrypt.ts', [], { DATABASE_URL: database.url, DATA_ENCRYPTION_KEY: k1 });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toBe('Re-encryption failed: A stored conversations.title value is encrypted with key "k9", which is not configured.\n');
+    expect(await keyRecords(database)).toEqual([]);
+    expect(await startupError(database, {})).toBeUndefined();
+
+    const repair = await openDatabase(database.url);
+    await repair.fork().getConnection().execute('update conversations set title = ? where id = ?', ['Second conversation', second?.id]);
+    await repair.close();
+    const done = await runCommand('src/cli/reencrypt.ts', [], { DATABASE_URL: database.url, DATA_ENCRYPTION_KEY: k1 });
+    expect(done.code, done.stderr).toBe(0);
+    expect(await keyRecords(database)).toEqual([{ id: 'k1', retired: false }]);
+    expect(await startupError(database, {})).toBe(
+      'This database holds data encrypted with key "k1", but DATA_ENCRYPTION_KEY is not set. Set DATA_ENCRYPTION_KEY, and DATA_ENCRYPTION_OLD_KEYS for earlier keys.',
+    );
+    expect(await startupError(database, { DATA_ENCRYPTION_KEY: k1 })).toBeUndefined();
+    await database.remove();
+  });
+
+  it('drops an unused key record', async () => {
+    const database = await createTestDatabase();
+    const server = await start(database, {});
+    await chat(server, `Plain text ${SECRET}`);
+    await server.close();
+
+    await registerUnusedKey(database, newKey('k1'));
+    expect(await startupError(database, {})).toBeUndefined();
+    expect(await keyRecords(database)).toEqual([]);
+
+    await registerUnusedKey(database, newKey('k1'));
+    const replacement = newKey('k1');
+    expect(await startupError(database, { DATA_ENCRYPTION_KEY: replacement })).toBeUndefined();
+    expect(await keyRecords(database)).toEqual([{ id: 'k1', retired: false }]);
+    expect(await startupError(database, { DATA_ENCRYPTION_KEY: replacement })).toBeUndefined();
+    await database.remove();
+  });
+
+  it('keeps a key used only in JSON', async () => {
+    const database = await createTestDatabase();
+    const k1 = newKey('k1');
+    const server = await start(database, { DATA_ENCRYPTION_KEY: k1 });
+    await chat(server, 'Turn on the kitchen light');
+    await server.close();
+
+    // Left encrypted: tool arguments, results and previews, and reply events, all stored as JSON.
+    const db = await openDatabase(database.url);
+    const connection = db.fork().getConnection();
+    await connection.execute("update conversations set title = 'plain title'");
+    await connection.execute("update messages set content = 'plain content'");
+    await connection.execute("update tool_calls set summary = 'plain summary'");
+    await db.close();
+
+    expect(await startupError(database, {})).toBe(
+      'This database holds data encrypted with key "k1", but DATA_ENCRYPTION_KEY is not set. Set DATA_ENCRYPTION_KEY, and DATA_ENCRYPTION_OLD_KEYS for earlier keys.',
+    );
+    expect(await keyRecords(database)).toEqual([{ id: 'k1', retired: false }]);
+    await database.remove();
+  });
+
+  it('keeps a key a running instance uses', async () => {
+    const database = await createTestDatabase();
+    await registerUnusedKey(database, newKey('k1'));
+    const db = await openDatabase(database.url);
+    const now = new Date();
+    await db
+      .fork()
+      .insert(InstanceSchema, { id: 'other-instance', hostname: 'other-host', pid: 4321, startedAt: now, heartbeatAt: now, encryptionKeyId: 'k1' });
+    await db.close();
+
+    expect(await startupError(database, {})).toBe(
+      'Instance other-instance on other-host (pid 4321) is running with key "k1", which is not configured here. Give every instance the same DATA_ENCRYPTION_KEY.',
+    );
+    expect(await startupError(database, { DATA_ENCRYPTION_KEY: newKey('k1') })).toBe(
+      'DATA_ENCRYPTION_KEY "k1" is not the key that instance other-instance on other-host (pid 4321) is running with under that id. Give every instance the same DATA_ENCRYPTION_KEY.',
+    );
+    expect(await keyRecords(database)).toEqual([{ id: 'k1', retired: false }]);
+    await database.remove();
+  });
+
+  it('prints the db:reencrypt usage', async () => {
+    const command = await runCommand('src/cli/reencrypt.ts', ['--help'], {});
+    expect(command.code).toBe(0);
+    expect(command.stdout).toContain('  npm run db:reencrypt -- [--force] [--vacuum]\n');
   });
 });

@@ -166,3 +166,39 @@ describe('SIGTERM', () => {
     }
   });
 });
+
+/** Sends `signal` and waits at most timeoutMs for the process to exit. Returns its exit code, or 'still running'. */
+function stopWithin(server: ServerProcess, timeoutMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null | 'still running'> {
+  return Promise.race([server.stop(signal), new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), timeoutMs))]);
+}
+
+describe('a server whose log reader is gone', () => {
+  it('exits with 0 on SIGTERM', async () => {
+    // The log line of the shutdown itself is the first write into the closed pipe.
+    const server = await startServerProcess({ DATABASE_URL: 'sqlite::memory:' });
+    try {
+      server.child.stdout?.destroy();
+      const started = Date.now();
+      expect(await stopWithin(server, 5_000)).toBe(0);
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await server.stop('SIGKILL');
+    }
+  });
+
+  it('keeps serving after a log write fails', async () => {
+    const server = await startServerProcess({ DATABASE_URL: 'sqlite::memory:' });
+    try {
+      server.child.stdout?.destroy();
+      // A rejected API key is logged, so this request writes into the closed pipe.
+      const rejected = await postGraphQL(`${server.url}/graphql`, '{ viewer { id } }', {}, `haa_${'0'.repeat(16)}_${'A'.repeat(43)}`);
+      expect(rejected.status).toBe(401);
+      const again = await postGraphQL(`${server.url}/graphql`, '{ viewer { id } }', {}, `haa_${'0'.repeat(16)}_${'B'.repeat(43)}`);
+      expect(again.status).toBe(401);
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      expect(await stopWithin(server, 5_000)).toBe(0);
+    } finally {
+      await server.stop('SIGKILL');
+    }
+  });
+});

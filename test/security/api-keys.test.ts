@@ -9,6 +9,7 @@ import { buildSchema } from '../../src/graphql/schema.js';
 import { postGraphQL } from '../support/clients.js';
 import { repoRoot } from '../support/fixtures.js';
 import { openAuthenticatedSocket, tryConnectionInit } from '../support/raw-graphql-ws.js';
+import { runCommand } from '../support/process.js';
 import { openRawSse } from '../support/raw-sse.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { ACCEPTED, CONVERSATION_EVENTS, REJECTED, storeConversation, tryEveryTransport } from '../support/transports.js';
@@ -98,6 +99,36 @@ describe('API key storage', () => {
     }
     // HAA_ is not an API key, so it is tried as a JWT; every API key failure reads the same.
     expect([...messages].filter((message) => message.includes('API key'))).toHaveLength(1);
+  });
+});
+
+describe('apikey command', () => {
+  it('prints usage to stderr for a wrong invocation', async () => {
+    const env = { DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}` };
+    const [none, unknown, unknownOption, help] = await Promise.all([
+      runCommand('src/cli/apikey.ts', [], env),
+      runCommand('src/cli/apikey.ts', ['remove', 'x'], env),
+      runCommand('src/cli/apikey.ts', ['list', '--all'], env),
+      runCommand('src/cli/apikey.ts', ['--help'], env),
+    ]);
+    for (const result of [none, unknown, unknownOption]) {
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain('\n\nUsage:\n  npm run apikey -- create --user USER_ID');
+    }
+    expect(none.stderr.startsWith('Missing command: create, list or revoke.\n')).toBe(true);
+    expect(unknown.stderr.startsWith('Unknown command: remove.\n')).toBe(true);
+    expect(unknownOption.stderr.startsWith("Unknown option '--all'.")).toBe(true);
+    expect(help.code).toBe(0);
+    expect(help.stdout.startsWith('Usage:\n')).toBe(true);
+    expect(help.stderr).toBe('');
+  });
+
+  it('reports an unknown key id without the usage', async () => {
+    const result = await runCommand('src/cli/apikey.ts', ['revoke', 'ffffffffffffffff'], { DATABASE_URL: `sqlite:${path.join(dataDir, 'test.db')}` });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe('No API key has the id ffffffffffffffff. Run "npm run apikey -- list" to see the ids.\n');
   });
 });
 
