@@ -214,7 +214,7 @@ describe('tool limits', () => {
       const events = await turn(stack, key, 'Turn off the kitchen light');
       expect(toolNames(stack.model.requests[0]!.body)).toHaveLength(8);
       expect(toolNames(stack.model.requests[1]!.body)).toEqual([]);
-      expect(joinDeltas(events)).toBe('I found Kitchen Light, but I cannot turn off it, because the call_service tool is not available to me.');
+      expect(joinDeltas(events)).toBe('I found Kitchen Light, but I cannot turn it off, because the call_service tool is not available to me.');
       expect(stack.homeAssistant.getState('light.kitchen')?.state).toBe('on');
     } finally {
       await stack.close();

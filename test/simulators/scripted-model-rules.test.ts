@@ -146,7 +146,7 @@ describe('rule a: turning things on and off', () => {
     expect(textOf(noTools)).toBe('I cannot do that right now, because the search_entities tool is not available to me.');
 
     const readOnly = await complete(conversation('Turn on the kitchen light', [searchStep('light')]), [tool('search_entities')]);
-    expect(textOf(readOnly)).toBe('I found Kitchen Light, but I cannot turn on it, because the call_service tool is not available to me.');
+    expect(textOf(readOnly)).toBe('I found Kitchen Light, but I cannot turn it on, because the call_service tool is not available to me.');
   });
 
   it('reports a failed search', async () => {

@@ -279,7 +279,9 @@ function planAction(intent: Extract<Intent, { kind: 'action' }>, steps: Steps): 
   const serviceResult = lastResult(steps.results, 'call_service');
   if (!serviceResult) {
     if (!steps.offered.has('call_service')) {
-      return steps.text(`I found ${name}, but I cannot ${VERB_PHRASES[intent.verb]} it, because the call_service tool is not available to me.`);
+      // "turn it off", not "turn off it": a phrasal verb takes the pronoun before its particle.
+      const phrase = VERB_PHRASES[intent.verb].replace(/^turn (on|off)$/, 'turn it $1').replace(/^(lock|unlock|open|close)$/, '$1 it');
+      return steps.text(`I found ${name}, but I cannot ${phrase}, because the call_service tool is not available to me.`);
     }
     return steps.call('call_service', { domain, service, entity_ids: [target.entity_id] });
   }
