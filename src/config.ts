@@ -384,8 +384,8 @@ const SECRET_VARIABLE = /KEY|TOKEN|SECRET|PASSWORD|_URL$/;
 /** Quotes a rejected value for the error message, shortened, unless the variable may hold a secret. */
 function shownValue(name: string, value: string | undefined): string {
   if (value === undefined || SECRET_VARIABLE.test(name)) return '';
-  const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
-  return ` ${JSON.stringify(shown)}`;
+  const shortened = value.length > 60 ? `${value.slice(0, 57)}...` : value;
+  return ` ${JSON.stringify(shortened)}`;
 }
 
 /**

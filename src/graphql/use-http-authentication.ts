@@ -7,7 +7,7 @@ import type { ClientIpResolver } from '../security/client-ip.js';
 import type { GraphQLContext } from './context.js';
 import type { MaskError } from './errors.js';
 
-/** What the HTTP authentication leaves in Yoga's server context for the plugins and the context after it. */
+/** Fields the HTTP authentication sets in Yoga's server context, for the plugins and the context after it. */
 export interface AuthenticatedServerContext {
   requestId?: string;
   /** Node's request, which the adapter passes as `req`; the only place the peer address is known. */

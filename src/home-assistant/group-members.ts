@@ -1,8 +1,5 @@
 import type { HassState } from './types.js';
 
-/** Nesting followed at most; Home Assistant's own groups rarely nest more than two levels. */
-const MAX_DEPTH = 5;
-
 function listedMembers(state: HassState | undefined): string[] {
   const members = state?.attributes.entity_id;
   return Array.isArray(members) ? members.filter((member): member is string => typeof member === 'string') : [];
@@ -17,8 +14,9 @@ function listedMembers(state: HassState | undefined): string[] {
 export function groupMembers(entityIds: Iterable<string>, stateOf: (entityId: string) => HassState | undefined): string[] {
   const seen = new Set(entityIds);
   const members: string[] = [];
+  // Every level is followed, because a member left unchecked could be the lock; `seen` ends cycles.
   let level = [...seen];
-  for (let depth = 0; depth < MAX_DEPTH && level.length > 0; depth += 1) {
+  while (level.length > 0) {
     const next: string[] = [];
     for (const entityId of level) {
       for (const member of listedMembers(stateOf(entityId))) {

@@ -87,7 +87,7 @@ function describeSocketError(error: Error & { code?: string }): string {
   return error.code ?? error.name;
 }
 
-/** The WebSocket URL for logs, without any user name or password written into it. */
+/** Returns the WebSocket URL for logs, without any user name or password written into it. */
 function loggedUrl(baseUrl: string): string {
   const url = new URL(websocketUrl(baseUrl));
   url.username = '';

@@ -35,7 +35,7 @@ export function useCsrfPrevention(graphqlPath: string): Plugin {
 /**
  * Refuses, over GET, the subscriptions that change data. Yoga blocks mutations over GET, but a
  * subscription such as chatStream stores a message and runs the agent too, and a GET would also put the
- * message in URLs that proxies log. Their errors answer 405 with `Allow: POST`, as for mutations.
+ * message in URLs that proxies log. They get 405 with `Allow: POST`, as mutations do.
  */
 export function usePostOnlySubscriptions(fields: readonly string[]): Plugin {
   return {

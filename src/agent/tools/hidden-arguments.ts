@@ -1,7 +1,7 @@
 /** Service data keys that carry a secret, such as a lock's code; their values are never shown back. */
 export const SECRET_DATA_KEYS: ReadonlySet<string> = new Set(['code', 'pin', 'password']);
 
-/** What a hidden value is replaced with. */
+/** Text that replaces a hidden value. */
 export const HIDDEN_VALUE = '(hidden)';
 
 /**
