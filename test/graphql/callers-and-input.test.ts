@@ -130,7 +130,7 @@ describe('input validation', () => {
     }
   });
 
-  it('treats any well-formed UUID as an unknown id', async () => {
+  it('treats unknown UUIDs as not found', async () => {
     for (const id of ['00000000-0000-0000-0000-000000000000', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '0193A5C4-8F3E-0C1A-1B2D-4E5F6A7B8C9D']) {
       const read = await postGraphQL(server.graphqlUrl, 'query($id: ID!) { conversation(id: $id) { id } }', { id }, aliceKey);
       const rename = await postGraphQL(server.graphqlUrl, 'mutation($id: ID!) { renameConversation(id: $id, title: "t") { id } }', { id }, aliceKey);

@@ -153,7 +153,7 @@ describe('open subscriptions per user', () => {
   const EVENTS = 'subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }';
   const CONVERSATIONS = '{ conversations(first: 50) { edges { node { id } } } }';
 
-  it('refuses one more with CONFLICT and starts no turn', async () => {
+  it('refuses one over the limit', async () => {
     const stack = await startTestStack({ env: { MAX_SUBSCRIPTIONS_PER_USER: '3' } });
     try {
       const key = await stack.apiKey('watcher');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { startTestServer } from '../support/server.js';
 
 describe('listening', () => {
-  it('explains a port in use and a foreign address', async () => {
+  it('explains common listen failures', async () => {
     const first = await startTestServer();
     try {
       const port = new URL(first.url).port;

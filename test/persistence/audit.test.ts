@@ -169,7 +169,7 @@ describe('targetEntities', () => {
 });
 
 describe('secret arguments', () => {
-  it('hides a lock code everywhere but in the call', async () => {
+  it('hides lock codes outside the call', async () => {
     const carol = await stack.apiKey('carol');
     const callsBefore = stack.homeAssistant.serviceCalls.length;
     stack.model.enqueue({

@@ -44,7 +44,7 @@ describe('CSRF', () => {
     expect(await currentTitle()).toBe('Test conversation');
   });
 
-  it('rejects chatStream over GET and starts no turn', async () => {
+  it('rejects chatStream over GET', async () => {
     const query = 'subscription { chatStream(input: { message: "Sent by GET" }) { __typename } }';
     const response = await fetch(`${server.graphqlUrl}?query=${encodeURIComponent(query)}`, {
       headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' },

@@ -121,7 +121,7 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).not.toContain('short');
   });
 
-  it('rejects an HA_URL that ends in /api', () => {
+  it('rejects HA_URL ending in /api', () => {
     for (const url of ['http://homeassistant.local:8123/api', 'http://127.0.0.1:8123/api/']) {
       expect(() => loadConfig({ HA_URL: url }), url).toThrow('HA_URL: invalid value, expected the base URL of Home Assistant without /api');
     }
