@@ -262,6 +262,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     maxConcurrentReplies: config.limits.concurrentRepliesPerUser,
     maxStreamsPerUser: config.limits.subscriptionsPerUser,
     instanceId: instance.id,
+    liveInstanceIds: () => instance.liveIds(),
+    toolTimeoutMs: config.agent.toolTimeoutMs,
   });
 
   // With several instances, replies end only once the instance generating them has stopped its heartbeat.

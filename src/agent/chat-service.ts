@@ -53,6 +53,10 @@ export interface ChatServiceDependencies {
   maxStreamsPerUser?: number;
   /** Recorded on each new reply, so other instances can tell whether its generator is alive. */
   instanceId?: string;
+  /** Ids of the instances whose heartbeat is recent. */
+  liveInstanceIds?: () => Promise<Set<string>>;
+  /** Longest a tool call may run; a live instance gets this long to end a reply it was asked to cancel. */
+  toolTimeoutMs?: number;
 }
 
 type ReplyControl = { action: 'cancel'; messageId: string };
@@ -271,13 +275,20 @@ export class ChatService {
       return;
     }
     bus.publish(REPLY_CONTROL_TOPIC, { action: 'cancel', messageId } satisfies ReplyControl);
-    // NOTE: a reply whose service call was already sent ends only after that call, which may take longer
-    // than this wait. The reply is then ended here and its tool call stored FAILED. The other instance
-    // later writes the call's status and result over it, but the error set here stays, and that
-    // ToolCallFinished event is not stored.
-    if (!(await this.waitUntilEnded(messageId, REMOTE_CANCEL_WAIT_MS))) {
-      await endUnownedReply(db, messageId, { status: 'CANCELLED', event: 'ReplyCancelled' }, bus);
+    if (await this.waitUntilEnded(messageId, REMOTE_CANCEL_WAIT_MS)) return;
+    // A live owner may be finishing a service call it already sent, which a cancel does not abort. It
+    // gets up to the tool timeout to end the reply with the call's real outcome; ending it here instead
+    // would store the call as failed while Home Assistant carries it out.
+    if (await this.ownerIsAlive(messageId)) {
+      if (await this.waitUntilEnded(messageId, this.deps.toolTimeoutMs ?? 0)) return;
     }
+    await endUnownedReply(db, messageId, { status: 'CANCELLED', event: 'ReplyCancelled' }, bus);
+  }
+
+  private async ownerIsAlive(messageId: string): Promise<boolean> {
+    if (!this.deps.liveInstanceIds) return false;
+    const reply = await this.deps.db.fork().findOne(MessageSchema, { id: messageId }, { fields: ['instanceId'] });
+    return reply?.instanceId ? (await this.deps.liveInstanceIds()).has(reply.instanceId) : false;
   }
 
   /**

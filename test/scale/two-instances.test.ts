@@ -171,6 +171,32 @@ describe.skipIf(missing !== undefined)('two instances sharing PostgreSQL and Red
     await waitFor(() => (model.requests[requestsBefore]?.aborted ? true : undefined), 5_000, 'the model request to be aborted');
   });
 
+  it('lets the owner finish a sent call on remote cancel', async () => {
+    const TOOLS = `query($id: ID!) { message(id: $id) { status toolCalls { name status error { code } } } }`;
+    homeAssistant.setState('light.kitchen', 'off');
+    // The result comes back after the other instance's first wait of 3 s is over.
+    homeAssistant.faults.serviceCallLatencyMs = 4_500;
+    try {
+      model.enqueue({
+        kind: 'tool_calls',
+        calls: [{ name: 'call_service', arguments: { domain: 'light', service: 'turn_on', entity_ids: ['light.kitchen'] } }],
+      });
+      const callsBefore = homeAssistant.serviceCalls.length;
+      const messageId = await startChat(nodeA, 'Turn on the kitchen light slowly');
+      await waitFor(() => (homeAssistant.serviceCalls.length > callsBefore ? true : undefined), 10_000, 'the service call');
+
+      const cancelled = await postGraphQL(`${nodeB.url}/graphql`, CANCEL, { id: messageId }, key);
+      expect(cancelled.body.data?.cancelReply.status).toBe('CANCELLED');
+
+      const stored = await postGraphQL(`${nodeB.url}/graphql`, TOOLS, { id: messageId }, key);
+      expect(homeAssistant.getState('light.kitchen')?.state).toBe('on');
+      expect(stored.body.data?.message.toolCalls).toEqual([{ name: 'call_service', status: 'COMPLETED', error: null }]);
+      expect(logEvents(nodeA, 'reply.cancelled').some((line) => line.messageId === messageId)).toBe(true);
+    } finally {
+      homeAssistant.faults.serviceCallLatencyMs = 0;
+    }
+  });
+
   it('deletes a conversation through one instance while the other generates in it', async () => {
     model.enqueue({ kind: 'stall', afterChunks: 5 });
     const started = await postGraphQL(`${nodeA.url}/graphql`, CHAT_MUTATION, { input: { message: 'A reply in a conversation that gets deleted' } }, key);
