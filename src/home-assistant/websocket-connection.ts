@@ -269,7 +269,7 @@ export class HomeAssistantConnection {
     } catch (error) {
       const invalidAuth = libraryErrorCode(error) === ERR_INVALID_AUTH;
       if (invalidAuth) this.scheduleReconnect('Home Assistant rejected the access token. Check HA_TOKEN.');
-      else this.scheduleReconnect('Home Assistant could not be reached. Check HA_URL and that Home Assistant is running.', cause ?? 'timed out');
+      else this.scheduleReconnect('Home Assistant could not be reached.', cause ?? 'timed out');
       return;
     }
     if (this.closed) {
@@ -334,9 +334,10 @@ export class HomeAssistantConnection {
     const base = Math.min(max, initial * 2 ** Math.min(this.failedAttempts - 1, 16));
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.setStatus({ state: 'disconnected', problem });
+    // The problem reaches users through tool results, so the hint for the operator is in the log only.
     this.logger.warn(
       { event: 'home_assistant.reconnect_scheduled', attempt: this.failedAttempts, retryInMs: delay, problem, url: loggedUrl(this.settings.url), cause },
-      'Home Assistant is not connected; connecting again later',
+      cause ? 'Home Assistant is not connected; check HA_URL and that Home Assistant is running. Connecting again later' : 'Home Assistant is not connected; connecting again later',
     );
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => void this.connect(), delay);

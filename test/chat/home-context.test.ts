@@ -263,7 +263,8 @@ describe('Home Assistant outages', () => {
         'the failed first connection',
       );
       const failure = server.logs.find((line) => line.event === 'home_assistant.reconnect_scheduled');
-      expect(failure?.problem).toBe('Home Assistant could not be reached. Check HA_URL and that Home Assistant is running.');
+      expect(failure?.problem).toBe('Home Assistant could not be reached.');
+      expect(failure?.msg).toContain('check HA_URL and that Home Assistant is running');
       expect(failure?.url).toBe(`${homeAssistant.url.replace(/^http/, 'ws')}/api/websocket`);
       expect(typeof failure?.cause).toBe('string');
       expect(JSON.stringify(failure)).not.toContain(homeAssistant.token);
