@@ -130,7 +130,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   let redisBus: RedisEventBus | undefined;
   try {
-    redisBus = config.redisUrl && !options.bus ? await createRedisEventBus(config.redisUrl, logger) : undefined;
+    redisBus = config.redisUrl && !options.bus ? await createRedisEventBus(config.redisUrl, logger, config.redisKeyPrefix) : undefined;
   } catch (error) {
     await db.close();
     throw error;

@@ -3,9 +3,6 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { createEventTargetBus, type EventBus, type PayloadEventTarget } from './event-bus.js';
 
-/** Every channel of this service starts with this, so other users of the same Redis see none of them. */
-export const REDIS_CHANNEL_PREFIX = 'ha-ai-agent:';
-
 /** Time allowed for the first connection at startup, in milliseconds. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -55,10 +52,13 @@ function watchConnection(client: Redis, role: string, logger: Logger): void {
  * Creates an event bus over Redis pub/sub, so reply events reach subscribers on every instance. It uses two
  * connections, because a Redis connection in subscriber mode cannot publish.
  *
+ * Every channel starts with `channelPrefix` (REDIS_KEY_PREFIX), so deployments that share one Redis
+ * never see each other's events or cancel requests.
+ *
  * Redis keeps no history: events published while a subscriber's connection is down never reach it.
  * Reply streams recover those from stored events (see followReply).
  */
-export async function createRedisEventBus(url: string, logger: Logger): Promise<RedisEventBus> {
+export async function createRedisEventBus(url: string, logger: Logger, channelPrefix: string): Promise<RedisEventBus> {
   const options = { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 2 };
   const publisher = new Redis(url, { ...options, connectionName: 'ha-ai-agent-publish', enableOfflineQueue: false });
   const subscriber = new Redis(url, { ...options, connectionName: 'ha-ai-agent-subscribe' });
@@ -101,16 +101,16 @@ export async function createRedisEventBus(url: string, logger: Logger): Promise<
   }) as unknown as PayloadEventTarget;
 
   const prefixed: PayloadEventTarget = {
-    addEventListener: (type, listener) => target.addEventListener(REDIS_CHANNEL_PREFIX + type, listener),
-    removeEventListener: (type, listener) => target.removeEventListener(REDIS_CHANNEL_PREFIX + type, listener),
-    dispatchEvent: (event) => target.dispatchEvent(new CustomEvent(REDIS_CHANNEL_PREFIX + event.type, { detail: (event as CustomEvent).detail })),
+    addEventListener: (type, listener) => target.addEventListener(channelPrefix + type, listener),
+    removeEventListener: (type, listener) => target.removeEventListener(channelPrefix + type, listener),
+    dispatchEvent: (event) => target.dispatchEvent(new CustomEvent(channelPrefix + event.type, { detail: (event as CustomEvent).detail })),
   };
 
   const bus = createEventTargetBus(prefixed, {
     // Redis processes the commands of one connection in order, so when this second SUBSCRIBE is confirmed,
     // the one the event target sent before it is active too.
     subscribed: (topic) =>
-      subscriber.subscribe(REDIS_CHANNEL_PREFIX + topic).then(
+      subscriber.subscribe(channelPrefix + topic).then(
         () => undefined,
         (error: Error) => logger.warn({ event: 'redis.subscribe_failed', err: { message: error.message } }, 'Subscribing in Redis failed'),
       ),

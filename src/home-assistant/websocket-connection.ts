@@ -337,7 +337,9 @@ export class HomeAssistantConnection {
     // The problem reaches users through tool results, so the hint for the operator is in the log only.
     this.logger.warn(
       { event: 'home_assistant.reconnect_scheduled', attempt: this.failedAttempts, retryInMs: delay, problem, url: loggedUrl(this.settings.url), cause },
-      cause ? 'Home Assistant is not connected; check HA_URL and that Home Assistant is running. Connecting again later' : 'Home Assistant is not connected; connecting again later',
+      cause
+        ? 'Home Assistant is not connected; check HA_URL and that Home Assistant is running. Connecting again later'
+        : 'Home Assistant is not connected; connecting again later',
     );
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => void this.connect(), delay);
