@@ -143,7 +143,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     encryptionKeyId: config.encryption.key?.id,
     logger,
   });
-  await instance.start();
+  try {
+    await instance.start();
+  } catch (error) {
+    await redisBus?.close();
+    await db.close();
+    throw error;
+  }
   const rateLimitStore = await openRateLimitStore(config.redisUrl, config.redisKeyPrefix, logger).catch(async (error: unknown) => {
     await instance.stop();
     await redisBus?.close();

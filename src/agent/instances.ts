@@ -37,11 +37,32 @@ export class InstanceRegistry {
     this.now = options.now ?? (() => new Date());
   }
 
-  /** Writes this instance's row and starts the heartbeat. */
+  /** Writes this instance's row and starts the heartbeat. Throws when another live process has the id. */
   async start(): Promise<void> {
+    if (this.options.id) await this.assertIdFree();
     await this.writeRow();
     this.timer = setInterval(() => void this.beat(), this.options.heartbeatMs);
     this.timer.unref();
+  }
+
+  /**
+   * Refuses a fixed INSTANCE_ID that a running process still beats for, because two generators under one
+   * id would end each other's replies. A recent heartbeat may also be left by a crashed process with this
+   * id, so it waits one and a half heartbeats: only a heartbeat that moves on in that time means a live one.
+   */
+  private async assertIdFree(): Promise<void> {
+    const heartbeat = async () => (await this.db.fork().findOne(InstanceSchema, { id: this.id }, { fields: ['heartbeatAt'] }))?.heartbeatAt.getTime();
+    const first = await heartbeat();
+    if (first === undefined || this.now().getTime() - first > this.timeoutMs) return;
+    this.options.logger.info(
+      { event: 'instance.id_check', instanceId: this.id },
+      'Another process used this INSTANCE_ID recently; checking whether it is still running',
+    );
+    await new Promise((resolve) => setTimeout(resolve, this.options.heartbeatMs * 1.5));
+    const second = await heartbeat();
+    if (second !== undefined && second > first) {
+      throw new Error(`INSTANCE_ID ${this.id} is used by a running instance. Give each instance its own INSTANCE_ID, or leave it unset.`);
+    }
   }
 
   private async writeRow(): Promise<void> {
