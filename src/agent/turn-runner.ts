@@ -144,6 +144,12 @@ const UNKNOWN_OUTCOME = {
   message: 'The reply ended before the outcome of this call was stored. Home Assistant may have carried it out.',
 };
 
+/** Why a tool call that sent nothing ended with its reply, stored so FAILED always comes with a reason. */
+function unsentError(reason: AbortReason | undefined): { code: string; message: string } {
+  const why = reason === 'shutdown' ? 'The server shut down' : reason === 'deadline' ? 'The reply ran out of time' : 'The reply failed';
+  return { code: 'INTERNAL_SERVER_ERROR', message: `${why} before this action was confirmed or run. Nothing was done.` };
+}
+
 /** Thrown inside a tool's deadline race; never leaves this module. */
 class ToolTimeout extends Error {}
 
@@ -298,7 +304,7 @@ export class TurnRunner {
   ): Promise<void> {
     const completedAt = new Date();
     try {
-      await this.endOpenToolCalls(writer, reason === 'cancelled' ? 'CANCELLED' : 'FAILED', committed, completedAt);
+      await this.endOpenToolCalls(writer, reason, committed, completedAt);
       if (reason === 'cancelled') {
         await writer.finish({ type: 'ReplyCancelled' }, { status: 'CANCELLED', usage, model, completedAt });
         log.info({ event: 'reply.cancelled' }, 'Reply cancelled');
@@ -324,7 +330,7 @@ export class TurnRunner {
    * committed one is open here only when storing its outcome failed, so it becomes FAILED with an
    * unknown outcome. The updates only apply to open calls, so a decision stored meanwhile is kept.
    */
-  private async endOpenToolCalls(writer: ReplyEventWriter, status: 'CANCELLED' | 'FAILED', committed: Set<string>, finishedAt: Date): Promise<void> {
+  private async endOpenToolCalls(writer: ReplyEventWriter, reason: AbortReason | undefined, committed: Set<string>, finishedAt: Date): Promise<void> {
     const open = { messageId: writer.messageId, status: { $in: ['RUNNING' as const, 'AWAITING_CONFIRMATION' as const] } };
     const ids = (await this.deps.db.fork().find(ToolCallSchema, open, { fields: ['id'], orderBy: { id: 'asc' } })).map((row) => row.id);
     if (ids.length === 0) return;
@@ -332,7 +338,10 @@ export class TurnRunner {
     const em = this.deps.db.fork();
     const sent = ids.filter((id) => committed.has(id));
     const unsent = ids.filter((id) => !committed.has(id));
-    if (unsent.length > 0) await em.nativeUpdate(ToolCallSchema, { ...open, id: { $in: unsent } }, { status, finishedAt });
+    if (unsent.length > 0) {
+      const ended = reason === 'cancelled' ? { status: 'CANCELLED' as const } : { status: 'FAILED' as const, error: unsentError(reason) };
+      await em.nativeUpdate(ToolCallSchema, { ...open, id: { $in: unsent } }, { ...ended, finishedAt });
+    }
     if (sent.length > 0) {
       await em.nativeUpdate(ToolCallSchema, { ...open, id: { $in: sent } }, { status: 'FAILED', error: UNKNOWN_OUTCOME, finishedAt });
     }

@@ -61,4 +61,33 @@ describe('graceful shutdown', () => {
     expect(stack.logs.some((line) => line.event === 'server.stopped')).toBe(true);
     await stack.close();
   });
+
+  it('fails a waiting confirmation with a reason', async () => {
+    const stack = await startTestStack();
+    const key = await stack.apiKey('alice');
+    const client = wsClient(stack.wsUrl, key);
+    const running = collectWs(client, CHAT_STREAM, { input: { message: 'Unlock the front door' } });
+    const awaiting = await waitFor(
+      () => running.results.map((result) => result.data?.chatStream).find((event) => event?.__typename === 'ToolCallAwaitingConfirmation'),
+      10_000,
+      'a confirmation request',
+    );
+
+    await stack.app.close(200);
+    await running.done;
+    await client.dispose();
+    const events = eventsOf(running.results, 'chatStream');
+    const finished = events.find(
+      (event) => event.__typename === 'ToolCallFinished' && (event.toolCall as { id: string }).id === awaiting.toolCall.id,
+    ) as StreamedEvent & { toolCall: { status: string; error: unknown } };
+    expect(events.at(-1)?.__typename).toBe('ReplyInterrupted');
+    // The event carries the row as stored.
+    expect(finished.toolCall.status).toBe('FAILED');
+    expect(finished.toolCall.error).toEqual({
+      code: 'INTERNAL_SERVER_ERROR',
+      message: 'The server shut down before this action was confirmed or run. Nothing was done.',
+    });
+    expect(stack.homeAssistant.getState('lock.front_door')?.state).toBe('locked');
+    await stack.close();
+  });
 });
