@@ -12,9 +12,9 @@ import type { Logger } from '../observability/logger.js';
  * stored one, and publishes that event so followers finish. The update only applies while the reply is
  * still STREAMING, so it cannot overwrite a reply that ended another way. Returns whether it ended it.
  *
- * NOTE: when the generator is in fact still alive (its heartbeat only stalled), it may already have
- * published events past the last stored one. A follower that saw those skips this final event as a
- * repeat and ends at its next storage check instead (`recheckAfterMs`, 5 s by default).
+ * The final event follows the last stored event, but a generator that died (or whose heartbeat only
+ * stalled) may have published later events live. Followers that saw those still take this final event
+ * (see followReply), and its message carries the stored text.
  */
 export async function endUnownedReply(
   db: Database,

@@ -2,7 +2,7 @@ import type { Database } from '../db/orm.js';
 import { MessageSchema, type Message } from '../conversations/message.entity.js';
 import { ReplyEventSchema } from '../conversations/reply-event.entity.js';
 import type { ActiveReplies } from './active-replies.js';
-import type { ChatEvent } from './chat-events.js';
+import { isTerminal, type ChatEvent } from './chat-events.js';
 import { findPlain } from '../db/plain-rows.js';
 
 /** Fields of the reply row written together with a batch of events. */
@@ -70,6 +70,13 @@ export class ReplyEventStore {
   async readStoredAfter(messageId: string, after: number): Promise<ChatEvent[]> {
     const rows = await findPlain(this.db.fork(), ReplyEventSchema, { where: { messageId, sequence: { $gt: after } }, orderBy: { sequence: 'asc' } });
     return rows.map(fromRow);
+  }
+
+  /** Reads the reply's terminal event, or returns undefined while the reply has none stored. */
+  async readTerminal(messageId: string): Promise<ChatEvent | undefined> {
+    const [row] = await findPlain(this.db.fork(), ReplyEventSchema, { where: { messageId }, orderBy: { sequence: 'desc' }, limit: 1 });
+    const event = row ? fromRow(row) : undefined;
+    return event && isTerminal(event) ? event : undefined;
   }
 
   async status(messageId: string): Promise<Message['status'] | undefined> {

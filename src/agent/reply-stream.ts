@@ -1,6 +1,7 @@
 import { AsyncQueue } from './async-queue.js';
 import { conversationDeletedTopic, conversationTopic, isTerminal, replyTopic, type ChatEvent } from './chat-events.js';
 import type { EventBus } from './event-bus.js';
+import type { Message } from '../conversations/message.entity.js';
 import type { ReplyEventStore } from './reply-event-store.js';
 
 export interface FollowReplyOptions {
@@ -15,13 +16,19 @@ export interface FollowReplyOptions {
   recheckAfterMs?: number;
   /** How long a gap between stored and live events may take to fill, in milliseconds. */
   gapTimeoutMs?: number;
-  /** Ends the stream, after the events already received, when aborted (at shutdown). */
+  /**
+   * Ends the stream when aborted (at shutdown): after the events already received, then those stored
+   * after them, so a reply that has ended still sends its terminal event.
+   */
   signal?: AbortSignal;
   /** Receives the function that ends the stream's wait for its next event. */
   closer?: StreamCloser;
 }
 
-/** Filled in by a stream with the function that ends its wait, so its owner can free it at once. */
+/**
+ * Filled in by a stream with the function that ends its wait, so its owner can free it at once. A
+ * stream closed this way reads nothing more from storage.
+ */
 export interface StreamCloser {
   close?: () => void;
 }
@@ -36,24 +43,39 @@ export class ReplayGapError extends Error {
 
 /**
  * Yields a reply's events after `after`: first the stored ones, then live ones from the bus, each
- * sequence exactly once and in order, and returns after the reply's last event.
+ * sequence exactly once and in order, and returns after the reply's terminal event.
  *
  * The live subscription starts before the stored events are read, so nothing published in between is
  * lost. A live event that runs ahead of what was read (its predecessors were published on another
  * instance but not yet stored) triggers another read until the gap is filled.
+ *
+ * One exception to "in order": when an instance dies, the events it published but had not stored yet
+ * are lost, and the recovery stores the terminal event right after the last stored one. A subscriber
+ * that saw lost events live still gets that terminal event, with a sequence it has already seen, and
+ * its message contains the stored text.
  */
 export async function* followReply(options: FollowReplyOptions): AsyncGenerator<ChatEvent> {
-  const { messageId, bus, store } = options;
+  const { messageId, after, bus, store } = options;
   const recheckAfterMs = options.recheckAfterMs ?? 5_000;
   const gapTimeoutMs = options.gapTimeoutMs ?? 5_000;
   const live = new AsyncQueue<ChatEvent>(options.capacity ?? 1_024);
   const unsubscribe = bus.subscribe(replyTopic(messageId), (payload) => live.push(payload as ChatEvent));
-  const stop = () => live.end();
+  let shuttingDown = false;
+  let closedByClient = false;
+  const stop = () => {
+    shuttingDown = true;
+    live.end();
+  };
   options.signal?.addEventListener('abort', stop, { once: true });
   if (options.signal?.aborted) stop();
-  if (options.closer) options.closer.close = stop;
+  if (options.closer) {
+    options.closer.close = () => {
+      closedByClient = true;
+      live.end();
+    };
+  }
 
-  let last = options.after;
+  let last = after;
   try {
     // Stored events are read only once the bus delivers live ones, so nothing falls between the two.
     await unsubscribe.ready;
@@ -62,31 +84,39 @@ export async function* followReply(options: FollowReplyOptions): AsyncGenerator<
       last = event.sequence;
       if (isTerminal(event)) return;
     }
-    // A reply that has already ended and whose last event lies at or before `after` has nothing more.
     const status = await store.status(messageId);
-    if (status === undefined || status !== 'STREAMING') {
-      for (const event of await store.readStoredAfter(messageId, last)) yield event;
+    if (status !== 'STREAMING') {
+      yield* readStoredEnd(store, messageId, status, last, after);
       return;
     }
 
     for (;;) {
       const taken = await live.take(recheckAfterMs);
-      if (taken.kind === 'end') return;
+      if (taken.kind === 'end') {
+        if (closedByClient || !shuttingDown) return;
+        // At shutdown the reply's last events may still be on their way through the bus (a Redis round
+        // trip). The terminal event is stored before it is published, so storage has it once the reply ended.
+        yield* readStoredEnd(store, messageId, await store.status(messageId), last, after);
+        return;
+      }
 
       if (taken.kind === 'timeout') {
         // Quiet for a while: the generator may have ended somewhere this bus does not reach.
         const quietStatus = await store.status(messageId);
-        for (const event of await store.readStoredAfter(messageId, last)) {
-          yield event;
-          last = event.sequence;
-          if (isTerminal(event)) return;
-        }
-        if (quietStatus === undefined || quietStatus !== 'STREAMING') return;
+        const read = yield* readStoredEnd(store, messageId, quietStatus, last, after);
+        if (read.ended) return;
+        last = read.last;
         continue;
       }
 
       const event = taken.value;
-      if (event.sequence <= last) continue;
+      if (event.sequence <= last) {
+        // A repeat, except for a terminal event: the stream returns after the first one it yields, so
+        // this one is new. It repeats a number when recovery ended a reply whose last live events were lost.
+        if (!isTerminal(event)) continue;
+        yield event;
+        return;
+      }
       if (event.sequence > last + 1) {
         for await (const missing of fillGap(store, messageId, last, event.sequence, gapTimeoutMs)) {
           yield missing;
@@ -102,6 +132,34 @@ export async function* followReply(options: FollowReplyOptions): AsyncGenerator<
     unsubscribe();
     live.end();
   }
+}
+
+/**
+ * Yields the stored events after `last` up to the terminal one. `status` must be read before the
+ * events, so a final status means every event is stored. When the reply has ended but its terminal
+ * event lies at or before `last`, the subscriber saw lost live events with those numbers, and the
+ * terminal event is yielded anyway. It is skipped only when it carries `after` itself and nothing
+ * beyond was seen, because a client that resubscribes after the end passes the terminal event's sequence.
+ * Returns the last sequence seen and whether the stream is done.
+ */
+async function* readStoredEnd(
+  store: ReplyEventStore,
+  messageId: string,
+  status: Message['status'] | undefined,
+  last: number,
+  after: number,
+): AsyncGenerator<ChatEvent, { last: number; ended: boolean }> {
+  let seen = last;
+  for (const event of await store.readStoredAfter(messageId, seen)) {
+    yield event;
+    seen = event.sequence;
+    if (isTerminal(event)) return { last: seen, ended: true };
+  }
+  if (status === 'STREAMING') return { last: seen, ended: false };
+  if (status === undefined) return { last: seen, ended: true };
+  const terminal = await store.readTerminal(messageId);
+  if (terminal && (terminal.sequence !== after || seen > after)) yield terminal;
+  return { last: seen, ended: true };
 }
 
 async function* fillGap(store: ReplyEventStore, messageId: string, last: number, next: number, timeoutMs: number): AsyncGenerator<ChatEvent> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { collectSse, collectWs, postGraphQL, waitFor, wsClient } from '../support/clients.js';
-import { CHAT_MUTATION, CHAT_STREAM, REPLY_STREAM, eventsOf, startTestStack, type StreamedEvent } from '../support/stack.js';
+import { redisReachable, requireRedis, TEST_REDIS_URL, uniqueRedisPrefix } from '../support/redis.js';
+import { CHAT_MUTATION, CHAT_STREAM, REPLY_STREAM, eventsOf, joinDeltas, startTestStack, type StreamedEvent } from '../support/stack.js';
 
 const CONVERSATION_EVENTS = `subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }`;
 
@@ -41,6 +42,31 @@ describe('graceful shutdown', () => {
     expect(eventsOf(replayOverSse.results, 'replyStream')).toEqual(events);
     expect(liveOverWs.results).toEqual([]);
     expect(liveOverSse.results).toEqual([]);
+    await stack.close();
+  });
+
+  it('sends the final event over Redis before completing', async (ctx) => {
+    requireRedis(await redisReachable(), ctx);
+    const stack = await startTestStack({ model: { chunkDelayMs: 5 }, env: { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: uniqueRedisPrefix() } });
+    const key = await stack.apiKey('alice');
+    stack.model.enqueue({ kind: 'text', text: LONG_TEXT });
+    const client = wsClient(stack.wsUrl, key);
+    const running = collectWs(client, CHAT_STREAM, { input: { message: 'A long story over Redis' } });
+    await waitFor(() => (running.results.length >= 3 ? true : undefined), 10_000, 'the reply to start');
+    const messageId = eventsOf(running.results, 'chatStream')[0]?.messageId as string;
+    const follower = collectSse(stack.graphqlUrl, key, REPLY_STREAM, { messageId });
+    await waitFor(() => (stack.app.services.chat.openStreams === 2 ? true : undefined), 5_000, 'two open streams');
+
+    await stack.app.close(20_000);
+    await Promise.all([running.done, follower.done]);
+    await client.dispose();
+    const events = eventsOf(running.results, 'chatStream');
+    const last = events.at(-1) as StreamedEvent & { message: { status: string; content: string } };
+    expect(last.__typename).toBe('ReplyCompleted');
+    expect(last.message.status).toBe('COMPLETED');
+    expect(joinDeltas(events)).toBe(LONG_TEXT);
+    expect(events.map((event) => event.sequence)).toEqual(events.map((_, index) => index + 1));
+    expect(eventsOf(follower.results, 'replyStream')).toEqual(events);
     await stack.close();
   });
 

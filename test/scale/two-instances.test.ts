@@ -6,6 +6,7 @@ import { SCRIPTED_MODEL_NAME, startScriptedModel, type ScriptedModel } from '../
 import { collectSse, collectWs, postGraphQL, waitFor, wsClient, type Collected } from '../support/clients.js';
 import { startServerProcess, type ServerProcess } from '../support/process.js';
 import { createTestDatabase, missingServices, TEST_REDIS_URL, type TestDatabase } from '../support/services.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { CHAT_MUTATION, REPLY_STREAM, eventsOf, joinDeltas, type StreamedEvent } from '../support/stack.js';
 
 const missing = await missingServices('PostgreSQL', 'Redis');
@@ -253,6 +254,49 @@ describe.skipIf(missing !== undefined)('two instances sharing PostgreSQL and Red
     expect(joinDeltas(events).startsWith(last.message.content)).toBe(true);
     expect(logEvents(nodeB, 'reply.recovered').some((line) => (line.messageIds as string[]).includes(messageId))).toBe(true);
   });
+
+  it('sends the stored end after a crash lost live deltas', async () => {
+    // The generating instance reaches PostgreSQL through a proxy, so cutting it off leaves the deltas it
+    // publishes from then on unstored, as a kill between publishing and the next batch write does.
+    const proxy = await startTcpProxy({ host: new URL(database.url).hostname, port: Number(new URL(database.url).port || 5432) });
+    const nodeC = await startServerProcess({ ...env, DATABASE_URL: proxy.urlFor(database.url), INSTANCE_ID: 'node-c' });
+    model.chunkDelayMs = 300;
+    const client = wsClient(`${nodeB.url.replace(/^http/, 'ws')}/graphql`, key);
+    try {
+      model.enqueue({ kind: 'stall', afterChunks: 12 });
+      const messageId = await startChat(nodeC, 'A reply whose last deltas are never stored');
+      const onB = collectWs(client, REPLY_STREAM, { messageId });
+      await waitFor(async () => ((await storedTextLength(nodeB, messageId)) > 0 ? true : undefined), 10_000, 'stored text');
+
+      proxy.cutOff();
+      const seenAtCut = Math.max(0, ...eventsOf(onB.results, 'replyStream').map((event) => event.sequence));
+      await waitFor(
+        () => (eventsOf(onB.results, 'replyStream').some((event) => event.__typename === 'ReplyDelta' && event.sequence > seenAtCut) ? true : undefined),
+        10_000,
+        'a delta published after the cut',
+      );
+      await nodeC.stop('SIGKILL');
+      await onB.done;
+
+      const events = eventsOf(onB.results, 'replyStream');
+      const deltas = events.filter((event) => event.__typename === 'ReplyDelta');
+      const last = events.at(-1) as StreamedEvent & { message: { content: string; status: string } };
+      const stored = await messageStatus(nodeB, messageId);
+      expect(last.__typename).toBe('ReplyInterrupted');
+      expect(last.message.status).toBe('INTERRUPTED');
+      expect(last.message.content).toBe(stored?.content);
+      // The terminal event follows the last stored event, so it repeats the number of a lost delta.
+      expect(last.sequence).toBeLessThanOrEqual(Math.max(...deltas.map((event) => event.sequence)));
+      expect(joinDeltas(events).length).toBeGreaterThan(last.message.content.length);
+      expect(joinDeltas(events).startsWith(last.message.content)).toBe(true);
+      expect(events.filter((event) => event.__typename === 'ReplyInterrupted')).toHaveLength(1);
+    } finally {
+      model.chunkDelayMs = 4;
+      await client.dispose();
+      await nodeC.stop('SIGKILL');
+      await proxy.close();
+    }
+  }, 30_000);
 });
 
 describe.skipIf(missing !== undefined)('limits and budgets shared by two instances', () => {
