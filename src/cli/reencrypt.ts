@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const cipher = new DataCipher(config.encryption.key, config.encryption.oldKeys);
   const timeoutMs = instanceTimeoutMs(config.instance.heartbeatMs);
   // The key check writes nothing here: reencryptAll() registers the key with the first value it encrypts.
-  const db = await openDatabase(config.databaseUrl, () => {}, { cipher, registerKey: false, instanceTimeoutMs: timeoutMs });
+  const db = await openDatabase(config.databaseUrl, () => {}, { cipher, registerKey: false, instanceTimeoutMs: timeoutMs, create: false });
   try {
     if (!values.force) await assertInstancesUseCurrentKey(db, timeoutMs);
     const target = config.encryption.key ? `key "${config.encryption.key.id}"` : 'plain text';
