@@ -9,7 +9,7 @@ import { exitWithUsage, parseCommandLine } from './usage.js';
 const USAGE = `Usage:
   npm run db:reencrypt -- [--force] [--vacuum]
 
-Rewrites every encrypted value (message text, titles, tool arguments and results, reply events) under
+Rewrites every encrypted value (message text, titles, tool calls, reply events, automation configs) under
 DATA_ENCRYPTION_KEY, reading older values with the keys in DATA_ENCRYPTION_OLD_KEYS. Without
 DATA_ENCRYPTION_KEY it decrypts everything back to plain text. Afterwards the old keys are retired and
 can be removed from the configuration. Safe while servers run, once every server uses the new key.
