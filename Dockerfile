@@ -36,6 +36,9 @@ EXPOSE 8030
 # /health is liveness only; orchestrators that route traffic should also probe /ready.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8030) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# SIGTERM lets running replies finish (up to 10 s) and ends open subscriptions cleanly.
+# SIGTERM lets running replies finish (SHUTDOWN_GRACE_SECONDS, default 10 s, plus up to
+# AGENT_TOOL_TIMEOUT_SECONDS, default 30 s, for a service call already sent) and ends open subscriptions
+# cleanly. Docker kills the container 10 s after SIGTERM unless told otherwise, and an image cannot change
+# that: run it with `--stop-timeout 50` (compose: `stop_grace_period: 50s`), see docs/operations.md.
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/main.js"]

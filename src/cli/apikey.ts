@@ -1,5 +1,6 @@
 import { ApiKeyService } from '../auth/api-key-service.js';
 import { ConfigError, loadConfig, SCOPES, type Scope, type Config } from '../config.js';
+import { describeDatabaseTarget } from '../db/database-url.js';
 import { openDatabase } from '../db/orm.js';
 import { exitWithUsage, parseCommandLine } from './usage.js';
 
@@ -8,7 +9,9 @@ const USAGE = `Usage:
   npm run apikey -- list [--user USER_ID]
   npm run apikey -- revoke KEY_ID
 
-Keys are stored in DATABASE_URL (default sqlite:./data/ha_ai_agent.db).
+Keys are stored in DATABASE_URL (default sqlite:./data/ha_ai_agent.db). create makes a new SQLite
+database when the file does not exist yet and prints which database it wrote to; list and revoke
+fail when it does not exist.
 Scopes: ${SCOPES.join(', ')}. The default is "chat read control".`;
 
 const COMMANDS = ['create', 'list', 'revoke'];
@@ -37,7 +40,8 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
   }
-  const db = await openDatabase(config.databaseUrl);
+  // Only create may start a new database, as on a first run before the server ever started.
+  const db = await openDatabase(config.databaseUrl, () => {}, { create: command === 'create' });
   const keys = new ApiKeyService(db);
   try {
     switch (command) {
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
         const created = await keys.create(values.user.trim(), { name: values.name, scopes: scopes as Scope[] | undefined });
         process.stdout.write(
           `Created API key ${created.record.id} for user ${created.record.userId} (scopes: ${created.record.scopes}).\n` +
+            `Stored in ${describeDatabaseTarget(db.target)}; only a server using this database accepts the key.\n` +
             `This is the only time the key is shown; store it now:\n\n${created.key}\n\n` +
             `Send it as "Authorization: Bearer <key>" on HTTP and SSE, or as {"authorization": "Bearer <key>"} in the graphql-ws connection_init payload.\n`,
         );

@@ -9,7 +9,7 @@ import { exitWithUsage, parseCommandLine } from './usage.js';
 const USAGE = `Usage:
   npm run db:reencrypt -- [--force] [--vacuum]
 
-Rewrites every encrypted value (message text, titles, tool arguments and results, reply events) under
+Rewrites every encrypted value (message text, titles, tool calls, reply events, automation configs) under
 DATA_ENCRYPTION_KEY, reading older values with the keys in DATA_ENCRYPTION_OLD_KEYS. Without
 DATA_ENCRYPTION_KEY it decrypts everything back to plain text. Afterwards the old keys are retired and
 can be removed from the configuration. Safe while servers run, once every server uses the new key.
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const cipher = new DataCipher(config.encryption.key, config.encryption.oldKeys);
   const timeoutMs = instanceTimeoutMs(config.instance.heartbeatMs);
   // The key check writes nothing here: reencryptAll() registers the key with the first value it encrypts.
-  const db = await openDatabase(config.databaseUrl, () => {}, { cipher, registerKey: false, instanceTimeoutMs: timeoutMs });
+  const db = await openDatabase(config.databaseUrl, () => {}, { cipher, registerKey: false, instanceTimeoutMs: timeoutMs, create: false });
   try {
     if (!values.force) await assertInstancesUseCurrentKey(db, timeoutMs);
     const target = config.encryption.key ? `key "${config.encryption.key.id}"` : 'plain text';

@@ -43,7 +43,8 @@ export const ToolCallSchema = defineEntity({
     expiresAt: p.datetime(3).nullable(),
     /** Structured detail shown with the confirmation, such as an automation's config. Encrypted at rest. */
     preview: p.type(new EncryptedJsonType('tool_calls.preview')).$type<unknown>().nullable(),
-    verification: p.json<ToolCallVerification>().nullable(),
+    /** Encrypted at rest when DATA_ENCRYPTION_KEY is set, because entity ids and states describe the home. */
+    verification: p.type(new EncryptedJsonType('tool_calls.verification')).$type<ToolCallVerification>().nullable(),
     decision: p.string().length(16).$type<ToolCallDecision>().nullable(),
     /** The user who approved or declined; always the owner. */
     decidedBy: p.string().length(255).nullable(),

@@ -1,6 +1,6 @@
-import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { openDatabase } from './orm.js';
+import { createSqliteFile, openDatabase, SQLITE_FILE_MODE } from './orm.js';
 
 export interface BackupResult {
   file: string;
@@ -15,7 +15,8 @@ const COUNTED_TABLES = ['conversations', 'messages', 'tool_calls', 'reply_events
  * Copies a SQLite database into `target` while servers keep using it. `VACUUM INTO` reads one snapshot
  * in a single read transaction, which WAL mode lets writers continue beside, so the copy is consistent
  * (each reply's text matches its stored events) and leaves out free pages. The copy is written under a
- * temporary name, checked with `PRAGMA integrity_check`, and only then renamed to `target`.
+ * temporary name, checked with `PRAGMA integrity_check`, and only then renamed to `target`, readable by
+ * its owner only. Throws DatabaseNotFoundError, creating nothing, when the source file does not exist.
  */
 export async function backupSqlite(databaseUrl: string, target: string, options: { overwrite?: boolean } = {}): Promise<BackupResult> {
   const file = path.resolve(target);
@@ -23,8 +24,10 @@ export async function backupSqlite(databaseUrl: string, target: string, options:
   const partial = `${file}.partial-${process.pid}`;
   rmSync(partial, { force: true });
 
-  const source = await openDatabase(databaseUrl, () => {}, { migrate: false });
+  const source = await openDatabase(databaseUrl, () => {}, { migrate: false, create: false });
   try {
+    // VACUUM INTO accepts an empty file, which keeps the mode it was created with.
+    createSqliteFile(partial);
     await source.orm.em.getConnection().execute('vacuum into ?', [partial]);
   } catch (error) {
     rmSync(partial, { force: true });
@@ -50,5 +53,6 @@ export async function backupSqlite(databaseUrl: string, target: string, options:
   await copy.close();
   for (const suffix of ['-wal', '-shm']) rmSync(`${partial}${suffix}`, { force: true });
   renameSync(partial, file);
+  chmodSync(file, SQLITE_FILE_MODE);
   return { file, bytes: statSync(file).size, rows };
 }

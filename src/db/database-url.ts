@@ -10,3 +10,14 @@ export function parseDatabaseUrl(databaseUrl: string): DatabaseTarget {
   }
   return { kind: 'postgresql', url: databaseUrl };
 }
+
+/**
+ * Names the database of a target for messages: the SQLite file path, or the PostgreSQL host and
+ * database. The PostgreSQL user name and password are left out.
+ */
+export function describeDatabaseTarget(target: DatabaseTarget): string {
+  if (target.kind === 'sqlite') return target.file === ':memory:' ? 'in-memory SQLite database' : `SQLite file ${target.file}`;
+  const url = new URL(target.url);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  return `PostgreSQL database "${database}" on ${url.host}`;
+}

@@ -1,3 +1,5 @@
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
 import { MikroORM, type Options } from '@mikro-orm/core';
 import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
@@ -120,6 +122,39 @@ export interface OpenDatabaseOptions {
   migrate?: boolean;
   /** Receives the query builder's warnings, such as a pooled connection that broke; ignored when omitted. */
   warn?: (message: string) => void;
+  /**
+   * Whether a missing SQLite file may be created. Tools that only read or change existing data turn it
+   * off, so a wrong DATABASE_URL fails instead of creating an empty database elsewhere.
+   * @default true
+   */
+  create?: boolean;
+}
+
+/** Raised when DATABASE_URL names a SQLite file that does not exist and creating it was not allowed. */
+export class DatabaseNotFoundError extends Error {
+  constructor(
+    readonly file: string,
+    databaseUrl: string,
+  ) {
+    super(`SQLite database not found: ${file} does not exist (DATABASE_URL=${databaseUrl}). Check DATABASE_URL. Nothing was created.`);
+    this.name = 'DatabaseNotFoundError';
+  }
+}
+
+/** Mode of SQLite database files: they hold conversations and key hashes, so only the owner may read them. */
+export const SQLITE_FILE_MODE = 0o600;
+
+/**
+ * Makes sure a SQLite file exists with SQLITE_FILE_MODE before SQLite opens it. SQLite gives the -wal and
+ * -shm files it creates later the mode of the database file. An existing file keeps the mode its operator
+ * chose; a new empty file is a valid empty database.
+ */
+export function createSqliteFile(file: string): void {
+  if (existsSync(file)) return;
+  mkdirSync(path.dirname(file), { recursive: true });
+  closeSync(openSync(file, 'a', SQLITE_FILE_MODE));
+  // The mode given to open() is reduced by the umask; chmod sets it exactly.
+  chmodSync(file, SQLITE_FILE_MODE);
 }
 
 /**
@@ -128,6 +163,10 @@ export interface OpenDatabaseOptions {
  */
 export async function openDatabase(databaseUrl: string, log: (message: string) => void = () => {}, options: OpenDatabaseOptions = {}): Promise<Database> {
   const target = parseDatabaseUrl(databaseUrl);
+  if (target.kind === 'sqlite' && target.file !== ':memory:') {
+    if (options.create === false && !existsSync(target.file)) throw new DatabaseNotFoundError(target.file, databaseUrl);
+    createSqliteFile(target.file);
+  }
   const orm = await MikroORM.init({
     ...driverOptions(target),
     entities,

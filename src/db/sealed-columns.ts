@@ -28,6 +28,7 @@ export const SEALED_TABLES: SealedTable[] = [
       { entity: 'ToolCall', property: 'result', column: 'result', json: true },
       { entity: 'ToolCall', property: 'summary', column: 'summary', json: false },
       { entity: 'ToolCall', property: 'preview', column: 'preview', json: true },
+      { entity: 'ToolCall', property: 'verification', column: 'verification', json: true },
     ],
   },
   { table: 'reply_events', keys: ['message_id', 'sequence'], columns: [{ entity: 'ReplyEvent', property: 'payload', column: 'payload', json: true }] },

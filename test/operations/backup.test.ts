@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,5 +121,38 @@ describe('SQLite backup', () => {
     expect(postgres.code).toBe(2);
     expect(postgres.stderr).toContain('pg_dump --format=custom');
     await postGraphQL(stack.graphqlUrl, `mutation($id: ID!) { cancelReply(messageId: $id) { id } }`, { id: replyId }, key);
+  });
+
+  it('refuses a missing database and creates nothing', async () => {
+    const missing = path.join(folder, 'missing');
+    const source = path.join(missing, 'ha_ai_agent.db');
+    const file = path.join(folder, 'from-missing.db');
+    const databaseUrl = `sqlite:${source}`;
+    const [backup, reencrypt] = await Promise.all([
+      runCommand('src/cli/backup.ts', [file], { DATABASE_URL: databaseUrl }),
+      runCommand('src/cli/reencrypt.ts', [], { DATABASE_URL: databaseUrl, DATA_ENCRYPTION_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}` }),
+    ]);
+    const notFound = `SQLite database not found: ${source} does not exist (DATABASE_URL=${databaseUrl}). Check DATABASE_URL. Nothing was created.\n`;
+    expect(backup.code).toBe(1);
+    expect(backup.stderr).toBe(`Backup failed: ${notFound}`);
+    expect(reencrypt.code).toBe(1);
+    expect(reencrypt.stderr).toBe(`Re-encryption failed: ${notFound}`);
+    expect(existsSync(missing)).toBe(false);
+    expect(readdirSync(folder).filter((name) => name.startsWith('from-missing'))).toEqual([]);
+  });
+
+  it('creates database and backup files readable by the owner only', async () => {
+    const file = path.join(folder, 'private', 'new.db');
+    const db = await openDatabase(`sqlite:${file}`);
+    try {
+      for (const name of [file, `${file}-wal`, `${file}-shm`]) {
+        expect({ name, mode: statSync(name).mode & 0o777 }).toEqual({ name, mode: 0o600 });
+      }
+      const backup = path.join(folder, 'private-backup.db');
+      await backupSqlite(`sqlite:${file}`, backup);
+      expect(statSync(backup).mode & 0o777).toBe(0o600);
+    } finally {
+      await db.close();
+    }
   });
 });

@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/fixtures.js';
 import { startServerProcess } from '../support/process.js';
 
-/** Runs `npm run build` (the TypeScript compiler, then a copy of the chat page) and returns its exit code and output. */
+/** Runs `npm run build` (the TypeScript compiler, then a copy of the chat page and the simulator homes) and returns its exit code and output. */
 function build(): Promise<{ code: number | null; output: string }> {
   const child = spawn('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -22,6 +24,15 @@ describe('production build', () => {
     const result = await build();
     expect(result.output).toBe('');
     expect(result.code).toBe(0);
+
+    // dist/cli/demo.js loads the demo home next to the compiled simulator.
+    const built = path.join(repoRoot, 'dist/simulators/homes/demo-home.json');
+    expect(readFileSync(built, 'utf8')).toBe(readFileSync(path.join(repoRoot, 'src/simulators/homes/demo-home.json'), 'utf8'));
+    const { DEMO_HOME_PATH, loadHome } = (await import(
+      pathToFileURL(path.join(repoRoot, 'dist/simulators/home-assistant/load-home.js')).href
+    )) as typeof import('../../src/simulators/home-assistant/load-home.js');
+    expect(DEMO_HOME_PATH).toBe(built);
+    expect(loadHome(DEMO_HOME_PATH).states.length).toBeGreaterThan(0);
 
     const server = await startServerProcess({ DATABASE_URL: 'sqlite::memory:', NODE_ENV: 'production' }, 20_000, [path.join(repoRoot, 'dist/main.js')]);
     try {

@@ -70,6 +70,7 @@ async function rawValues(server: TestServer): Promise<string[]> {
     ...(await connection.execute<{ value: string }[]>('select content as value from messages')),
     ...(await connection.execute<{ value: string }[]>(`select ${json('arguments')} as value from tool_calls`)),
     ...(await connection.execute<{ value: string }[]>(`select ${json('result')} as value from tool_calls where result is not null`)),
+    ...(await connection.execute<{ value: string }[]>(`select ${json('verification')} as value from tool_calls where verification is not null`)),
     ...(await connection.execute<{ value: string }[]>(`select ${json('payload')} as value from reply_events`)),
   ];
   return rows.map((row) => row.value);
@@ -127,12 +128,14 @@ describe('encryption at rest', () => {
       const key = await server.apiKey('alice');
       const read = await postGraphQL(
         server.graphqlUrl,
-        `query($id: ID!) { message(id: $id) { content conversation { title } toolCalls { arguments result } } }`,
+        `query($id: ID!) { message(id: $id) { content conversation { title } toolCalls { arguments result verification { outcome entities { entityId state } } } } }`,
         { id: tool[0]?.messageId },
         key,
       );
       expect(read.body.data?.message.conversation.title).toBe('Turn on the kitchen light');
       expect(read.body.data?.message.toolCalls[1].arguments).toMatchObject({ entity_ids: ['light.kitchen'] });
+      // The outcome depends on the light's state before the call, which other tests share.
+      expect(read.body.data?.message.toolCalls[1].verification.entities).toEqual([{ entityId: 'light.kitchen', state: 'on' }]);
       const replay = collectSse(server.graphqlUrl, key, REPLY_STREAM, { messageId: echo[0]?.messageId });
       await replay.done;
       expect(eventsOf(replay.results, 'replyStream')).toEqual(echo);

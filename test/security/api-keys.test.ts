@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '../../src/auth/api-key-format.js';
+import { describeDatabaseTarget, parseDatabaseUrl } from '../../src/db/database-url.js';
 import { buildSchema } from '../../src/graphql/schema.js';
 import { postGraphQL } from '../support/clients.js';
 import { repoRoot } from '../support/fixtures.js';
@@ -53,6 +54,7 @@ describe('API key storage', () => {
     expect(id).toBeDefined();
     expect(Buffer.from(secret as string, 'base64url')).toHaveLength(32);
     expect(output).toContain('This is the only time the key is shown');
+    expect(output).toContain(`Stored in SQLite file ${path.join(dataDir, 'test.db')}; only a server using this database accepts the key.\n`);
 
     const rows = await server.app.services.db.fork().getConnection().execute('select * from api_keys where id = ?', [id]);
     expect(rows).toHaveLength(1);
@@ -129,6 +131,36 @@ describe('apikey command', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe('No API key has the id ffffffffffffffff. Run "npm run apikey -- list" to see the ids.\n');
+  });
+
+  it('refuses list and revoke on a missing database', async () => {
+    const folder = path.join(dataDir, 'nonexistent');
+    const file = path.join(folder, 'y.db');
+    const env = { DATABASE_URL: `sqlite:${file}` };
+    const [list, revoke] = await Promise.all([
+      runCommand('src/cli/apikey.ts', ['list'], env),
+      runCommand('src/cli/apikey.ts', ['revoke', 'ffffffffffffffff'], env),
+    ]);
+    for (const result of [list, revoke]) {
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(`SQLite database not found: ${file} does not exist (DATABASE_URL=sqlite:${file}). Check DATABASE_URL. Nothing was created.\n`);
+    }
+    expect(existsSync(folder)).toBe(false);
+  });
+
+  it('create names the new database it made', async () => {
+    const file = path.join(dataDir, 'first-run', 'keys.db');
+    const result = await runCommand('src/cli/apikey.ts', ['create', '--user', 'bob'], { DATABASE_URL: `sqlite:${file}` });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`Stored in SQLite file ${file}; only a server using this database accepts the key.\n`);
+    expect(existsSync(file)).toBe(true);
+  });
+
+  it('names a PostgreSQL database without credentials', () => {
+    const name = describeDatabaseTarget(parseDatabaseUrl('postgres://agent:s3cret@db.internal:5433/ha_ai_agent?sslmode=require'));
+    expect(name).toBe('PostgreSQL database "ha_ai_agent" on db.internal:5433');
   });
 });
 

@@ -12,6 +12,7 @@ export const CreatedAutomationSchema = defineEntity({
     automationId: p.string().length(255),
     /** The automation.* entity Home Assistant made for it; null until it appeared. */
     entityId: p.string().length(255).nullable(),
+    /** NOTE: stored plain even with DATA_ENCRYPTION_KEY, because an encrypted alias can exceed the 255-character column. */
     alias: p.string().length(255),
     /** Encrypted at rest when DATA_ENCRYPTION_KEY is set. */
     config: p.type(new EncryptedJsonType('created_automations.config')).$type<Record<string, unknown>>(),
