@@ -45,16 +45,23 @@ describe('CSRF', () => {
   });
 
   it('rejects chatStream over GET', async () => {
-    const query = 'subscription { chatStream(input: { message: "Sent by GET" }) { __typename } }';
-    const response = await fetch(`${server.graphqlUrl}?query=${encodeURIComponent(query)}`, {
-      headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' },
-    });
-    const text = await response.text();
+    const queries = [
+      'subscription { chatStream(input: { message: "Sent by GET" }) { __typename } }',
+      'subscription { ... on Subscription { chatStream(input: { message: "Sent by GET" }) { __typename } } }',
+      'subscription { ...Send } fragment Send on Subscription { ... on Subscription { chatStream(input: { message: "Sent by GET" }) { __typename } } }',
+    ];
+    for (const query of queries) {
+      for (const accept of ['text/event-stream', 'application/json']) {
+        const response = await fetch(`${server.graphqlUrl}?query=${encodeURIComponent(query)}`, {
+          headers: { authorization: `Bearer ${key}`, accept },
+        });
+        const text = await response.text();
+        expect(response.status, `${accept} ${query}`).toBe(405);
+        expect(response.headers.get('allow')).toBe('POST');
+        expect(text).toContain('chatStream sends a message, so it needs a POST request.');
+      }
+    }
     const conversations = await postGraphQL(server.graphqlUrl, '{ conversations(first: 50) { edges { node { id } } } }', {}, key);
-
-    expect(response.status).toBe(405);
-    expect(response.headers.get('allow')).toBe('POST');
-    expect(text).toContain('chatStream sends a message, so it needs a POST request.');
     expect(conversations.body.data?.conversations.edges).toHaveLength(1);
   });
 
