@@ -23,12 +23,17 @@ export const DEFAULT_PAGE_SIZE = 20;
 type ConversationCursor = { u: number; i: string };
 type MessageCursor = { i: string };
 
+/** 9999-12-31T23:59:59.999Z, the latest time a page cursor may name. */
+const LATEST_CURSOR_TIME = 253_402_300_799_999;
+
 const isConversationCursor = (value: unknown): value is ConversationCursor =>
   typeof value === 'object' &&
   value !== null &&
   typeof (value as ConversationCursor).u === 'number' &&
-  // A time outside what a Date can hold would reach the query as "Invalid Date".
-  !Number.isNaN(new Date((value as ConversationCursor).u).getTime()) &&
+  // Times this API writes lie between 1970 and 9999; anything else would reach the query as "Invalid
+  // Date" (SQLite) or a timestamp PostgreSQL rejects.
+  (value as ConversationCursor).u >= 0 &&
+  (value as ConversationCursor).u <= LATEST_CURSOR_TIME &&
   typeof (value as ConversationCursor).i === 'string' &&
   UUID_PATTERN.test((value as ConversationCursor).i);
 

@@ -147,7 +147,16 @@ describe('input validation', () => {
   it('rejects a cursor this API did not make', async () => {
     const id = '0193a5c4-8f3e-7c1a-9b2d-4e5f6a7b8c9d';
     const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-    const cursors = ['bm9wZQ', forged({ u: 1e300, i: id }), forged({ u: -1e300, i: id }), forged({ u: 'soon', i: id }), forged({ u: 1, i: 'x' })];
+    const cursors = [
+      'bm9wZQ',
+      forged({ u: 1e300, i: id }),
+      forged({ u: -1e300, i: id }),
+      forged({ u: -8.64e15, i: id }),
+      forged({ u: 8.64e15, i: id }),
+      forged({ u: -3e14, i: id }),
+      forged({ u: 'soon', i: id }),
+      forged({ u: 1, i: 'x' }),
+    ];
     for (const cursor of cursors) {
       const response = await postGraphQL(
         server.graphqlUrl,
