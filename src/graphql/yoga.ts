@@ -15,6 +15,7 @@ import { createLoaders } from './loaders.js';
 import { useDocumentErrorCodes } from './use-document-error-codes.js';
 import { type AuthenticatedServerContext, useHttpAuthentication } from './use-http-authentication.js';
 import { useRequestErrorMasking } from './use-request-error-masking.js';
+import { useRequestParseErrors } from './use-request-parse-errors.js';
 import { useSubscriptionGuard } from './use-subscription-guard.js';
 
 /** Fields the WebSocket adapter adds to the initial context of each operation. */
@@ -100,6 +101,7 @@ export function createYogaServer(options: YogaOptions): Yoga {
     },
     plugins: [
       useRequestIdHeader(),
+      useRequestParseErrors(),
       useHttpAuthentication({ authenticator: services.authenticator, resolveClientIp: options.resolveClientIp, maskError }),
       useSecurityHeaders(),
       useCsrfPrevention('/graphql'),
