@@ -7,8 +7,9 @@ import { uuidv7 } from '../db/uuid.js';
 import type { MessageError, TokenUsage } from '../conversations/message.entity.js';
 import { ToolCallSchema, type ToolCall } from '../conversations/tool-call.entity.js';
 import type { HomeContextProvider } from '../home-assistant/home-context-provider.js';
+import { HomeAssistantRequestError } from '../home-assistant/rest-client.js';
 import type { ChatModel } from '../llm/chat-model.js';
-import { ModelError } from '../llm/model-errors.js';
+import { ModelError, modelFailureCause } from '../llm/model-errors.js';
 import { countTokens } from '../llm/tokens.js';
 import type { AssembledToolCall } from '../llm/tool-call-assembler.js';
 import type { Logger } from '../observability/logger.js';
@@ -83,6 +84,17 @@ function describeFailure(error: unknown): MessageError {
     return { code: 'LLM_UNAVAILABLE', message: 'The language model is unavailable. Try again later.', retryable: true };
   }
   return { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.', retryable: true };
+}
+
+/**
+ * What failed beneath a reply's failure, for its log line: the model's HTTP status or connection error
+ * code, or Home Assistant's status. Upstream bodies and messages stay out, because they may quote the
+ * prompt or a credential.
+ */
+function failureCause(error: unknown): Record<string, unknown> | undefined {
+  if (error instanceof ModelError) return { upstream: 'model', ...modelFailureCause(error) };
+  if (error instanceof HomeAssistantRequestError) return { upstream: 'home-assistant', status: error.status };
+  return undefined;
 }
 
 function deadlineFailure(deadlineMs: number): MessageError {
@@ -223,6 +235,7 @@ export class TurnRunner {
           tools: offerTools ? tools : [],
           signal,
           promptCacheKey: cacheKey,
+          logger: log,
           onText: (delta) => {
             if (current.text === '' && writer.content !== '' && !/\s$/.test(writer.content)) writer.emit({ type: 'ReplyDelta', text: '\n\n' });
             current.text += delta;
@@ -311,7 +324,7 @@ export class TurnRunner {
       }
       const failure = reason === 'deadline' ? deadlineFailure(this.deps.turnDeadlineMs) : describeFailure(error);
       if (failure.code === 'INTERNAL_SERVER_ERROR') log.error({ event: 'reply.failed', err: error }, 'Reply failed unexpectedly');
-      else log.warn({ event: 'reply.failed', code: failure.code }, 'Reply failed');
+      else log.warn({ event: 'reply.failed', code: failure.code, cause: reason === 'deadline' ? { kind: 'deadline' } : failureCause(error) }, 'Reply failed');
       await writer.finish({ type: 'ReplyFailed', ...failure }, { status: 'FAILED', error: failure, usage, model, completedAt });
     } catch (storeError) {
       log.error({ event: 'reply.finish_failed', err: storeError }, 'Storing the end of the reply failed');
