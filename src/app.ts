@@ -32,7 +32,7 @@ import { createErrorMasker } from './graphql/errors.js';
 import { buildSchema } from './graphql/schema.js';
 import { attachWebSocketServer } from './graphql/websocket.js';
 import { useOperationRateLimit } from './graphql/use-operation-rate-limit.js';
-import { createYogaServer } from './graphql/yoga.js';
+import { createYogaServer, type ServerContext } from './graphql/yoga.js';
 import { HomeAssistantClient } from './home-assistant/home-assistant.js';
 import { HomeContextProvider } from './home-assistant/home-context-provider.js';
 import { DEFAULT_BACKOFF } from './llm/backoff.js';
@@ -42,8 +42,10 @@ import { Metrics } from './observability/metrics.js';
 import { databaseProbe, homeAssistantProbe, modelProbe, redisProbe } from './observability/probes.js';
 import { Readiness } from './observability/readiness.js';
 import { newRequestId } from './observability/request-id.js';
+import { logRequestWhenDone } from './observability/http-request-log.js';
 import { useOperationMetrics } from './observability/use-operation-metrics.js';
 import { useOperationsEndpoints } from './observability/use-operations-endpoints.js';
+import { useRequestLog } from './observability/use-request-log.js';
 import { createClientIpResolver } from './security/client-ip.js';
 import { DataCipher } from './security/data-cipher.js';
 import { openRateLimitStore } from './security/rate-limit/open-store.js';
@@ -331,6 +333,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     plugins: [
       useOperationsEndpoints({ readiness, metrics, metricsToken: config.metricsToken }),
       useOperationMetrics(metrics),
+      useRequestLog(),
       usePrometheus({
         registry: metrics.registry,
         endpoint: false,
@@ -362,7 +365,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const server = createServer((request, response) => {
     if (serveWebPage(request, response)) return;
     const requestId = newRequestId(request.headers['x-request-id'] as string | undefined);
-    void yoga(request, response, { requestId });
+    const serverContext: ServerContext = { requestId, requestLog: {} };
+    logRequestWhenDone(logger, request, response, serverContext, resolveClientIp);
+    void yoga(request, response, serverContext);
   });
   const websocket = attachWebSocketServer({
     server,

@@ -6,6 +6,7 @@ import type { CredentialLifetime } from '../auth/credential-lifetime.js';
 import type { Logger } from '../observability/logger.js';
 import { cleanErrorMessage } from '../observability/safe-error.js';
 import { newRequestId } from '../observability/request-id.js';
+import type { RequestLogFields } from '../observability/use-request-log.js';
 import type { ClientIpResolver } from '../security/client-ip.js';
 import type { GraphQLContext, Services } from './context.js';
 import { corsForAllowedOrigins, useCsrfPrevention, usePostOnlySubscriptions, useSecurityHeaders } from '../security/http-guards.js';
@@ -48,6 +49,8 @@ export type ServerContext = Record<string, unknown> &
     websocket?: WebSocketContextExtra;
     /** Set once the request was counted against the caller's operation limit. */
     operationCounted?: boolean;
+    /** Filled in with the operation's type and name for the HTTP request's log line. */
+    requestLog?: RequestLogFields;
   };
 
 export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;

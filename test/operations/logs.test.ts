@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectSse, postGraphQL } from '../support/clients.js';
+import { collectSse, postGraphQL, waitFor, wsClient } from '../support/clients.js';
 import { CHAT_STREAM, eventsOf, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -55,5 +55,51 @@ describe('auth.rejected', () => {
   it('names the client address for a bad JWT', async () => {
     await postGraphQL(stack.graphqlUrl, '{ viewer { id } }', {}, 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.bad-signature');
     expect(linesOf('auth.rejected').find((line) => line.credential === 'jwt')).toMatchObject({ clientIp: '127.0.0.1' });
+  });
+});
+
+describe('http.request', () => {
+  it('logs one line per GraphQL request', async () => {
+    const longName = `Viewer${'X'.repeat(300)}`;
+    const secretVariable = 'variable-value-never-logged';
+    const response = await fetch(stack.graphqlUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': 'request-log-test-0001' },
+      body: JSON.stringify({ query: `query ${longName}($id: ID!) { viewer { id } message(id: $id) { id } }`, variables: { id: secretVariable } }),
+    });
+    await response.text();
+
+    const line = await waitFor(() => linesOf('http.request').find((entry) => entry.requestId === 'request-log-test-0001'));
+    expect(line).toMatchObject({ level: 'info', userId: 'alice', operationType: 'query', path: '/graphql', status: response.status, clientIp: '127.0.0.1' });
+    expect(line.durationMs).toBeTypeOf('number');
+    expect(String(line.operationName).length).toBeLessThanOrEqual(101);
+    expect(String(line.operationName).startsWith('ViewerXXX')).toBe(true);
+    const text = JSON.stringify(line);
+    expect(text).not.toContain(secretVariable);
+    expect(text).not.toContain('message(id');
+    expect(text).not.toContain(key.slice(-20));
+  });
+
+  it('logs probes at debug only', async () => {
+    for (const path of ['/health', '/ready', '/metrics']) await (await fetch(`${stack.url}${path}`)).text();
+    const probes = await waitFor(() => {
+      const lines = linesOf('http.request').filter((entry) => entry.path !== '/graphql');
+      return lines.length >= 3 ? lines : undefined;
+    });
+    expect(probes.map((entry) => entry.level)).toEqual(['debug', 'debug', 'debug']);
+  });
+
+  it('logs WebSocket operations at debug', async () => {
+    const client = wsClient(stack.wsUrl, key);
+    const result = await new Promise<unknown>((resolve, reject) => {
+      client.subscribe({ query: 'query WsViewer { viewer { id } }' }, { next: resolve, error: reject, complete: () => {} });
+    });
+    expect(result).toMatchObject({ data: { viewer: { id: 'alice' } } });
+    await client.dispose();
+
+    const started = await waitFor(() => linesOf('websocket.operation_started').find((entry) => entry.operationName === 'WsViewer'));
+    expect(started).toMatchObject({ level: 'debug', userId: 'alice', operationType: 'query' });
+    const ended = await waitFor(() => linesOf('websocket.operation_ended').find((entry) => entry.requestId === started.requestId));
+    expect(ended).toMatchObject({ level: 'debug', userId: 'alice' });
   });
 });
