@@ -25,7 +25,7 @@ export function logRequestWhenDone(
 ): void {
   const startedAt = performance.now();
   const path = (request.url ?? '/').split('?')[0] ?? '/';
-  // The address is read now, because Node forgets the peer once the socket has closed.
+  // The address is read now, because Node no longer has the peer address once the socket has closed.
   const clientIp = resolveClientIp(request);
   response.once('close', () => {
     const level = path === '/graphql' ? 'info' : 'debug';

@@ -1,7 +1,7 @@
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
-/** Longest client-chosen operation name kept in a request log line, in characters. */
+/** Maximum length of a client-chosen operation name in a log line, in characters. */
 const MAX_OPERATION_NAME_CHARS = 100;
 
 /** Cuts a client-chosen operation name to a length fit for a log line. */
@@ -9,7 +9,7 @@ export function capOperationName(name: string): string {
   return name.length > MAX_OPERATION_NAME_CHARS ? `${name.slice(0, MAX_OPERATION_NAME_CHARS)}…` : name;
 }
 
-/** What the GraphQL layer learns about an HTTP request, for its log line once the response ends. */
+/** Fields of an HTTP request that the GraphQL layer fills in for the request's log line. */
 export interface RequestLogFields {
   /** The authenticated caller's user id. */
   userId?: string;
