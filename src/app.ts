@@ -42,6 +42,7 @@ import { Metrics } from './observability/metrics.js';
 import { databaseProbe, homeAssistantProbe, modelProbe, redisProbe } from './observability/probes.js';
 import { Readiness } from './observability/readiness.js';
 import { newRequestId } from './observability/request-id.js';
+import { startupSummary } from './observability/startup-summary.js';
 import { logRequestWhenDone } from './observability/http-request-log.js';
 import { useOperationMetrics } from './observability/use-operation-metrics.js';
 import { useOperationsEndpoints } from './observability/use-operations-endpoints.js';
@@ -98,7 +99,7 @@ function listenError(error: NodeJS.ErrnoException, host: string, port: number): 
 }
 
 /** Secrets from the configuration, which the logger scrubs from every line. */
-function configuredSecrets(config: Config): string[] {
+export function configuredSecrets(config: Config): string[] {
   const dataKeys = [config.encryption.key, ...config.encryption.oldKeys].flatMap((key) =>
     key ? [key.key.toString('base64'), key.key.toString('base64url')] : [],
   );
@@ -406,6 +407,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
           logger.info({ event: 'server.listening', url, graphiql: config.graphiql, instanceId: instance.id }, `Listening on ${url}/graphql`);
+          logger.info(startupSummary(config, instance.id, url), 'Server started');
           resolve(url);
         });
       }),
