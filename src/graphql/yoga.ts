@@ -90,6 +90,9 @@ export function createYogaServer(options: YogaOptions): Yoga {
     renderGraphiQL,
     cors: corsForAllowedOrigins(options.allowedOrigins),
     maskedErrors: { maskError: (error) => maskError(error) },
+    // Parsed documents stay cached, but syntax errors are not: Yoga throws a cached one before the
+    // plugins' parse hooks run, so the same error object reached the masker again and went uncounted.
+    parserAndValidationCache: { errorCache: { get: () => undefined, set: () => {} } },
     // Yoga logs several debug lines per request; the level checks keep their text from being built
     // and cleaned when nobody reads it.
     logging: {
@@ -110,7 +113,7 @@ export function createYogaServer(options: YogaOptions): Yoga {
       useCsrfPrevention('/graphql'),
       usePostOnlySubscriptions(['chatStream']),
       useQueryLimits(options.queryLimits),
-      useDocumentErrorCodes({ hideSuggestions: !options.queryLimits.introspection }),
+      useDocumentErrorCodes({ hideSuggestions: !options.queryLimits.introspection, maskError }),
       useSubscriptionGuard({ lifetime: options.lifetime, maskError }),
       ...(options.plugins ?? []),
       useRequestErrorMasking(maskError),

@@ -100,6 +100,35 @@ describe('/metrics', () => {
     expect(sample(text, 'ha_ai_agent_home_assistant_request_duration_seconds_count', { operation: 'get_states', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
   });
 
+  it('counts every validation error', async () => {
+    const count = async () => sample((await scrape(stack.url)).text, 'ha_ai_agent_graphql_errors_total', { code: 'BAD_USER_INPUT' }) ?? 0;
+    const before = await count();
+    const server = await startTestServer({ env: { GRAPHQL_INTROSPECTION: 'false' } });
+    try {
+      const serverKey = await server.apiKey('alice');
+      const serverCount = async () => sample((await scrape(server.url)).text, 'ha_ai_agent_graphql_errors_total', { code: 'BAD_USER_INPUT' }) ?? 0;
+      let returned = 0;
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        for (const query of ['{ viewer { noSuchField } }', '{ __schema { types { name } } }']) {
+          const response = await postGraphQL(server.graphqlUrl, query, {}, serverKey);
+          expect(response.body.errors?.length).toBeGreaterThan(0);
+          for (const error of response.body.errors ?? []) expect(error.extensions?.code).toBe('BAD_USER_INPUT');
+          returned += response.body.errors?.length ?? 0;
+        }
+      }
+      expect(await serverCount()).toBe(returned);
+    } finally {
+      await server.close();
+    }
+
+    // The same documents again, which Yoga answers from its parse and validation caches.
+    await postGraphQL(stack.graphqlUrl, '{ viewer { noSuchField } }', {}, key);
+    await postGraphQL(stack.graphqlUrl, '{ viewer { noSuchField } }', {}, key);
+    await postGraphQL(stack.graphqlUrl, '{ viewer {', {}, key);
+    await postGraphQL(stack.graphqlUrl, '{ viewer {', {}, key);
+    expect(await count()).toBe(before + 4);
+  });
+
   it('tracks open subscriptions', async () => {
     const start = await postGraphQL(
       stack.graphqlUrl,
