@@ -121,9 +121,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     warn: (message) => logger.warn({ event: 'database.warning', detail: message }, 'Database driver warning'),
   });
 
+  const metrics = new Metrics();
   // Without Redis this is the only instance, so every reply still STREAMING lost its generator.
   if (!config.redisUrl) {
     const interrupted = await interruptOrphanedReplies(db);
+    if (interrupted.length > 0) metrics.replies.inc({ status: 'INTERRUPTED' }, interrupted.length);
     if (interrupted.length > 0)
       logger.warn(
         { event: 'reply.recovered', count: interrupted.length, messageIds: interrupted },
@@ -139,7 +141,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     throw error;
   }
   const bus: EventBus = options.bus ?? redisBus ?? createMemoryEventBus();
-  const metrics = new Metrics();
   const instance = new InstanceRegistry(db, {
     id: config.instance.id,
     heartbeatMs: config.instance.heartbeatMs,
@@ -267,10 +268,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     instanceId: instance.id,
     liveInstanceIds: () => instance.liveIds(),
     toolTimeoutMs: config.agent.toolTimeoutMs,
+    onReplyEnded: (status) => metrics.replies.inc({ status }),
   });
 
   // With several instances, replies end only once the instance generating them has stopped its heartbeat.
-  const sweeper = new AbandonedReplySweeper({ db, registry: instance, bus, isRunningHere: (messageId) => active.get(messageId) !== undefined, logger });
+  const sweeper = new AbandonedReplySweeper({
+    db,
+    registry: instance,
+    bus,
+    isRunningHere: (messageId) => active.get(messageId) !== undefined,
+    logger,
+    onReplyEnded: (status) => metrics.replies.inc({ status }),
+  });
   if (config.redisUrl) await sweeper.sweep();
   sweeper.start(config.instance.heartbeatMs);
 
