@@ -10,6 +10,7 @@ import type { HomeContextProvider } from '../home-assistant/home-context-provide
 import { HomeAssistantRequestError } from '../home-assistant/rest-client.js';
 import type { ChatModel } from '../llm/chat-model.js';
 import { ModelError, modelFailureCause } from '../llm/model-errors.js';
+import { ActiveTime } from './active-time.js';
 import { countTokens } from '../llm/tokens.js';
 import type { AssembledToolCall } from '../llm/tool-call-assembler.js';
 import type { Logger } from '../observability/logger.js';
@@ -66,6 +67,8 @@ export interface Turn {
 /** A turn while it runs, with the ids of its tool calls that committed (see ToolContext.commit). */
 interface RunningTurn extends Turn {
   committed: Set<string>;
+  /** Time since the turn started, without confirmation waits, for the time to first token. */
+  activeTime: ActiveTime;
 }
 
 /** Turns a failure into the code and safe message stored on the reply and sent in ReplyFailed. */
@@ -172,7 +175,7 @@ export class TurnRunner {
 
   async run(started: Turn): Promise<void> {
     const { deps } = this;
-    const turn: RunningTurn = { ...started, committed: new Set() };
+    const turn: RunningTurn = { ...started, committed: new Set(), activeTime: new ActiveTime() };
     const { reply } = turn;
     const log = deps.logger.child({ userId: turn.caller.userId, conversationId: reply.conversationId, messageId: reply.messageId });
     const writer = new ReplyEventWriter({
@@ -180,11 +183,12 @@ export class TurnRunner {
       store: deps.store,
       bus: deps.bus,
       logger: log,
-      observer: deps.metrics?.observeReply(userClassOf(turn.caller)),
+      observer: deps.metrics?.observeReply(userClassOf(turn.caller), () => turn.activeTime.elapsedMs()),
     });
     const signal = reply.controller.signal;
     const startedAt = Date.now();
-    let firstTokenAt: number | undefined;
+    /** Time to the first text delta, without confirmation waits. */
+    let firstTokenMs: number | undefined;
 
     const usage: TokenUsage = { promptTokens: 0, completionTokens: 0, totalTokens: 0, estimated: false };
     /** The part of `usage` counted locally, charged to the budget as an estimate. */
@@ -239,7 +243,7 @@ export class TurnRunner {
           onText: (delta) => {
             if (current.text === '' && writer.content !== '' && !/\s$/.test(writer.content)) writer.emit({ type: 'ReplyDelta', text: '\n\n' });
             current.text += delta;
-            firstTokenAt ??= Date.now();
+            firstTokenMs ??= Math.round(turn.activeTime.elapsedMs());
             writer.emit({ type: 'ReplyDelta', text: delta });
           },
         });
@@ -282,7 +286,7 @@ export class TurnRunner {
       log.info(
         {
           event: 'reply.completed',
-          firstTokenMs: firstTokenAt ? firstTokenAt - startedAt : undefined,
+          firstTokenMs,
           durationMs: Date.now() - startedAt,
           usage: { prompt: usage.promptTokens, completion: usage.completionTokens, estimated: usage.estimated },
         },
@@ -463,7 +467,8 @@ export class TurnRunner {
     writer.emit({ type: 'ToolCallAwaitingConfirmation', toolCall: snapshot(row), summary: request.summary, expiresAt: expiresAt.toISOString() });
     log.info({ event: 'tool.awaiting_confirmation', expiresAt: expiresAt.toISOString() }, 'Tool call waits for a confirmation');
 
-    const decision = await deps.confirmations.wait(row.id, expiresAt, turn.reply.controller.signal);
+    const endWait = turn.activeTime.pause();
+    const decision = await deps.confirmations.wait(row.id, expiresAt, turn.reply.controller.signal).finally(endWait);
     await em.refresh(row);
     if (decision === 'DENIED') return rejected('FORBIDDEN', 'The user declined this action, so nothing was done.');
     if (decision === 'EXPIRED') {
