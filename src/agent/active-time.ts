@@ -1,6 +1,6 @@
 /**
  * Measures the time since a turn started without the time spent waiting for a user's confirmation, so
- * the time to first token reflects the server and the model, not how fast a person answered.
+ * the time to first token reflects the server and the model, not how fast a person responded.
  */
 export class ActiveTime {
   private readonly startedAt = performance.now();

@@ -121,7 +121,7 @@ describe('/metrics', () => {
       await server.close();
     }
 
-    // The same documents again, which Yoga answers from its parse and validation caches.
+    // The same documents again, for which Yoga has its parse and validation caches.
     await postGraphQL(stack.graphqlUrl, '{ viewer { noSuchField } }', {}, key);
     await postGraphQL(stack.graphqlUrl, '{ viewer { noSuchField } }', {}, key);
     await postGraphQL(stack.graphqlUrl, '{ viewer {', {}, key);
