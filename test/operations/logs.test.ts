@@ -1,5 +1,7 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectSse, postGraphQL, waitFor, wsClient } from '../support/clients.js';
+import { startTestServer } from '../support/server.js';
 import { CHAT_STREAM, eventsOf, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -36,6 +38,38 @@ describe('failed turn logs', () => {
     const replyFailed = linesOf('reply.failed').find((line) => line.messageId === messageId);
     expect(replyFailed).toMatchObject({ code: 'LLM_UNAVAILABLE', cause: { upstream: 'model', kind: 'status', status: 503 } });
     expect(JSON.stringify(replyFailed)).not.toContain('scripted');
+  });
+});
+
+/** Returns a loopback port that nothing listens on. */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+describe('failed connection logs', () => {
+  it('carry the connection error code', async () => {
+    // A port that was free a moment ago, so the connection is refused.
+    const port = await closedPort();
+    const server = await startTestServer({
+      env: { OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`, OPENAI_API_KEY: 'sk-test-unreachable-0000', OPENAI_MAX_RETRIES: '0' },
+    });
+    try {
+      const serverKey = await server.apiKey('bob');
+      const stream = collectSse(server.graphqlUrl, serverKey, CHAT_STREAM, { input: { message: 'Say hello' } });
+      await stream.done;
+      const messageId = eventsOf(stream.results, 'chatStream')[0]?.messageId;
+
+      const failed = server.logs.find((line) => line.event === 'llm.failed' && line.messageId === messageId);
+      expect(failed).toMatchObject({ userId: 'bob', kind: 'connection', errorCode: 'ECONNREFUSED' });
+      const replyFailed = server.logs.find((line) => line.event === 'reply.failed' && line.messageId === messageId);
+      expect(replyFailed).toMatchObject({ cause: { upstream: 'model', kind: 'connection', errorCode: 'ECONNREFUSED' } });
+    } finally {
+      await server.close();
+    }
   });
 });
 
