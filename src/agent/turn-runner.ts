@@ -90,9 +90,9 @@ function describeFailure(error: unknown): MessageError {
 }
 
 /**
- * What failed beneath a reply's failure, for its log line: the model's HTTP status or connection error
- * code, or Home Assistant's status. Upstream bodies and messages stay out, because they may quote the
- * prompt or a credential.
+ * Returns the cause beneath a reply's failure for its log line: the model's HTTP status or connection
+ * error code, or Home Assistant's status. Upstream bodies and messages stay out, because they may quote
+ * the prompt or a credential.
  */
 function failureCause(error: unknown): Record<string, unknown> | undefined {
   if (error instanceof ModelError) return { upstream: 'model', ...modelFailureCause(error) };
