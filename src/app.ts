@@ -32,7 +32,7 @@ import { createErrorMasker } from './graphql/errors.js';
 import { buildSchema } from './graphql/schema.js';
 import { attachWebSocketServer } from './graphql/websocket.js';
 import { useOperationRateLimit } from './graphql/use-operation-rate-limit.js';
-import { createYogaServer } from './graphql/yoga.js';
+import { createYogaServer, type ServerContext } from './graphql/yoga.js';
 import { HomeAssistantClient } from './home-assistant/home-assistant.js';
 import { HomeContextProvider } from './home-assistant/home-context-provider.js';
 import { DEFAULT_BACKOFF } from './llm/backoff.js';
@@ -42,8 +42,11 @@ import { Metrics } from './observability/metrics.js';
 import { databaseProbe, homeAssistantProbe, modelProbe, redisProbe } from './observability/probes.js';
 import { Readiness } from './observability/readiness.js';
 import { newRequestId } from './observability/request-id.js';
+import { startupSummary } from './observability/startup-summary.js';
+import { logRequestWhenDone } from './observability/http-request-log.js';
 import { useOperationMetrics } from './observability/use-operation-metrics.js';
 import { useOperationsEndpoints } from './observability/use-operations-endpoints.js';
+import { useRequestLog } from './observability/use-request-log.js';
 import { createClientIpResolver } from './security/client-ip.js';
 import { DataCipher } from './security/data-cipher.js';
 import { openRateLimitStore } from './security/rate-limit/open-store.js';
@@ -96,7 +99,7 @@ function listenError(error: NodeJS.ErrnoException, host: string, port: number): 
 }
 
 /** Secrets from the configuration, which the logger scrubs from every line. */
-function configuredSecrets(config: Config): string[] {
+export function configuredSecrets(config: Config): string[] {
   const dataKeys = [config.encryption.key, ...config.encryption.oldKeys].flatMap((key) =>
     key ? [key.key.toString('base64'), key.key.toString('base64url')] : [],
   );
@@ -118,9 +121,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     warn: (message) => logger.warn({ event: 'database.warning', detail: message }, 'Database driver warning'),
   });
 
+  const metrics = new Metrics();
   // Without Redis this is the only instance, so every reply still STREAMING lost its generator.
   if (!config.redisUrl) {
     const interrupted = await interruptOrphanedReplies(db);
+    if (interrupted.length > 0) metrics.replies.inc({ status: 'INTERRUPTED' }, interrupted.length);
     if (interrupted.length > 0)
       logger.warn(
         { event: 'reply.recovered', count: interrupted.length, messageIds: interrupted },
@@ -136,7 +141,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     throw error;
   }
   const bus: EventBus = options.bus ?? redisBus ?? createMemoryEventBus();
-  const metrics = new Metrics();
   const instance = new InstanceRegistry(db, {
     id: config.instance.id,
     heartbeatMs: config.instance.heartbeatMs,
@@ -270,10 +274,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     instanceId: instance.id,
     liveInstanceIds: () => instance.liveIds(),
     toolTimeoutMs: config.agent.toolTimeoutMs,
+    onReplyEnded: (status) => metrics.replies.inc({ status }),
   });
 
   // With several instances, replies end only once the instance generating them has stopped its heartbeat.
-  const sweeper = new AbandonedReplySweeper({ db, registry: instance, bus, isRunningHere: (messageId) => active.get(messageId) !== undefined, logger });
+  const sweeper = new AbandonedReplySweeper({
+    db,
+    registry: instance,
+    bus,
+    isRunningHere: (messageId) => active.get(messageId) !== undefined,
+    logger,
+    onReplyEnded: (status) => metrics.replies.inc({ status }),
+  });
   if (config.redisUrl) await sweeper.sweep();
   sweeper.start(config.instance.heartbeatMs);
 
@@ -337,6 +349,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     plugins: [
       useOperationsEndpoints({ readiness, metrics, metricsToken: config.metricsToken }),
       useOperationMetrics(metrics),
+      useRequestLog(),
       usePrometheus({
         registry: metrics.registry,
         endpoint: false,
@@ -368,7 +381,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const server = createServer((request, response) => {
     if (serveWebPage(request, response)) return;
     const requestId = newRequestId(request.headers['x-request-id'] as string | undefined);
-    void yoga(request, response, { requestId });
+    const serverContext: ServerContext = { requestId, requestLog: {} };
+    logRequestWhenDone(logger, request, response, serverContext, resolveClientIp);
+    void yoga(request, response, serverContext);
   });
   const websocket = attachWebSocketServer({
     server,
@@ -407,6 +422,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
           logger.info({ event: 'server.listening', url, graphiql: config.graphiql, instanceId: instance.id }, `Listening on ${url}/graphql`);
+          logger.info(startupSummary(config, instance.id, url), 'Server started');
           resolve(url);
         });
       }),

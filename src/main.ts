@@ -1,6 +1,9 @@
-import { createApp } from './app.js';
+import { configuredSecrets, createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { endLogOutput } from './observability/logger.js';
+import { createLogger, endLogOutput } from './observability/logger.js';
+
+/** The configuration once it loaded, so a startup failure line can scrub its secrets. */
+let loadedConfig: Config | undefined;
 
 /** Exits with `code` once the buffered log lines are written, or after at most a second without them. */
 async function exitAfterLogs(code: number): Promise<never> {
@@ -19,6 +22,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  loadedConfig = config;
 
   const app = await createApp(config);
   await app.listen();
@@ -42,6 +46,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  // One JSON line for log collectors, and a plain line on stderr for the person starting the server.
+  const logger = createLogger({ level: 'error', secrets: loadedConfig ? configuredSecrets(loadedConfig) : [] });
+  logger.error({ event: 'server.start_failed', err: error }, 'Startup failed');
   process.stderr.write(`Startup failed: ${error instanceof Error ? error.message : String(error)}\n`);
   return exitAfterLogs(1);
 });

@@ -36,6 +36,8 @@ export interface TurnStart {
 }
 
 export interface ChatServiceDependencies {
+  /** Called with the final status of a reply this service ends without its turn, for the reply metrics. */
+  onReplyEnded?: (status: 'CANCELLED') => void;
   db: Database;
   bus: EventBus;
   logger: Logger;
@@ -282,7 +284,7 @@ export class ChatService {
     if (await this.ownerIsAlive(messageId)) {
       if (await this.waitUntilEnded(messageId, this.deps.toolTimeoutMs ?? 0)) return;
     }
-    await endUnownedReply(db, messageId, { status: 'CANCELLED', event: 'ReplyCancelled' }, bus);
+    if (await endUnownedReply(db, messageId, { status: 'CANCELLED', event: 'ReplyCancelled' }, bus)) this.deps.onReplyEnded?.('CANCELLED');
   }
 
   private async ownerIsAlive(messageId: string): Promise<boolean> {

@@ -77,6 +77,8 @@ export interface AbandonedReplySweeperOptions {
   /** Whether this process generates the reply right now. */
   isRunningHere: (messageId: string) => boolean;
   logger: Logger;
+  /** Called with the final status of each reply the sweeper ends, for the reply metrics. */
+  onReplyEnded?: (status: 'INTERRUPTED') => void;
 }
 
 /**
@@ -124,7 +126,10 @@ export class AbandonedReplySweeper {
       if (isRunningHere(reply.id)) continue;
       const owner = reply.instanceId;
       if (owner && owner !== registry.id && live.has(owner)) continue;
-      if (await endUnownedReply(db, reply.id, { status: 'INTERRUPTED', event: 'ReplyInterrupted' }, bus)) ended.push(reply.id);
+      if (await endUnownedReply(db, reply.id, { status: 'INTERRUPTED', event: 'ReplyInterrupted' }, bus)) {
+        ended.push(reply.id);
+        this.options.onReplyEnded?.('INTERRUPTED');
+      }
     }
     if (ended.length > 0) {
       logger.warn({ event: 'reply.recovered', count: ended.length, messageIds: ended }, 'Marked replies of instances that are gone as INTERRUPTED');

@@ -7,8 +7,10 @@ import { uuidv7 } from '../db/uuid.js';
 import type { MessageError, TokenUsage } from '../conversations/message.entity.js';
 import { ToolCallSchema, type ToolCall } from '../conversations/tool-call.entity.js';
 import type { HomeContextProvider } from '../home-assistant/home-context-provider.js';
+import { HomeAssistantRequestError } from '../home-assistant/rest-client.js';
 import type { ChatModel } from '../llm/chat-model.js';
-import { ModelError } from '../llm/model-errors.js';
+import { ModelError, modelFailureCause } from '../llm/model-errors.js';
+import { ActiveTime } from './active-time.js';
 import { countTokens } from '../llm/tokens.js';
 import type { AssembledToolCall } from '../llm/tool-call-assembler.js';
 import type { Logger } from '../observability/logger.js';
@@ -65,6 +67,8 @@ export interface Turn {
 /** A turn while it runs, with the ids of its tool calls that committed (see ToolContext.commit). */
 interface RunningTurn extends Turn {
   committed: Set<string>;
+  /** Time since the turn started, without confirmation waits, for the time to first token. */
+  activeTime: ActiveTime;
 }
 
 /** Turns a failure into the code and safe message stored on the reply and sent in ReplyFailed. */
@@ -83,6 +87,17 @@ function describeFailure(error: unknown): MessageError {
     return { code: 'LLM_UNAVAILABLE', message: 'The language model is unavailable. Try again later.', retryable: true };
   }
   return { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.', retryable: true };
+}
+
+/**
+ * Returns the cause beneath a reply's failure for its log line: the model's HTTP status or connection
+ * error code, or Home Assistant's status. Upstream bodies and messages stay out, because they may quote
+ * the prompt or a credential.
+ */
+function failureCause(error: unknown): Record<string, unknown> | undefined {
+  if (error instanceof ModelError) return { upstream: 'model', ...modelFailureCause(error) };
+  if (error instanceof HomeAssistantRequestError) return { upstream: 'home-assistant', status: error.status };
+  return undefined;
 }
 
 function deadlineFailure(deadlineMs: number): MessageError {
@@ -166,7 +181,7 @@ export class TurnRunner {
 
   async run(started: Turn): Promise<void> {
     const { deps } = this;
-    const turn: RunningTurn = { ...started, committed: new Set() };
+    const turn: RunningTurn = { ...started, committed: new Set(), activeTime: new ActiveTime() };
     const { reply } = turn;
     const log = deps.logger.child({ userId: turn.caller.userId, conversationId: reply.conversationId, messageId: reply.messageId });
     const writer = new ReplyEventWriter({
@@ -174,11 +189,12 @@ export class TurnRunner {
       store: deps.store,
       bus: deps.bus,
       logger: log,
-      observer: deps.metrics?.observeReply(userClassOf(turn.caller)),
+      observer: deps.metrics?.observeReply(userClassOf(turn.caller), () => turn.activeTime.elapsedMs()),
     });
     const signal = reply.controller.signal;
     const startedAt = Date.now();
-    let firstTokenAt: number | undefined;
+    /** Time to the first text delta, without confirmation waits. */
+    let firstTokenMs: number | undefined;
 
     const usage: TokenUsage = { promptTokens: 0, completionTokens: 0, totalTokens: 0, estimated: false };
     /** The part of `usage` counted locally, charged to the budget as an estimate. */
@@ -229,10 +245,11 @@ export class TurnRunner {
           tools: offerTools ? tools : [],
           signal,
           promptCacheKey: cacheKey,
+          logger: log,
           onText: (delta) => {
             if (current.text === '' && writer.content !== '' && !/\s$/.test(writer.content)) writer.emit({ type: 'ReplyDelta', text: '\n\n' });
             current.text += delta;
-            firstTokenAt ??= Date.now();
+            firstTokenMs ??= Math.round(turn.activeTime.elapsedMs());
             writer.emit({ type: 'ReplyDelta', text: delta });
           },
         });
@@ -275,7 +292,7 @@ export class TurnRunner {
       log.info(
         {
           event: 'reply.completed',
-          firstTokenMs: firstTokenAt ? firstTokenAt - startedAt : undefined,
+          firstTokenMs,
           durationMs: Date.now() - startedAt,
           usage: { prompt: usage.promptTokens, completion: usage.completionTokens, estimated: usage.estimated },
         },
@@ -317,7 +334,7 @@ export class TurnRunner {
       }
       const failure = reason === 'deadline' ? deadlineFailure(this.deps.turnDeadlineMs) : describeFailure(error);
       if (failure.code === 'INTERNAL_SERVER_ERROR') log.error({ event: 'reply.failed', err: error }, 'Reply failed unexpectedly');
-      else log.warn({ event: 'reply.failed', code: failure.code }, 'Reply failed');
+      else log.warn({ event: 'reply.failed', code: failure.code, cause: reason === 'deadline' ? { kind: 'deadline' } : failureCause(error) }, 'Reply failed');
       await writer.finish({ type: 'ReplyFailed', ...failure }, { status: 'FAILED', error: failure, usage, model, completedAt });
     } catch (storeError) {
       log.error({ event: 'reply.finish_failed', err: storeError }, 'Storing the end of the reply failed');
@@ -459,7 +476,8 @@ export class TurnRunner {
     writer.emit({ type: 'ToolCallAwaitingConfirmation', toolCall: snapshot(row), summary: request.summary, expiresAt: expiresAt.toISOString() });
     log.info({ event: 'tool.awaiting_confirmation', expiresAt: expiresAt.toISOString() }, 'Tool call waits for a confirmation');
 
-    const decision = await deps.confirmations.wait(row.id, expiresAt, turn.reply.controller.signal);
+    const endWait = turn.activeTime.pause();
+    const decision = await deps.confirmations.wait(row.id, expiresAt, turn.reply.controller.signal).finally(endWait);
     await em.refresh(row);
     if (decision === 'DENIED') return rejected('FORBIDDEN', 'The user declined this action, so nothing was done.');
     if (decision === 'EXPIRED') {

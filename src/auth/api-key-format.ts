@@ -33,6 +33,14 @@ export function parseApiKey(key: string): { id: string; secret: string } | undef
   return { id: match[1], secret: match[2] };
 }
 
+/**
+ * Returns the public id of a presented key even when its secret part is malformed, so a rejected
+ * attempt can name the key it tried. Returns undefined when no id of the usual shape follows the prefix.
+ */
+export function apiKeyIdOf(key: string): string | undefined {
+  return /^haa_([0-9a-f]{16})(?:_|$)/.exec(key)?.[1];
+}
+
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }

@@ -2,7 +2,7 @@ import type { Logger } from '../observability/logger.js';
 import { SCOPES, type Scope } from '../config.js';
 import { AppError } from '../security/errors.js';
 import type { ApiKeyService } from './api-key-service.js';
-import { looksLikeApiKey, parseApiKey } from './api-key-format.js';
+import { apiKeyIdOf, looksLikeApiKey } from './api-key-format.js';
 import { DEFAULT_SCOPES, type Caller } from './caller.js';
 import type { JwtVerifier } from './jwt.js';
 
@@ -65,12 +65,12 @@ export class Authenticator {
    */
   async authenticate(authorization: string | null | undefined, clientIp?: string): Promise<Caller> {
     const succeeded = clientIp !== undefined && this.attempts ? await this.attempts.reserveAuthAttempt(clientIp) : undefined;
-    const caller = await this.verify(authorization);
+    const caller = await this.verify(authorization, clientIp);
     await succeeded?.();
     return caller;
   }
 
-  private async verify(authorization: string | null | undefined): Promise<Caller> {
+  private async verify(authorization: string | null | undefined, clientIp: string | undefined): Promise<Caller> {
     const token = bearerToken(authorization);
     if (!token) throw AppError.unauthenticated();
 
@@ -78,7 +78,7 @@ export class Authenticator {
       const key = await this.apiKeys.verify(token);
       if (!key) {
         // The key id is public and shows an operator which key is being tried. The secret is never logged.
-        this.logger.info({ event: 'auth.rejected', credential: 'api-key', keyId: parseApiKey(token)?.id }, 'API key rejected');
+        this.logger.info({ event: 'auth.rejected', credential: 'api-key', keyId: apiKeyIdOf(token), clientIp }, 'API key rejected');
         throw AppError.unauthenticated('Invalid or revoked API key.');
       }
       return { userId: key.userId, scopes: parseScopes(key.scopes), credential: { kind: 'api-key', keyId: key.id } };
@@ -88,12 +88,12 @@ export class Authenticator {
     if (!result.ok) {
       // An unreachable key set rejects every token, which an operator must hear about.
       const keysUnavailable = result.reason === 'ERR_JWKS_UNREACHABLE' || result.reason === 'ERR_JWKS_TIMEOUT';
-      this.logger[keysUnavailable ? 'warn' : 'info']({ event: 'auth.rejected', credential: 'jwt', reason: result.reason }, 'JWT rejected');
+      this.logger[keysUnavailable ? 'warn' : 'info']({ event: 'auth.rejected', credential: 'jwt', reason: result.reason, clientIp }, 'JWT rejected');
       throw AppError.unauthenticated('Invalid or expired token.');
     }
     const scopes = parseJwtScopes(result.payload.scope);
     if (!scopes) {
-      this.logger.info({ event: 'auth.rejected', credential: 'jwt', reason: 'invalid scope claim' }, 'JWT rejected');
+      this.logger.info({ event: 'auth.rejected', credential: 'jwt', reason: 'invalid scope claim', clientIp }, 'JWT rejected');
       throw AppError.unauthenticated('Invalid or expired token.');
     }
     return {

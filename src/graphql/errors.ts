@@ -98,7 +98,8 @@ export function createErrorMasker(options: ErrorMaskerOptions): MaskError {
     } else if (isClientRequestError(chain)) {
       const outer = chain[0] as GraphQLError;
       const message = options.hideSuggestions ? stripSuggestions(outer.message) : outer.message;
-      const http = outer.extensions.http;
+      // Yoga puts a parser's own error under originalError, which may quote internals, so it is dropped.
+      const { http, originalError: _originalError, ...extensions } = outer.extensions;
       // A catalogue code set by our own plugins stays; library codes such as GRAPHQL_PARSE_FAILED become
       // BAD_USER_INPUT.
       const code = typeof outer.extensions.code === 'string' && outer.extensions.code in ERROR_CODES ? outer.extensions.code : 'BAD_USER_INPUT';
@@ -108,7 +109,7 @@ export function createErrorMasker(options: ErrorMaskerOptions): MaskError {
         positions: outer.positions,
         // Without a status of our own, Yoga picks it from the Accept header, as the GraphQL-over-HTTP spec
         // asks (200 for application/json, 400 for application/graphql-response+json).
-        extensions: { ...outer.extensions, code, ...(http ? { http } : {}) },
+        extensions: { ...extensions, code, ...(http ? { http } : {}) },
       });
     } else {
       const original = chain.at(-1);

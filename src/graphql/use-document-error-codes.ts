@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { stripSuggestions } from './errors.js';
+import { type MaskError, stripSuggestions } from './errors.js';
 
 function asBadUserInput(error: GraphQLError, hideSuggestions = false): GraphQLError {
   return new GraphQLError(hideSuggestions ? stripSuggestions(error.message) : error.message, {
@@ -12,12 +12,28 @@ function asBadUserInput(error: GraphQLError, hideSuggestions = false): GraphQLEr
   });
 }
 
+export interface DocumentErrorCodesOptions {
+  /** Removes "Did you mean" hints. @default false */
+  hideSuggestions?: boolean;
+  /**
+   * Masks each validation error, which also counts it in the error metrics. Yoga returns validation
+   * errors as the result without passing them through its masking, unlike parse errors, which it throws.
+   */
+  maskError?: MaskError;
+}
+
 /**
  * Gives syntax and validation errors of a client's document the catalogue code BAD_USER_INPUT, on every
  * transport, instead of graphql-js's GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED. With
  * hideSuggestions, "Did you mean" hints are removed, because they reveal the schema bit by bit.
  */
-export function useDocumentErrorCodes(options: { hideSuggestions?: boolean } = {}): Plugin {
+export function useDocumentErrorCodes(options: DocumentErrorCodesOptions = {}): Plugin {
+  // Each request gets new error objects, because Yoga caches validation results per document and the
+  // masker counts an error object only once.
+  const convert = (error: GraphQLError) => {
+    const converted = asBadUserInput(error, options.hideSuggestions);
+    return options.maskError ? options.maskError(converted) : converted;
+  };
   return {
     onParse() {
       return ({ result, replaceParseResult }) => {
@@ -26,8 +42,7 @@ export function useDocumentErrorCodes(options: { hideSuggestions?: boolean } = {
     },
     onValidate() {
       return ({ result, setResult }) => {
-        if (result.length > 0)
-          setResult(result.map((error: Error) => (error instanceof GraphQLError ? asBadUserInput(error, options.hideSuggestions) : error)));
+        if (result.length > 0) setResult(result.map((error: Error) => (error instanceof GraphQLError ? convert(error) : error)));
       };
     },
   };

@@ -1,12 +1,13 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { CloseCode, handleProtocols, makeServer, MessageType, type Context, type ServerOptions } from 'graphql-ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { DocumentNode, ExecutionArgs, ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
+import { getOperationAST, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Caller } from '../auth/caller.js';
 import type { CredentialEnd, CredentialLifetime } from '../auth/credential-lifetime.js';
 import type { Logger } from '../observability/logger.js';
 import { newRequestId } from '../observability/request-id.js';
+import { capOperationName } from '../observability/use-request-log.js';
 import type { ClientIpResolver } from '../security/client-ip.js';
 import { AppError } from '../security/errors.js';
 import type { MaskError } from './errors.js';
@@ -30,6 +31,8 @@ type SocketExtra = {
   /** Set when the credential expired or was revoked while the socket was open. */
   ended?: CredentialEnd;
   stopWatching?: () => void;
+  /** Operations started on this socket, by graphql-ws operation id, for their end log line. */
+  operations?: Map<string, { requestId: string; startedAt: number }>;
 };
 
 type SocketContext = Context<Record<string, unknown> | undefined, SocketExtra>;
@@ -149,6 +152,31 @@ export function attachWebSocketServer(options: WebSocketOptions) {
     }
   };
 
+  const logOperationStart = (
+    ctx: SocketContext,
+    id: string,
+    requestId: string,
+    userId: string,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+  ) => {
+    if (!logger.isLevelEnabled('debug')) return;
+    ctx.extra.operations ??= new Map();
+    ctx.extra.operations.set(id, { requestId, startedAt: performance.now() });
+    const operation = getOperationAST(document, operationName);
+    logger.debug(
+      {
+        event: 'websocket.operation_started',
+        requestId,
+        userId,
+        operationType: operation?.operation ?? 'unknown',
+        operationName: operation?.name ? capOperationName(operation.name.value) : undefined,
+        clientIp: options.resolveClientIp(ctx.extra.request),
+      },
+      'WebSocket operation started',
+    );
+  };
+
   const protocol = makeServer<Record<string, unknown> | undefined, SocketExtra>({
     connectionInitWaitTimeout: options.connectionInitTimeoutMs,
     execute: (args) => runOperation(args, 'execute'),
@@ -171,7 +199,7 @@ export function attachWebSocketServer(options: WebSocketOptions) {
       logger.debug({ event: 'websocket.connected', userId: caller.userId, credential: caller.credential.kind }, 'WebSocket authenticated');
       return true;
     },
-    onSubscribe: async (ctx, _id, payload) => {
+    onSubscribe: async (ctx, id, payload) => {
       const caller = ctx.extra.caller;
       if (!caller) return [maskError(AppError.unauthenticated())];
       if (ctx.extra.ended || lifetime.hasEnded(caller)) return [maskError(credentialEndedError(ctx.extra.ended ?? 'expired'))];
@@ -208,6 +236,7 @@ export function attachWebSocketServer(options: WebSocketOptions) {
           const reject = async (): Promise<ExecutionResult> => ({ errors: [limited] });
           return { schema, document, rootValue: { requestId, execute: reject, subscribe: reject } satisfies EnvelopedRoot };
         }
+        logOperationStart(ctx, id, requestId, caller.userId, document, payload.operationName);
         return {
           schema,
           operationName: payload.operationName,
@@ -226,6 +255,20 @@ export function attachWebSocketServer(options: WebSocketOptions) {
       return { ...result, errors: result.errors.map((error) => toClientError(maskError(error, requestId))) };
     },
     onError: (_ctx, _id, _payload, errors) => errors.map((error) => toClientError(maskError(error))),
+    onComplete: (ctx, id) => {
+      const operation = ctx.extra.operations?.get(id);
+      if (!operation) return;
+      ctx.extra.operations?.delete(id);
+      logger.debug(
+        {
+          event: 'websocket.operation_ended',
+          requestId: operation.requestId,
+          userId: ctx.extra.caller?.userId,
+          durationMs: Math.round(performance.now() - operation.startedAt),
+        },
+        'WebSocket operation ended',
+      );
+    },
     onClose: (ctx) => {
       ctx.extra.stopWatching?.();
     },

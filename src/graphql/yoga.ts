@@ -6,6 +6,7 @@ import type { CredentialLifetime } from '../auth/credential-lifetime.js';
 import type { Logger } from '../observability/logger.js';
 import { cleanErrorMessage } from '../observability/safe-error.js';
 import { newRequestId } from '../observability/request-id.js';
+import type { RequestLogFields } from '../observability/use-request-log.js';
 import type { ClientIpResolver } from '../security/client-ip.js';
 import type { GraphQLContext, Services } from './context.js';
 import { corsForAllowedOrigins, useCsrfPrevention, usePostOnlySubscriptions, useSecurityHeaders } from '../security/http-guards.js';
@@ -15,6 +16,7 @@ import { createLoaders } from './loaders.js';
 import { useDocumentErrorCodes } from './use-document-error-codes.js';
 import { type AuthenticatedServerContext, useHttpAuthentication } from './use-http-authentication.js';
 import { useRequestErrorMasking } from './use-request-error-masking.js';
+import { useRequestParseErrors } from './use-request-parse-errors.js';
 import { useSubscriptionGuard } from './use-subscription-guard.js';
 
 /** Fields the WebSocket adapter adds to the initial context of each operation. */
@@ -47,6 +49,8 @@ export type ServerContext = Record<string, unknown> &
     websocket?: WebSocketContextExtra;
     /** Set once the request was counted against the caller's operation limit. */
     operationCounted?: boolean;
+    /** Filled in with the operation's type and name for the HTTP request's log line. */
+    requestLog?: RequestLogFields;
   };
 
 export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
@@ -86,6 +90,9 @@ export function createYogaServer(options: YogaOptions): Yoga {
     renderGraphiQL,
     cors: corsForAllowedOrigins(options.allowedOrigins),
     maskedErrors: { maskError: (error) => maskError(error) },
+    // Parsed documents stay cached, but syntax errors are not: Yoga throws a cached one before the
+    // plugins' parse hooks run, so the same error object reached the masker again and went uncounted.
+    parserAndValidationCache: { errorCache: { get: () => undefined, set: () => {} } },
     // Yoga logs several debug lines per request; the level checks keep their text from being built
     // and cleaned when nobody reads it.
     logging: {
@@ -100,12 +107,13 @@ export function createYogaServer(options: YogaOptions): Yoga {
     },
     plugins: [
       useRequestIdHeader(),
+      useRequestParseErrors(),
       useHttpAuthentication({ authenticator: services.authenticator, resolveClientIp: options.resolveClientIp, maskError }),
       useSecurityHeaders(),
       useCsrfPrevention('/graphql'),
       usePostOnlySubscriptions(['chatStream']),
       useQueryLimits(options.queryLimits),
-      useDocumentErrorCodes({ hideSuggestions: !options.queryLimits.introspection }),
+      useDocumentErrorCodes({ hideSuggestions: !options.queryLimits.introspection, maskError }),
       useSubscriptionGuard({ lifetime: options.lifetime, maskError }),
       ...(options.plugins ?? []),
       useRequestErrorMasking(maskError),

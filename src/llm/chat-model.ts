@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import type { Logger } from '../observability/logger.js';
 import { DEFAULT_BACKOFF, retryDelayMs, sleep, type BackoffSettings } from './backoff.js';
-import { classifyModelError, ModelError, rejectsStreamOptions } from './model-errors.js';
+import { classifyModelError, ModelError, modelFailureCause, rejectsStreamOptions } from './model-errors.js';
 import { ToolCallAssembler, type AssembledToolCall } from './tool-call-assembler.js';
 
 export type { ChatCompletionMessageParam, ChatCompletionTool };
@@ -28,6 +28,8 @@ export interface ModelRequest {
   onText: (delta: string) => void;
   /** Lets providers that cache prompt prefixes reuse this prefix across turns. */
   promptCacheKey?: string;
+  /** Logs the retries and the failure of this request, carrying the ids of the turn it serves. */
+  logger?: Logger;
 }
 
 export interface ModelResponse {
@@ -85,6 +87,7 @@ export class ChatModel {
 
   async complete(request: ModelRequest): Promise<ModelResponse> {
     const backoff = this.settings.backoff ?? DEFAULT_BACKOFF;
+    const log = request.logger ?? this.logger;
     let attempt = 0;
     let textSent = false;
     const onText = (delta: string) => {
@@ -109,10 +112,10 @@ export class ChatModel {
         if (request.signal.aborted) throw new ModelError('aborted', false, undefined, undefined, { cause: caught });
         const delay = error.retryable && !textSent && attempt <= this.settings.maxRetries ? retryDelayMs(attempt, error.retryAfterMs, backoff) : undefined;
         if (delay === undefined) {
-          this.logger.warn({ event: 'llm.failed', kind: error.kind, status: error.status, attempt, textSent }, 'Model request failed');
+          log.warn({ event: 'llm.failed', ...modelFailureCause(error), attempt, textSent }, 'Model request failed');
           throw error;
         }
-        this.logger.info({ event: 'llm.retry', kind: error.kind, status: error.status, attempt, delayMs: delay }, 'Retrying model request');
+        log.info({ event: 'llm.retry', ...modelFailureCause(error), attempt, delayMs: delay }, 'Retrying model request');
         await sleep(delay, request.signal).catch(() => {
           throw new ModelError('aborted', false, undefined, undefined);
         });

@@ -61,6 +61,34 @@ export function classifyModelError(error: unknown): ModelError {
   return new ModelError('unknown', false, undefined, undefined, { cause: error });
 }
 
+/** What a log line may say about a failed model request: never the upstream body or message text. */
+export interface ModelFailureCause {
+  kind: ModelFailureKind;
+  /** The endpoint's HTTP status, when it answered. */
+  status?: number;
+  /** The connection error code, such as ECONNREFUSED or UND_ERR_SOCKET, when the connection failed. */
+  errorCode?: string;
+}
+
+/** Finds the first string `code` in an error's cause chain, such as the ECONNREFUSED beneath fetch's TypeError. */
+function networkErrorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code)) return code;
+    current = current.cause;
+  }
+  return undefined;
+}
+
+export function modelFailureCause(error: ModelError): ModelFailureCause {
+  const cause: ModelFailureCause = { kind: error.kind };
+  if (error.status !== undefined) cause.status = error.status;
+  const errorCode = networkErrorCode(error.cause);
+  if (errorCode) cause.errorCode = errorCode;
+  return cause;
+}
+
 /**
  * Whether a 400 response says the endpoint does not accept `stream_options`. Some OpenAI-compatible
  * servers reject unknown request fields and give no structured code for it, so the message is the only

@@ -64,7 +64,7 @@ export class Metrics {
 
   readonly firstToken = new Histogram({
     name: `${METRIC_PREFIX}time_to_first_token_seconds`,
-    help: 'Time from the start of a reply to its first text delta, in seconds.',
+    help: 'Time from the start of a reply to its first text delta, without time spent waiting for tool call confirmations, in seconds.',
     buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60],
     registers: [this.registry],
   });
@@ -105,15 +105,19 @@ export class Metrics {
     this.homeAssistantRequests.observe({ operation, outcome }, seconds);
   }
 
-  /** Starts observing one reply; call when the reply starts. */
-  observeReply(userClass: UserClass): ReplyObserver {
+  /**
+   * Starts observing one reply; call when the reply starts. `elapsedMs` returns the time since the start
+   * that counts toward the first token. The turn runner leaves out confirmation waits there.
+   */
+  observeReply(userClass: UserClass, elapsedMs?: () => number): ReplyObserver {
     const startedAt = performance.now();
+    const elapsed = elapsedMs ?? (() => performance.now() - startedAt);
     let sawText = false;
     return {
       firstText: () => {
         if (sawText) return;
         sawText = true;
-        this.firstToken.observe((performance.now() - startedAt) / 1000);
+        this.firstToken.observe(elapsed() / 1000);
       },
       ended: (status, usage) => {
         this.replies.inc({ status });

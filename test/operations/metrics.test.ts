@@ -5,7 +5,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { AppError } from '../../src/security/errors.js';
 import { collectSse, collectWs, postGraphQL, waitFor, wsClient } from '../support/clients.js';
 import { startTestServer } from '../support/server.js';
-import { CHAT_STREAM, eventsOf, setHomeState, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
+import { CHAT_STREAM, CONFIRM_TOOL_CALL, eventsOf, setHomeState, startTestStack, type StreamedEvent, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
 let key: string;
@@ -98,6 +98,64 @@ describe('/metrics', () => {
     expect(sample(text, 'ha_ai_agent_graphql_errors_total', { code: 'NOT_FOUND' })).toBe(1);
     expect(sample(text, 'ha_ai_agent_home_assistant_request_duration_seconds_count', { operation: 'call_service', outcome: 'rejected' })).toBe(1);
     expect(sample(text, 'ha_ai_agent_home_assistant_request_duration_seconds_count', { operation: 'get_states', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts every validation error', async () => {
+    const count = async () => sample((await scrape(stack.url)).text, 'ha_ai_agent_graphql_errors_total', { code: 'BAD_USER_INPUT' }) ?? 0;
+    const before = await count();
+    const server = await startTestServer({ env: { GRAPHQL_INTROSPECTION: 'false' } });
+    try {
+      const serverKey = await server.apiKey('alice');
+      const serverCount = async () => sample((await scrape(server.url)).text, 'ha_ai_agent_graphql_errors_total', { code: 'BAD_USER_INPUT' }) ?? 0;
+      let returned = 0;
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        for (const query of ['{ viewer { noSuchField } }', '{ __schema { types { name } } }']) {
+          const response = await postGraphQL(server.graphqlUrl, query, {}, serverKey);
+          expect(response.body.errors?.length).toBeGreaterThan(0);
+          for (const error of response.body.errors ?? []) expect(error.extensions?.code).toBe('BAD_USER_INPUT');
+          returned += response.body.errors?.length ?? 0;
+        }
+      }
+      expect(await serverCount()).toBe(returned);
+    } finally {
+      await server.close();
+    }
+
+    // The same documents again, for which Yoga has its parse and validation caches.
+    await postGraphQL(stack.graphqlUrl, '{ viewer { noSuchField } }', {}, key);
+    await postGraphQL(stack.graphqlUrl, '{ viewer { noSuchField } }', {}, key);
+    await postGraphQL(stack.graphqlUrl, '{ viewer {', {}, key);
+    await postGraphQL(stack.graphqlUrl, '{ viewer {', {}, key);
+    expect(await count()).toBe(before + 4);
+  });
+
+  it('leaves confirmation waits out of the first token time', async () => {
+    const before = await scrape(stack.url);
+    const countBefore = sample(before.text, 'ha_ai_agent_time_to_first_token_seconds_count') ?? 0;
+    const sumBefore = sample(before.text, 'ha_ai_agent_time_to_first_token_seconds_sum') ?? 0;
+    await setHomeState(stack, 'lock.front_door', 'locked');
+
+    const stream = collectSse(stack.graphqlUrl, key, CHAT_STREAM, { input: { message: 'Unlock the front door' } });
+    const awaiting = await waitFor(
+      () =>
+        eventsOf(stream.results, 'chatStream').find((event) => event.__typename === 'ToolCallAwaitingConfirmation') as
+          | (StreamedEvent & { toolCall: { id: string } })
+          | undefined,
+      10_000,
+      'a confirmation request',
+    );
+    const waitMs = 1_500;
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    await postGraphQL(stack.graphqlUrl, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: true }, key);
+    await stream.done;
+
+    const completed = stack.logs.find((line) => line.event === 'reply.completed' && line.messageId === awaiting.messageId);
+    expect(completed?.firstTokenMs).toBeTypeOf('number');
+    expect(completed?.firstTokenMs as number).toBeLessThan(waitMs);
+    expect(completed?.durationMs as number).toBeGreaterThanOrEqual(waitMs);
+    const after = await scrape(stack.url);
+    expect(sample(after.text, 'ha_ai_agent_time_to_first_token_seconds_count')).toBe(countBefore + 1);
+    expect((sample(after.text, 'ha_ai_agent_time_to_first_token_seconds_sum') ?? 0) - sumBefore).toBeLessThan(waitMs / 1000);
   });
 
   it('tracks open subscriptions', async () => {

@@ -73,6 +73,12 @@ async function status(id: string): Promise<string> {
   return response.body.data?.message.status as string;
 }
 
+/** Returns the replies counted as ended INTERRUPTED in the server's metrics. */
+async function interruptedCount(target: TestServer): Promise<number> {
+  const metric = await target.app.metrics.replies.get();
+  return metric.values.find((value) => value.labels.status === 'INTERRUPTED')?.value ?? 0;
+}
+
 describe('startup recovery of a single instance', () => {
   it('interrupts every reply left streaming, whatever instance it names', async () => {
     database = await createTestDatabase();
@@ -96,6 +102,7 @@ describe('startup recovery of a single instance', () => {
       [4, 'ReplyInterrupted'],
     ]);
     expect(events.at(-1)?.message).toMatchObject({ status: 'INTERRUPTED', content: 'Once upon' });
+    expect(await interruptedCount(server)).toBe(2);
   });
 });
 
@@ -125,6 +132,7 @@ describe('recovery with several instances', () => {
     await server.app.services.db.fork().nativeUpdate(InstanceSchema, { id: 'live-instance' }, { heartbeatAt: new Date(Date.now() - 60_000) });
     await waitFor(async () => ((await status(live)) === 'INTERRUPTED' ? true : undefined), 10_000, 'the periodic check to end the reply');
     expect(server.logs.some((line) => line.event === 'reply.recovered' && (line.messageIds as string[]).includes(live))).toBe(true);
+    expect(await interruptedCount(server)).toBe(5);
   });
 });
 
