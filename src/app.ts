@@ -248,6 +248,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         confirmations,
         logger,
         maxToolRounds: config.agent.maxToolRounds,
+        maxToolCallsPerRound: config.agent.maxToolCallsPerRound,
         maxInputTokens: config.openai.maxInputTokens,
         budget,
         turnDeadlineMs: config.agent.turnDeadlineMs,

@@ -188,6 +188,7 @@ const environmentSchema = z.object({
   HA_AI_AGENT_ALLOWED_ORIGINS: originList.default(['http://localhost:3000', 'http://localhost:3001']),
 
   AGENT_MAX_TOOL_ROUNDS: integer(1, 50).default(5),
+  AGENT_MAX_TOOL_CALLS_PER_ROUND: integer(1, 128).default(16),
   AGENT_TURN_DEADLINE_SECONDS: integer(1, 86_400).default(300),
   AGENT_TOOL_TIMEOUT_SECONDS: integer(1, 600).default(30),
   AGENT_VERIFY_TIMEOUT_SECONDS: integer(0, 120).default(5),
@@ -285,6 +286,8 @@ export interface Config {
   allowedOrigins: string[];
   agent: {
     maxToolRounds: number;
+    /** Maximum tool calls run from one model response. The rest are rejected, so the model can retry them later. */
+    maxToolCallsPerRound: number;
     maxMessageChars: number;
     contextMaxTokens: number;
     /** Time a whole turn may take, tool calls and retries included. */
@@ -466,6 +469,7 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
     allowedOrigins: env.HA_AI_AGENT_ALLOWED_ORIGINS,
     agent: {
       maxToolRounds: env.AGENT_MAX_TOOL_ROUNDS,
+      maxToolCallsPerRound: env.AGENT_MAX_TOOL_CALLS_PER_ROUND,
       maxMessageChars: env.CHAT_MAX_MESSAGE_CHARS,
       contextMaxTokens: env.HA_CONTEXT_MAX_TOKENS,
       turnDeadlineMs: env.AGENT_TURN_DEADLINE_SECONDS * 1000,

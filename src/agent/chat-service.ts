@@ -114,8 +114,9 @@ export class ChatService {
   /**
    * Stores the user message and a STREAMING reply in one transaction, starts generating the reply in the
    * background and returns at once. A repeated clientMessageId returns the first turn instead, and is not
-   * counted against the rate limit. Throws RATE_LIMITED, BUDGET_EXHAUSTED or CONFLICT (too many replies
-   * streaming) before anything is stored.
+   * counted against the rate limit. Throws RATE_LIMITED, BAD_USER_INPUT (message too long for the model,
+   * which still counts as a turn), BUDGET_EXHAUSTED or CONFLICT (too many replies streaming) before
+   * anything is stored.
    */
   async startTurn(caller: Caller, input: ChatInput): Promise<TurnStart> {
     const { deps } = this;
@@ -127,13 +128,15 @@ export class ChatService {
       if (earlier) return sameTurnOrConflict(earlier, input);
     }
 
+    // Counted before the turn is stored and given back when it is not, so the limit counts started turns.
+    // A message too long for the model keeps its count: counting its tokens costs CPU time, so a user
+    // cannot send such messages faster than the chat limit allows.
+    const releaseTurn = await deps.rateLimits.reserveChatTurn(caller.userId);
     assertMessageFits(
       { system: systemPrompt({ canControl: hasScope(caller, 'control') }), message: input.message, tools: deps.tools.definitions({ caller }) },
       deps.maxInputTokens,
     );
 
-    // Counted before the turn is stored and given back when it is not, so the limit counts started turns.
-    const releaseTurn = await deps.rateLimits.reserveChatTurn(caller.userId);
     let turn: TurnStart;
     try {
       await deps.budget.assertAvailable(caller.userId);

@@ -21,6 +21,14 @@ export function systemPrompt(options: { canControl: boolean }): string {
 }
 
 /**
+ * Maximum length of the tool result JSON sent to the model, in characters. The stored result stays whole. Typical
+ * results are far below it: get_states for 50 entities of a 1,572-entity home is under 7,000, and
+ * get_history for 10 entities with 50 numeric states each is about 25,000 (an estimate). Longer JSON
+ * comes from unbounded values such as a media title or long text states, and would crowd the context.
+ */
+export const MAX_TOOL_RESULT_CHARS = 32_000;
+
+/**
  * A tool result as the model reads it: JSON inside a <tool_result> block. Angle brackets, their
  * look-alikes and invisible characters are written as JSON escapes, which parse back to the same value
  * but can never form a tag in the text the model reads.
@@ -28,7 +36,19 @@ export function systemPrompt(options: { canControl: boolean }): string {
 export function toolResultBlock(toolName: string, result: unknown): string {
   const json = promptJson(result);
   const name = toolName.replace(/[^A-Za-z0-9_-]/g, '_');
-  return `<tool_result name="${name}">\n${json}\n</tool_result>`;
+  if (json.length <= MAX_TOOL_RESULT_CHARS) return `<tool_result name="${name}">\n${json}\n</tool_result>`;
+
+  const cut = isHighSurrogate(json.charCodeAt(MAX_TOOL_RESULT_CHARS - 1)) ? MAX_TOOL_RESULT_CHARS - 1 : MAX_TOOL_RESULT_CHARS;
+  return [
+    `<tool_result name="${name}">`,
+    json.slice(0, cut),
+    '</tool_result>',
+    `This result was cut after ${cut} of its ${json.length} characters, so the JSON above is incomplete. Narrow the request (fewer entities, a domain or an area, a shorter period) to read the rest.`,
+  ].join('\n');
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** One formatter per time zone: building an Intl.DateTimeFormat costs far more than using one. */

@@ -40,6 +40,8 @@ export interface TurnRunnerDependencies {
   confirmations: ToolConfirmations;
   logger: Logger;
   maxToolRounds: number;
+  /** Maximum tool calls run from one model response. Each call past it gets a rejection as its result. */
+  maxToolCallsPerRound: number;
   maxInputTokens: number;
   /** Charged with the tokens of every turn when it ends. */
   budget: TokenBudget;
@@ -266,17 +268,21 @@ export class TurnRunner {
             (call): ChatCompletionMessageToolCall => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }),
           ),
         });
+        const toRun = response.toolCalls.slice(0, deps.maxToolCallsPerRound);
+        const skipped = response.toolCalls.slice(deps.maxToolCallsPerRound);
         // A call identical to an earlier one in this turn is not run again, and the next request offers no tools.
-        const repeated = response.toolCalls.map((call) => {
+        // Skipped calls are not remembered, so the model can make them in the next round.
+        const repeated = toRun.map((call) => {
           const key = callKey(call);
           const seen = seenCalls.has(key);
           seenCalls.add(key);
           return seen;
         });
         if (repeated.some(Boolean)) stopTools = true;
-        const results = await runLimited(response.toolCalls, MAX_PARALLEL_TOOL_CALLS, signal, (call, index) =>
+        const results = await runLimited(toRun, MAX_PARALLEL_TOOL_CALLS, signal, (call, index) =>
           this.runTool(turn, call, round, writer, log, repeated[index] === true),
         );
+        if (skipped.length > 0) results.push(...(await this.storeSkippedCalls(turn, skipped, response.toolCalls.length, round, writer, log)));
         // Committed tool calls finish and are stored even after an abort, so the abort is raised only here.
         // The reply then ends without another model request.
         signal.throwIfAborted();
@@ -399,6 +405,58 @@ export class TurnRunner {
     } catch (error) {
       log.error({ event: 'budget.charge_failed', tokens: usage.totalTokens, err: error }, 'Charging the token budget failed');
     }
+  }
+
+  /**
+   * Stores the calls of a round past AGENT_MAX_TOOL_CALLS_PER_ROUND as REJECTED without running them, in
+   * one write, and returns their results. Every call still needs a result in the next model request.
+   */
+  private async storeSkippedCalls(
+    turn: RunningTurn,
+    calls: AssembledToolCall[],
+    requested: number,
+    round: number,
+    writer: ReplyEventWriter,
+    log: Logger,
+  ): Promise<unknown[]> {
+    const max = this.deps.maxToolCallsPerRound;
+    const outcome = rejected(
+      'BAD_USER_INPUT',
+      `Not run: you requested ${requested} tool calls at once, and at most ${max} run per round (AGENT_MAX_TOOL_CALLS_PER_ROUND). Make this call again in the next round if you still need it.`,
+    );
+    log.warn({ event: 'tool.calls_skipped', round, requested, skipped: calls.length, max }, 'Skipped tool calls past the limit per round');
+
+    const em = this.deps.db.fork();
+    const now = new Date();
+    const rows = calls.map((call) =>
+      em.create(ToolCallSchema, {
+        id: uuidv7(),
+        messageId: turn.reply.messageId,
+        ownerId: turn.caller.userId,
+        callId: call.id,
+        name: call.name,
+        arguments: safeJson(call.arguments),
+        result: outcome.result,
+        status: outcome.status,
+        error: outcome.error ?? null,
+        round,
+        createdAt: now,
+        finishedAt: now,
+        summary: null,
+        expiresAt: null,
+        preview: null,
+        verification: null,
+        decision: null,
+        decidedBy: null,
+        decidedAt: null,
+      }),
+    );
+    await em.flush();
+    for (const row of rows) {
+      writer.emit({ type: 'ToolCallStarted', toolCall: snapshot(row) });
+      writer.emit({ type: 'ToolCallFinished', toolCall: snapshot(row) });
+    }
+    return rows.map(() => outcome.result);
   }
 
   private async runTool(turn: RunningTurn, call: AssembledToolCall, round: number, writer: ReplyEventWriter, log: Logger, repeated: boolean): Promise<unknown> {

@@ -204,9 +204,90 @@ describe('tools', () => {
     expect(stack.model.requests).toHaveLength(before + 3);
     expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
   });
+
+  it('runs 16 of 300 calls in one round', async () => {
+    await setHomeState(stack, 'light.kitchen', 'off');
+    const callsBefore = stack.homeAssistant.serviceCalls.length;
+    const calls = Array.from({ length: 300 }, (_, index) => ({
+      name: 'call_service',
+      arguments: { domain: 'light', service: 'turn_on', entity_ids: ['light.kitchen'], data: { brightness: index % 256 } },
+    }));
+    stack.model.enqueue({ kind: 'tool_calls', calls });
+    const before = stack.model.requests.length;
+
+    const events = await turn(stack, key, 'Hello');
+
+    expect(stack.homeAssistant.serviceCalls.slice(callsBefore)).toHaveLength(16);
+    const stored = finished(events);
+    expect(stored).toHaveLength(300);
+    expect(stored.slice(0, 16).every((call) => call.status === 'COMPLETED')).toBe(true);
+    expect(stored.slice(16).every((call) => call.status === 'REJECTED')).toBe(true);
+    expect(stored[16]?.error?.code).toBe('BAD_USER_INPUT');
+    expect(stored[16]?.arguments).toMatchObject({ entity_ids: ['light.kitchen'], data: { brightness: 16 } });
+    const answers = (stack.model.requests[before + 1]!.body.messages as { role: string }[]).filter((message) => message.role === 'tool');
+    expect(answers).toHaveLength(300);
+    expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
+  });
+
+  it('cuts a long tool result for the model', async () => {
+    const title = 'Long title '.repeat(4_000);
+    await setHomeState(stack, 'media_player.living_room_tv', 'playing', { media_title: title });
+    stack.model.enqueue({ kind: 'tool_calls', calls: [{ name: 'get_states', arguments: { entity_ids: ['media_player.living_room_tv'] } }] });
+    const before = stack.model.requests.length;
+
+    const events = await turn(stack, key, 'Hello');
+
+    const [read] = finished(events);
+    expect(read?.status).toBe('COMPLETED');
+    expect(read?.result.states[0].attributes.media_title).toBe(title);
+    const answer = (stack.model.requests[before + 1]!.body.messages as { role: string; content: string }[]).find((message) => message.role === 'tool')!;
+    const [open, json, close, note] = answer.content.split('\n');
+    expect(open).toBe('<tool_result name="get_states">');
+    expect(json).toHaveLength(32_000);
+    expect(close).toBe('</tool_result>');
+    expect(note).toMatch(/^This result was cut after 32000 of its \d+ characters, so the JSON above is incomplete\. Narrow the request/);
+    expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
+  });
 });
 
 describe('tool limits', () => {
+  it('rejects calls past the limit per round', async () => {
+    const stack = await startTestStack({ env: { AGENT_MAX_TOOL_CALLS_PER_ROUND: '3' } });
+    try {
+      const key = await stack.apiKey('alice');
+      const lights = ['light.kitchen', 'light.hallway', 'light.bedroom', 'light.porch', 'light.garage'];
+      for (const light of lights) await setHomeState(stack, light, 'off');
+      const turnOn = (light: string) => ({ name: 'call_service', arguments: { domain: 'light', service: 'turn_on', entity_ids: [light] } });
+      stack.model.enqueue({ kind: 'tool_calls', calls: lights.map(turnOn) }, { kind: 'tool_calls', calls: lights.slice(3).map(turnOn) });
+
+      const events = await turn(stack, key, 'Hello');
+
+      const sent = stack.homeAssistant.serviceCalls.map((call) => (call.target as { entity_id: string[] }).entity_id[0]);
+      expect(sent).toEqual(expect.arrayContaining(lights));
+      expect(sent).toHaveLength(5);
+      for (const light of lights) expect(stack.homeAssistant.getState(light)?.state).toBe('on');
+
+      const calls = finished(events);
+      expect(calls.map((call) => call.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'REJECTED', 'REJECTED', 'COMPLETED', 'COMPLETED']);
+      const message =
+        'Not run: you requested 5 tool calls at once, and at most 3 run per round (AGENT_MAX_TOOL_CALLS_PER_ROUND). Make this call again in the next round if you still need it.';
+      expect(calls[3]).toMatchObject({ error: { code: 'BAD_USER_INPUT', message }, result: { error: { code: 'BAD_USER_INPUT', message } } });
+      expect(calls[3]?.arguments.entity_ids).toEqual(['light.porch']);
+      expect(calls[4]?.arguments.entity_ids).toEqual(['light.garage']);
+      expect(calls[5]?.verification?.outcome).toBe('CHANGED');
+
+      const second = stack.model.requests[1]!.body.messages as { role: string; tool_call_id?: string; content: string }[];
+      const answers = second.filter((message) => message.role === 'tool');
+      const asked = (second.find((message) => message.role === 'assistant') as unknown as { tool_calls: { id: string }[] }).tool_calls;
+      expect(answers.map((answer) => answer.tool_call_id)).toEqual(asked.map((call) => call.id));
+      expect(parseToolMessage(answers[3]!.content)).toEqual({ error: { code: 'BAD_USER_INPUT', message } });
+      expect(toolNames(stack.model.requests[2]!.body)).toHaveLength(8);
+      expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
+    } finally {
+      await stack.close();
+    }
+  });
+
   it('offers no tools after the last round', async () => {
     const stack = await startTestStack({ env: { AGENT_MAX_TOOL_ROUNDS: '1' } });
     try {

@@ -175,6 +175,23 @@ describe.each([
     expect(codesOf(third)).toEqual(['RATE_LIMITED']);
   });
 
+  it('counts a message too long for the model', async (ctx) => {
+    const server = await limitedStack(ctx);
+    const key = await server.apiKey('long-message-user');
+    // 16,000 CJK characters are about 30,000 tokens, past the default OPENAI_MAX_INPUT_TOKENS of 16,000.
+    const tooLong = Array.from({ length: 16_000 }, (_, index) => String.fromCharCode(0x4e00 + ((index * 7919) % 0x5200))).join('');
+
+    const rejected = await postGraphQL(server.graphqlUrl, CHAT_MUTATION, { input: { message: tooLong } }, key);
+    const second = await postGraphQL(server.graphqlUrl, CHAT_MUTATION, { input: { message: 'Say hello' } }, key);
+    const third = await postGraphQL(server.graphqlUrl, CHAT_MUTATION, { input: { message: 'Say hello again' } }, key);
+
+    expect(codesOf(rejected)).toEqual(['BAD_USER_INPUT']);
+    expect(rejected.body.errors?.[0]?.message).toContain('the limit is 16000 tokens');
+    expect(second.body.errors).toBeUndefined();
+    expect(codesOf(third)).toEqual(['RATE_LIMITED']);
+    expect(await conversationCount(server, key)).toBe(1);
+  });
+
   it('rejects a batch of operations without counting or running it', async (ctx) => {
     const server = await limitedStack(ctx);
     const key = await server.apiKey('batch-user');

@@ -12,6 +12,7 @@ describe('loadConfig', () => {
     expect(config.openai.maxInputTokens).toBe(16_000);
     expect(config.openai.maxRetries).toBe(3);
     expect(config.agent.maxToolRounds).toBe(5);
+    expect(config.agent.maxToolCallsPerRound).toBe(16);
     expect(config.agent.maxMessageChars).toBe(16_000);
     expect(config.agent.contextMaxTokens).toBe(4000);
     expect(config.limits.chatPerMinute).toBe(100);
@@ -95,6 +96,14 @@ describe('loadConfig', () => {
   it('turns GraphiQL off in production unless overridden', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).graphiql).toBe(false);
     expect(loadConfig({ NODE_ENV: 'production', GRAPHIQL: 'true' }).graphiql).toBe(true);
+  });
+
+  it('validates the tool calls per round', () => {
+    expect(loadConfig({ AGENT_MAX_TOOL_CALLS_PER_ROUND: '3' }).agent.maxToolCallsPerRound).toBe(3);
+    expect(() => loadConfig({ AGENT_MAX_TOOL_CALLS_PER_ROUND: '0' })).toThrow(
+      'AGENT_MAX_TOOL_CALLS_PER_ROUND: invalid value "0", expected a whole number from 1 to 128',
+    );
+    expect(() => loadConfig({ AGENT_MAX_TOOL_CALLS_PER_ROUND: '129' })).toThrow(/AGENT_MAX_TOOL_CALLS_PER_ROUND: invalid value "129"/);
   });
 
   it('treats empty values as unset', () => {
