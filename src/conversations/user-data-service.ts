@@ -1,8 +1,10 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { CreatedAutomationSchema } from '../agent/automations/created-automation.entity.js';
 import { ApiKeySchema } from '../auth/api-key.entity.js';
 import { DailyTokenUsageSchema } from '../security/daily-token-usage.entity.js';
 import type { Database, EntityManager } from '../db/orm.js';
 import type { Logger } from '../observability/logger.js';
+import { AppError } from '../security/errors.js';
 import { ConversationSchema } from './conversation.entity.js';
 import { MessageSchema } from './message.entity.js';
 import { ReplyEventSchema } from './reply-event.entity.js';
@@ -59,14 +61,39 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
  * NOTE: a new table with rows per user must be added to export() and, unless it is accounting, delete().
  */
 export class UserDataService {
+  /** Users whose export is running in this process. */
+  private readonly exporting = new Set<string>();
+
   constructor(private readonly options: UserDataServiceOptions) {}
 
-  /** Returns one JSON document with everything stored about the user, decrypted. */
+  /**
+   * Returns one JSON document with everything stored about the user, decrypted. Throws CONFLICT while
+   * another export of the same user runs in this process, on any transport.
+   *
+   * NOTE: the document is built whole in memory, and Yoga then serializes it once into one string, so
+   * an export costs an estimated two to three times the size of the user's stored data at its peak. The
+   * limit covers building the document, not sending it, and applies per user on one instance only.
+   */
   async export(userId: string): Promise<Record<string, unknown>> {
+    if (this.exporting.has(userId)) throw AppError.conflict('An export of your data is already running; wait for it to finish.');
+    this.exporting.add(userId);
+    try {
+      return await this.buildExport(userId);
+    } finally {
+      this.exporting.delete(userId);
+    }
+  }
+
+  private async buildExport(userId: string): Promise<Record<string, unknown>> {
     const em = this.options.db.fork();
+    // better-sqlite3 runs queries synchronously, so without these yields a large export would hold the event
+    // loop, and every other request, from the first query to the last.
     const conversations = await em.find(ConversationSchema, { ownerId: userId }, { orderBy: { id: 'asc' } });
+    await yieldToEventLoop();
     const messages = await em.find(MessageSchema, { ownerId: userId }, { orderBy: { id: 'asc' } });
+    await yieldToEventLoop();
     const toolCalls = await em.find(ToolCallSchema, { ownerId: userId }, { orderBy: { id: 'asc' } });
+    await yieldToEventLoop();
     const events = await this.readEvents(
       em,
       messages.filter((message) => message.role === 'ASSISTANT').map((message) => message.id),
@@ -173,6 +200,7 @@ export class UserDataService {
     const events: { messageId: string; event: Record<string, unknown> }[] = [];
     for (const batch of chunks(replyIds, READ_BATCH)) {
       const rows = await em.find(ReplyEventSchema, { messageId: { $in: batch } }, { orderBy: [{ messageId: 'asc' }, { sequence: 'asc' }] });
+      await yieldToEventLoop();
       for (const row of rows)
         events.push({ messageId: row.messageId, event: { sequence: row.sequence, type: row.type, ...row.payload, createdAt: iso(row.createdAt) } });
     }

@@ -1,4 +1,5 @@
-import { isAsyncIterable, type Plugin } from '@envelop/core';
+import { isAsyncIterable } from '@envelop/core';
+import type { Plugin } from 'graphql-yoga';
 import type { ExecutionResult, GraphQLError } from 'graphql';
 import type { CredentialEnd, CredentialLifetime } from '../auth/credential-lifetime.js';
 import { AppError } from '../security/errors.js';
@@ -96,11 +97,64 @@ function guardStream(
 }
 
 /**
- * Guards every subscription stream, on SSE and graphql-ws alike (see guardStream). It runs before
- * Yoga's error masking, which then handles the errors it yields like any other result errors.
+ * Wraps the stream of an HTTP response so that it closes when the request's signal aborts.
+ *
+ * Yoga closes a stream only by cancelling the response body it reads from. A client that disconnects
+ * before the server has sent the response headers leaves a body that nobody reads or cancels, because
+ * @whatwg-node/server (0.11) skips sending a response whose socket has already closed. Its stream
+ * would hold a subscription slot and a gauge count until restart. @whatwg-node/server aborts
+ * `request.signal` when the Node response closes before it finished, so listening to that signal
+ * closes the stream in every case. Closing the outermost stream runs every plugin's end hook.
+ */
+function closeOnAbort<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncIterableIterator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let closed = false;
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    signal.removeEventListener('abort', close);
+    Promise.resolve()
+      .then(() => iterator.return?.())
+      .catch(() => undefined);
+  };
+  if (signal.aborted) close();
+  else signal.addEventListener('abort', close, { once: true });
+
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next(): Promise<IteratorResult<T, undefined>> {
+      if (closed) return { done: true, value: undefined };
+      const step = await iterator.next();
+      if (step.done) {
+        closed = true;
+        signal.removeEventListener('abort', close);
+      }
+      return step;
+    },
+    async return(): Promise<IteratorResult<T, undefined>> {
+      close();
+      return { done: true, value: undefined };
+    },
+    async throw(): Promise<IteratorResult<T, undefined>> {
+      close();
+      return { done: true, value: undefined };
+    },
+  };
+}
+
+/**
+ * Guards every subscription stream, on SSE and graphql-ws alike (see guardStream), and closes an SSE
+ * stream whose client has disconnected (see closeOnAbort). It runs before Yoga's error masking, which
+ * then handles the errors it yields like any other result errors.
  */
 export function useSubscriptionGuard(options: SubscriptionGuardOptions): Plugin<GraphQLContext> {
   return {
+    onResultProcess({ request, result, setResult }) {
+      if (isAsyncIterable(result)) setResult(closeOnAbort(result, request.signal));
+    },
     onSubscribe({ args }) {
       return {
         onSubscribeResult({ result, setResult }) {

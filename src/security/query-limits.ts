@@ -2,6 +2,13 @@ import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import type { Plugin } from '@envelop/core';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, type ExecutionArgs, type ValidationContext } from 'graphql';
 import { DEFAULT_COST_WEIGHTS, estimateQueryCost } from './query-cost.js';
+import { singleSelectionRule } from './single-selection.js';
+
+/**
+ * Root fields an operation may select only once. exportMyData builds one document with everything stored
+ * about the caller, so each alias of it would hold another copy of that document in memory.
+ */
+export const SINGLE_SELECTION_FIELDS = ['exportMyData'];
 
 export interface QueryLimitOptions {
   /** Allow `__schema` and `__type`. Off, they fail validation like unknown fields. */
@@ -35,7 +42,7 @@ const reportAsValidationError = {
 
 /**
  * Limits what one document may request: tokens (checked while parsing, before any other work),
- * directives, aliases, depth and an estimated cost. Introspection is rejected unless enabled. Every
+ * directives, aliases, depth, an estimated cost and one selection of each SINGLE_SELECTION_FIELDS field. Introspection is rejected unless enabled. Every
  * limit applies on HTTP, SSE and graphql-ws alike, because all three run documents through these
  * plugins.
  */
@@ -76,6 +83,7 @@ export function useQueryLimits(options: QueryLimitOptions): Plugin {
         maxDepth: { n: options.maxDepth, ignoreIntrospection: options.introspection, ...reportAsValidationError },
       });
       for (const plugin of armor.protect().plugins) addPlugin(plugin);
+      addPlugin({ onValidate: ({ addValidationRule }) => addValidationRule(singleSelectionRule(SINGLE_SELECTION_FIELDS)) });
 
       if (options.introspection) {
         // The rule above skips `__schema` so GraphiQL can load the schema; this one still bounds an

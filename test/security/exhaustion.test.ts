@@ -4,6 +4,8 @@ import { postGraphQL } from '../support/clients.js';
 import { openAuthenticatedSocket, openRawSocket } from '../support/raw-graphql-ws.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { CONVERSATION_EVENTS, storeConversation } from '../support/transports.js';
+import { MessageSchema } from '../../src/conversations/message.entity.js';
+import { uuidv7 } from '../../src/db/uuid.js';
 
 /**
  * Threat: exhausting memory or connections with oversized bodies and frames, or with a socket that
@@ -91,5 +93,87 @@ describe('WebSocket frames and subscriptions', () => {
     socket.send({ type: 'subscribe', id: '5', payload: { query: '{ viewer { id } }' } });
     expect(await socket.nextMessage((message) => message.id === '5')).toMatchObject({ type: 'next', payload: { data: { viewer: { id: 'alice' } } } });
     socket.close();
+  });
+});
+
+/** Stores a conversation with `count` messages of `size` characters, so exporting it takes a while. */
+async function storeLargeConversation(ownerId: string, count: number, size: number): Promise<void> {
+  const conversationId = await storeConversation(server.app, ownerId);
+  const em = server.app.services.db.fork();
+  const now = new Date();
+  for (let index = 0; index < count; index += 1) {
+    em.create(MessageSchema, {
+      id: uuidv7(),
+      conversationId,
+      ownerId,
+      role: 'USER',
+      content: `${index} `.padEnd(size, 'x'),
+      status: 'COMPLETED',
+      model: null,
+      usage: null,
+      error: null,
+      clientMessageId: null,
+      replyToId: null,
+      lastSequence: 0,
+      createdAt: now,
+      completedAt: now,
+    });
+  }
+  await em.flush();
+}
+
+describe('exportMyData', () => {
+  const TWICE = [
+    ['aliases', '{ first: exportMyData second: exportMyData }'],
+    ['a named fragment spread twice', '{ ...Export ...Export } fragment Export on Query { exportMyData }'],
+    ['an alias and an inline fragment', '{ exportMyData ... on Query { copy: exportMyData } }'],
+  ] as const;
+
+  for (const [how, query] of TWICE) {
+    it(`rejects two selections through ${how}`, async () => {
+      const response = await postGraphQL(server.graphqlUrl, query, {}, key);
+      expect(response.status).toBe(400);
+      expect(response.body.data).toBeUndefined();
+      expect(response.body.errors?.[0]).toMatchObject({
+        message: 'exportMyData may be selected at most once per operation, found 2. Send one exportMyData field without aliases.',
+        extensions: { code: 'BAD_USER_INPUT' },
+      });
+    });
+  }
+
+  it('rejects two selections over graphql-ws', async () => {
+    const socket = await openAuthenticatedSocket(server.wsUrl, key);
+    socket.send({ type: 'subscribe', id: '1', payload: { query: '{ first: exportMyData second: exportMyData }' } });
+    expect(await socket.nextMessage((message) => message.id === '1')).toMatchObject({
+      type: 'error',
+      payload: [{ extensions: { code: 'BAD_USER_INPUT' } }],
+    });
+    socket.close();
+  });
+
+  it('runs one export per user at a time', async () => {
+    const owner = await server.apiKey('exporter');
+    const other = await server.apiKey('other-exporter');
+    await storeLargeConversation('exporter', 2_000, 2_000);
+
+    const [first, second, another] = await Promise.all([
+      postGraphQL(server.graphqlUrl, '{ exportMyData }', {}, owner),
+      postGraphQL(server.graphqlUrl, '{ exportMyData }', {}, owner),
+      postGraphQL(server.graphqlUrl, '{ exportMyData }', {}, other),
+    ]);
+
+    const codes = [first, second].map((response) => response.body.errors?.[0]?.extensions?.code ?? 'OK').sort();
+    expect(codes).toEqual(['CONFLICT', 'OK']);
+    const conflict = [first, second].find((response) => response.body.errors);
+    expect(conflict?.status).toBe(409);
+    expect(conflict?.body.errors?.[0]?.message).toBe('An export of your data is already running; wait for it to finish.');
+    const exported = [first, second].find((response) => !response.body.errors);
+    expect(exported?.body.data?.exportMyData.conversations[0].messages).toHaveLength(2_000);
+
+    expect(another.body.errors).toBeUndefined();
+    expect(another.body.data?.exportMyData.userId).toBe('other-exporter');
+
+    const again = await postGraphQL(server.graphqlUrl, '{ exportMyData }', {}, owner);
+    expect(again.body.errors).toBeUndefined();
   });
 });

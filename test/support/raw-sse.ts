@@ -1,3 +1,5 @@
+import { connect } from 'node:net';
+
 export interface SseEvent {
   event: string;
   data: any;
@@ -68,4 +70,36 @@ export async function openRawSse(
     }
   })();
   return { status: response.status, headers: response.headers, events, text: () => raw, done, cancel: () => controller.abort() };
+}
+
+/**
+ * Writes one GraphQL-over-SSE POST on a raw TCP socket and destroys the socket `delayMs` after the write
+ * returns, before reading anything, like a client that goes away right after sending.
+ */
+export async function postSseAndDisconnect(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  headers: Record<string, string>,
+  delayMs: number,
+): Promise<void> {
+  const target = new URL(url);
+  const body = JSON.stringify({ query, variables });
+  const lines = [
+    `POST ${target.pathname} HTTP/1.1`,
+    `Host: ${target.host}`,
+    'Content-Type: application/json',
+    'Accept: text/event-stream',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
+  const socket = connect(Number(target.port), target.hostname);
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  socket.destroy();
 }
