@@ -9,6 +9,8 @@ export interface TcpProxy {
   cutOff(): void;
   /** Forwards connections again. */
   restore(): void;
+  /** Holds every reply of the service back this long, as from a slow or distant server; 0 turns it off. */
+  setDelay(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -19,6 +21,7 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let open = true;
+  let delayMs = 0;
 
   const server = createServer((client) => {
     if (!open) {
@@ -37,7 +40,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
-    upstream.pipe(client);
+    // Timers of one length fire in the order they were set, so delayed chunks keep their order.
+    upstream.on('data', (chunk: Buffer) => {
+      if (delayMs === 0) client.write(chunk);
+      else setTimeout(() => client.writable && client.write(chunk), delayMs);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
@@ -56,6 +63,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       return parsed.toString();
     },
     cutOff,
+    setDelay(ms) {
+      delayMs = ms;
+    },
     restore() {
       open = true;
     },
