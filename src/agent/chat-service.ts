@@ -57,7 +57,7 @@ export interface ChatServiceDependencies {
   instanceId?: string;
   /** Ids of the instances whose heartbeat is recent. */
   liveInstanceIds?: () => Promise<Set<string>>;
-  /** Longest a tool call may run; a live instance gets this long to end a reply it was asked to cancel. */
+  /** Maximum time a tool call may run, in milliseconds; a live instance gets this long to end a reply cancelled elsewhere. */
   toolTimeoutMs?: number;
 }
 
@@ -281,9 +281,9 @@ export class ChatService {
     }
     bus.publish(REPLY_CONTROL_TOPIC, { action: 'cancel', messageId } satisfies ReplyControl);
     if (await this.waitUntilEnded(messageId, REMOTE_CANCEL_WAIT_MS)) return;
-    // A live owner may be finishing a service call it already sent, which a cancel does not abort. It
-    // gets up to the tool timeout to end the reply with the call's real outcome; ending it here instead
-    // would store the call as failed while Home Assistant carries it out.
+    // A live owner may be finishing a service call it already sent, which a cancel does not abort. It gets
+    // up to the tool timeout to store the call's real outcome, because ending the reply here would store
+    // the call as failed while Home Assistant carries it out.
     if (await this.ownerIsAlive(messageId)) {
       if (await this.waitUntilEnded(messageId, this.deps.toolTimeoutMs ?? 0)) return;
     }

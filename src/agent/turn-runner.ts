@@ -161,10 +161,12 @@ const UNKNOWN_OUTCOME = {
   message: 'The reply ended before the outcome of this call was stored. Home Assistant may have carried it out.',
 };
 
-/** Why a tool call that sent nothing ended with its reply, stored so FAILED always comes with a reason. */
+/** Returns the error stored on a tool call that sent nothing when its reply ended, so FAILED has a reason. */
 function unsentError(reason: AbortReason | undefined): { code: string; message: string } {
-  const why = reason === 'shutdown' ? 'The server shut down' : reason === 'deadline' ? 'The reply ran out of time' : 'The reply failed';
-  return { code: 'INTERNAL_SERVER_ERROR', message: `${why} before this action was confirmed or run. Nothing was done.` };
+  let cause = 'The reply failed';
+  if (reason === 'shutdown') cause = 'The server shut down';
+  if (reason === 'deadline') cause = 'The reply ran out of time';
+  return { code: 'INTERNAL_SERVER_ERROR', message: `${cause} before this action was confirmed or run. Nothing was done.` };
 }
 
 /** Thrown inside a tool's deadline race; never leaves this module. */

@@ -100,7 +100,7 @@ function guardStream(
  * Wraps the stream of an HTTP response so that it closes when the request's signal aborts.
  *
  * Yoga closes a stream only by cancelling the response body it reads from. A client that disconnects
- * before the server has sent the response headers leaves a body that nobody reads or cancels, because
+ * before the server has sent the response headers leaves a body that is never read or cancelled, because
  * @whatwg-node/server (0.11) skips sending a response whose socket has already closed. Its stream
  * would hold a subscription slot and a gauge count until restart. @whatwg-node/server aborts
  * `request.signal` when the Node response closes before it finished, so listening to that signal

@@ -43,7 +43,7 @@ export interface YogaOptions {
   maxBodyBytes: number;
 }
 
-/** What the HTTP server and the WebSocket adapter pass to Yoga with each request. */
+/** Fields the HTTP server and the WebSocket adapter pass to Yoga with each request. */
 export type ServerContext = Record<string, unknown> &
   AuthenticatedServerContext & {
     websocket?: WebSocketContextExtra;
@@ -133,8 +133,8 @@ export function createYogaServer(options: YogaOptions): Yoga {
         };
       }
       const requestId = initial.requestId ?? newRequestId();
-      // useHttpAuthentication has set the caller before the document was parsed; it ends the request
-      // otherwise, so a missing caller is a bug, never a way in.
+      // useHttpAuthentication sets the caller before the document is parsed, or ends the request. A
+      // missing caller here is therefore a bug, and it fails instead of letting the request in.
       const caller = initial.caller;
       if (!caller) throw maskError(new Error('The request reached the context without a caller'), requestId);
       return {

@@ -61,10 +61,10 @@ export function classifyModelError(error: unknown): ModelError {
   return new ModelError('unknown', false, undefined, undefined, { cause: error });
 }
 
-/** What a log line may say about a failed model request: never the upstream body or message text. */
+/** Fields a log line may contain about a failed model request: never the upstream body or message text. */
 export interface ModelFailureCause {
   kind: ModelFailureKind;
-  /** The endpoint's HTTP status, when it answered. */
+  /** The endpoint's HTTP status, when it sent a response. */
   status?: number;
   /** The connection error code, such as ECONNREFUSED or UND_ERR_SOCKET, when the connection failed. */
   errorCode?: string;

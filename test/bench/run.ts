@@ -116,8 +116,7 @@ if (!values['no-write'] && !quick) {
     `Produced by \`npm run bench\` (\`tsx test/bench/run.ts\`) on ${startedAt.toISOString()}. Every figure is compared with a baseline measured in the same run on the same machine; the service, the simulators and the load each run in their own process.`,
     '',
   ];
-  // The notes at the end are written by hand (what the figures mean, what was profiled); a run replaces
-  // the figures above them and keeps the notes.
+  // The notes at the end are written by hand, so a run replaces only the figures above them.
   const file = path.join(repoRoot, 'BENCHMARKS.md');
   const previous = existsSync(file) ? readFileSync(file, 'utf8') : '';
   const notesAt = previous.indexOf(NOTES_HEADING);

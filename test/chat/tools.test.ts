@@ -359,14 +359,14 @@ describe('group targets', () => {
       await postGraphQL(groups.graphqlUrl, CONFIRM_TOOL_CALL, { id: awaiting.toolCall.id, approve: false }, owner);
       await stream.done;
 
-      // A nested group holding an excluded lock is refused without calling Home Assistant.
+      // A nested group holding an excluded lock is rejected without calling Home Assistant.
       groups.model.enqueue({
         kind: 'tool_calls',
         calls: [{ name: 'call_service', arguments: { domain: 'homeassistant', service: 'toggle', entity_ids: ['group.entrance'] } }],
       });
-      const refused = collectSse(groups.graphqlUrl, owner, CHAT_STREAM, { input: { message: 'Toggle the entrance' } });
-      await refused.done;
-      const messageId = eventsOf(refused.results, 'chatStream')[0]?.messageId as string;
+      const rejected = collectSse(groups.graphqlUrl, owner, CHAT_STREAM, { input: { message: 'Toggle the entrance' } });
+      await rejected.done;
+      const messageId = eventsOf(rejected.results, 'chatStream')[0]?.messageId as string;
       const stored = await postGraphQL(groups.graphqlUrl, TOOL_CALLS, { id: messageId }, owner);
       expect(stored.body.data?.message.toolCalls[0]).toMatchObject({
         name: 'call_service',

@@ -168,10 +168,10 @@ describe('open subscriptions per user', () => {
       open.push(collectSse(stack.graphqlUrl, key, EVENTS, { id: conversationId }));
       await waitFor(() => (stack.app.services.chat.openStreams === 3 ? true : undefined), 5_000, 'three open streams');
 
-      const refused = collectWs(client, EVENTS, { id: conversationId });
-      await refused.done;
-      expect(refused.results[0]?.errors?.[0]?.extensions?.code).toBe('CONFLICT');
-      expect(refused.results[0]?.errors?.[0]?.message).toContain('You have 3 subscriptions open');
+      const rejected = collectWs(client, EVENTS, { id: conversationId });
+      await rejected.done;
+      expect(rejected.results[0]?.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      expect(rejected.results[0]?.errors?.[0]?.message).toContain('You have 3 subscriptions open');
 
       const conversationsBefore = await postGraphQL(stack.graphqlUrl, CONVERSATIONS, {}, key);
       const requestsBefore = stack.model.requests.length;

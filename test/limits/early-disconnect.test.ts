@@ -7,7 +7,7 @@ import { CHAT_MUTATION, CHAT_STREAM, REPLY_STREAM, startTestStack, type TestStac
 
 /**
  * Threat: SSE clients that send a subscription and close the socket before reading the response. Each
- * stream they leave open holds one of the user's MAX_SUBSCRIPTIONS_PER_USER slots until restart.
+ * stream they leave open takes one of the user's MAX_SUBSCRIPTIONS_PER_USER slots until restart.
  */
 
 const missing = await missingServices('PostgreSQL');

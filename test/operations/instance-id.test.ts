@@ -14,7 +14,7 @@ describe('INSTANCE_ID', () => {
       await expect(startTestServer({ database, env: ENV })).rejects.toThrow(
         'INSTANCE_ID kitchen-node is used by a running instance. Give each instance its own INSTANCE_ID, or leave it unset.',
       );
-      // The running instance keeps its row and answers.
+      // The running instance keeps its row and still responds.
       expect((await fetch(`${first.url}/health`)).status).toBe(200);
     } finally {
       await first.close();
