@@ -396,6 +396,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     allowedOrigins: config.allowedOrigins,
     maxPayloadBytes: config.websocket.maxPayloadBytes,
     maxSubscriptions: config.websocket.maxSubscriptions,
+    maxConnectionsPerUser: config.websocket.maxConnectionsPerUser,
     connectionInitTimeoutMs: config.websocket.connectionInitTimeoutMs,
     resolveClientIp,
     countOperation: (userId) => rateLimits.countOperation(userId),

@@ -228,6 +228,7 @@ const environmentSchema = z.object({
   HTTP_MAX_BODY_BYTES: integer(1024, 100_000_000).default(262_144),
   WS_MAX_PAYLOAD_BYTES: integer(1024, 100_000_000).default(262_144),
   WS_MAX_SUBSCRIPTIONS: integer(1, 10_000).default(50),
+  WS_MAX_CONNECTIONS_PER_USER: integer(1, 100_000).default(20),
   WS_CONNECTION_INIT_TIMEOUT_SECONDS: integer(1, 300).default(5),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'fatal, error, warn, info, debug, trace or silent').default('info'),
   LOG_CONVERSATION_CONTENT: booleanFlag.default(false),
@@ -345,6 +346,8 @@ export interface Config {
     maxPayloadBytes: number;
     /** Operations one socket may run at once. */
     maxSubscriptions: number;
+    /** Authenticated WebSocket connections one user may have open at once on one instance. */
+    maxConnectionsPerUser: number;
     connectionInitTimeoutMs: number;
   };
   logLevel: string;
@@ -509,6 +512,7 @@ export function loadConfig(environment: Record<string, string | undefined> = { .
     websocket: {
       maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
       maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
+      maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
       connectionInitTimeoutMs: env.WS_CONNECTION_INIT_TIMEOUT_SECONDS * 1000,
     },
     logLevel: env.LOG_LEVEL,

@@ -33,6 +33,8 @@ type SocketExtra = {
   stopWatching?: () => void;
   /** Operations started on this socket, by graphql-ws operation id, for their end log line. */
   operations?: Map<string, { requestId: string; startedAt: number }>;
+  /** Set while the socket counts against its user's connection limit. */
+  countedUserId?: string;
 };
 
 type SocketContext = Context<Record<string, unknown> | undefined, SocketExtra>;
@@ -57,6 +59,8 @@ export interface WebSocketOptions {
   maxPayloadBytes: number;
   /** Operations one socket may run at once. */
   maxSubscriptions: number;
+  /** Authenticated sockets one user may have open at once on this instance. */
+  maxConnectionsPerUser: number;
   connectionInitTimeoutMs: number;
   /** Finds the client's address for counting failed authentication attempts. */
   resolveClientIp: ClientIpResolver;
@@ -106,6 +110,7 @@ function isClientMessage(data: string): boolean {
 export function attachWebSocketServer(options: WebSocketOptions) {
   const { yoga, authenticator, lifetime, logger, maskError } = options;
   const allowedOrigins = new Set(options.allowedOrigins);
+  const connectionsByUser = new Map<string, number>();
 
   const wss = new WebSocketServer({
     server: options.server,
@@ -194,6 +199,18 @@ export function attachWebSocketServer(options: WebSocketOptions) {
         else closeWithUnexpectedError(ctx.extra.socket, error, 'websocket.connect_failed');
         return false;
       }
+      // Each open socket costs memory however quiet it is, so one user cannot open them without bound.
+      const open = connectionsByUser.get(caller.userId) ?? 0;
+      if (open >= options.maxConnectionsPerUser) {
+        logger.info(
+          { event: 'websocket.too_many_connections', userId: caller.userId, limit: options.maxConnectionsPerUser },
+          'WebSocket rejected: the user has too many open connections',
+        );
+        ctx.extra.socket.close(CloseCode.TooManyInitialisationRequests, 'Too many open connections for this user');
+        return false;
+      }
+      connectionsByUser.set(caller.userId, open + 1);
+      ctx.extra.countedUserId = caller.userId;
       ctx.extra.caller = caller;
       ctx.extra.stopWatching = lifetime.watch(caller, (reason) => void endSocket(ctx, reason));
       logger.debug({ event: 'websocket.connected', userId: caller.userId, credential: caller.credential.kind }, 'WebSocket authenticated');
@@ -271,6 +288,12 @@ export function attachWebSocketServer(options: WebSocketOptions) {
     },
     onClose: (ctx) => {
       ctx.extra.stopWatching?.();
+      const userId = ctx.extra.countedUserId;
+      if (userId === undefined) return;
+      ctx.extra.countedUserId = undefined;
+      const left = (connectionsByUser.get(userId) ?? 1) - 1;
+      if (left > 0) connectionsByUser.set(userId, left);
+      else connectionsByUser.delete(userId);
     },
   });
 

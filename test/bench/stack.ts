@@ -23,6 +23,7 @@ export const BENCH_LIMITS: Record<string, string> = {
   RATE_LIMIT_OPERATIONS_PER_MINUTE: '1000000',
   MAX_CONCURRENT_REPLIES_PER_USER: '1000',
   MAX_SUBSCRIPTIONS_PER_USER: '1000000',
+  WS_MAX_CONNECTIONS_PER_USER: '100000',
 };
 
 /** Starts the simulators and the service, each in its own process, with a fresh SQLite file. */

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postGraphQL } from '../support/clients.js';
-import { openAuthenticatedSocket, openRawSocket } from '../support/raw-graphql-ws.js';
+import { openAuthenticatedSocket, openRawSocket, tryConnectionInit } from '../support/raw-graphql-ws.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { CONVERSATION_EVENTS, storeConversation } from '../support/transports.js';
 import { MessageSchema } from '../../src/conversations/message.entity.js';
@@ -121,6 +121,37 @@ async function storeLargeConversation(ownerId: string, count: number, size: numb
   }
   await em.flush();
 }
+
+describe('WebSockets per user', () => {
+  it('closes one over WS_MAX_CONNECTIONS_PER_USER', async () => {
+    const limited = await startTestServer({ env: { WS_MAX_CONNECTIONS_PER_USER: '2' } });
+    try {
+      const busy = await limited.apiKey('busy');
+      const other = await limited.apiKey('other');
+      const first = await openAuthenticatedSocket(limited.wsUrl, busy);
+      const second = await openAuthenticatedSocket(limited.wsUrl, busy);
+
+      const third = await tryConnectionInit(limited.wsUrl, { authorization: `Bearer ${busy}` });
+      expect(third).toEqual({ acknowledged: false, code: 4429, reason: 'Too many open connections for this user' });
+      const otherUser = await tryConnectionInit(limited.wsUrl, { authorization: `Bearer ${other}` });
+      expect(otherUser.acknowledged).toBe(true);
+
+      // A closed socket gives its place back.
+      first.close();
+      await first.closed;
+      const deadline = Date.now() + 5_000;
+      let again = await tryConnectionInit(limited.wsUrl, { authorization: `Bearer ${busy}` });
+      while (!again.acknowledged && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        again = await tryConnectionInit(limited.wsUrl, { authorization: `Bearer ${busy}` });
+      }
+      expect(again.acknowledged).toBe(true);
+      second.close();
+    } finally {
+      await limited.close();
+    }
+  });
+});
 
 describe('exportMyData', () => {
   const TWICE = [

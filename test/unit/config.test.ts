@@ -176,7 +176,7 @@ describe('security settings', () => {
     });
     expect(config.graphql).toEqual({ introspection: true, maxDepth: 10, maxAliases: 10, maxTokens: 1000, maxDirectives: 20, maxCost: 50_000 });
     expect(config.http.maxBodyBytes).toBe(262_144);
-    expect(config.websocket).toEqual({ maxPayloadBytes: 262_144, maxSubscriptions: 50, connectionInitTimeoutMs: 5000 });
+    expect(config.websocket).toEqual({ maxPayloadBytes: 262_144, maxSubscriptions: 50, maxConnectionsPerUser: 20, connectionInitTimeoutMs: 5000 });
   });
 
   it('uses RS256 and ES256 for a JWKS unless JWT_ALGORITHMS says otherwise', () => {
