@@ -33,7 +33,7 @@ type SocketExtra = {
   stopWatching?: () => void;
   /** Operations started on this socket, by graphql-ws operation id, for their end log line. */
   operations?: Map<string, { requestId: string; startedAt: number }>;
-  /** Set while the socket counts against its user's connection limit. */
+  /** The user whose connection limit this socket counts against, until it closes. */
   countedUserId?: string;
 };
 
@@ -340,7 +340,7 @@ export function attachWebSocketServer(options: WebSocketOptions) {
     });
   });
 
-  // ws repeats the HTTP server's errors here; one raised while listening is already reported by listen().
+  // ws repeats the HTTP server's errors here. One raised before the server listens is reported by listen().
   wss.on('error', (error) => {
     if (options.server.listening) logger.error({ event: 'websocket.error', err: error }, 'WebSocket server error');
   });
