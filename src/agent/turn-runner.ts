@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall, ChatCompletionTool } from 'openai/resources/chat/completions';
 import type { Caller } from '../auth/caller.js';
 import { hasScope } from '../auth/caller.js';
-import type { Database } from '../db/orm.js';
+import type { Database, EntityManager } from '../db/orm.js';
 import { uuidv7 } from '../db/uuid.js';
 import type { MessageError, TokenUsage } from '../conversations/message.entity.js';
 import { ToolCallSchema, type ToolCall } from '../conversations/tool-call.entity.js';
@@ -160,6 +160,33 @@ const UNKNOWN_OUTCOME = {
   code: 'HOME_ASSISTANT_UNAVAILABLE',
   message: 'The reply ended before the outcome of this call was stored. Home Assistant may have carried it out.',
 };
+
+/** Creates the row of a tool call the model requested; `state` sets how far it has got. */
+function createToolCallRow(
+  em: EntityManager,
+  turn: RunningTurn,
+  call: AssembledToolCall,
+  round: number,
+  state: Pick<ToolCall, 'result' | 'status' | 'error' | 'createdAt' | 'finishedAt'>,
+): ToolCall {
+  return em.create(ToolCallSchema, {
+    id: uuidv7(),
+    messageId: turn.reply.messageId,
+    ownerId: turn.caller.userId,
+    callId: call.id,
+    name: call.name,
+    arguments: safeJson(call.arguments),
+    round,
+    ...state,
+    summary: null,
+    expiresAt: null,
+    preview: null,
+    verification: null,
+    decision: null,
+    decidedBy: null,
+    decidedAt: null,
+  });
+}
 
 /** Returns the error stored on a tool call that sent nothing when its reply ended, so FAILED has a reason. */
 function unsentError(reason: AbortReason | undefined): { code: string; message: string } {
@@ -431,26 +458,12 @@ export class TurnRunner {
     const em = this.deps.db.fork();
     const now = new Date();
     const rows = calls.map((call) =>
-      em.create(ToolCallSchema, {
-        id: uuidv7(),
-        messageId: turn.reply.messageId,
-        ownerId: turn.caller.userId,
-        callId: call.id,
-        name: call.name,
-        arguments: safeJson(call.arguments),
+      createToolCallRow(em, turn, call, round, {
         result: outcome.result,
         status: outcome.status,
         error: outcome.error ?? null,
-        round,
         createdAt: now,
         finishedAt: now,
-        summary: null,
-        expiresAt: null,
-        preview: null,
-        verification: null,
-        decision: null,
-        decidedBy: null,
-        decidedAt: null,
       }),
     );
     await em.flush();
@@ -464,27 +477,7 @@ export class TurnRunner {
   private async runTool(turn: RunningTurn, call: AssembledToolCall, round: number, writer: ReplyEventWriter, log: Logger, repeated: boolean): Promise<unknown> {
     const { deps } = this;
     const em = deps.db.fork();
-    const row = em.create(ToolCallSchema, {
-      id: uuidv7(),
-      messageId: turn.reply.messageId,
-      ownerId: turn.caller.userId,
-      callId: call.id,
-      name: call.name,
-      arguments: safeJson(call.arguments),
-      result: null,
-      status: 'RUNNING',
-      error: null,
-      round,
-      createdAt: new Date(),
-      finishedAt: null,
-      summary: null,
-      expiresAt: null,
-      preview: null,
-      verification: null,
-      decision: null,
-      decidedBy: null,
-      decidedAt: null,
-    });
+    const row = createToolCallRow(em, turn, call, round, { result: null, status: 'RUNNING', error: null, createdAt: new Date(), finishedAt: null });
     await em.flush();
     writer.emit({ type: 'ToolCallStarted', toolCall: snapshot(row) });
     const toolLog = log.child({ toolCallId: row.id, tool: call.name });
