@@ -21,6 +21,7 @@ import { followConversation, followReply, type StreamCloser } from './reply-stre
 import { systemPrompt } from './system-prompt.js';
 import type { ToolRegistry } from './tools/registry.js';
 import type { TurnRunner } from './turn-runner.js';
+import { OpenCounts } from '../security/open-counts.js';
 
 export interface ChatInput {
   message: string;
@@ -91,7 +92,7 @@ export class ChatService {
   /** Aborted at shutdown to end every open reply and conversation stream. */
   private readonly streamsStop = new AbortController();
   private streams = 0;
-  private readonly streamsByUser = new Map<string, number>();
+  private readonly streamsByUser = new OpenCounts();
 
   constructor(private readonly deps: ChatServiceDependencies) {
     // Every open stream listens for shutdown on this one signal.
@@ -301,20 +302,10 @@ export class ChatService {
    * call twice). Open streams cost memory however quiet they are, so one user cannot hold without bound.
    */
   private reserveStream(userId: string): () => void {
-    const open = this.streamsByUser.get(userId) ?? 0;
     const limit = this.deps.maxStreamsPerUser ?? Number.POSITIVE_INFINITY;
-    if (open >= limit) {
-      throw AppError.conflict(`You have ${limit} subscriptions open, the most allowed. Close one before opening another.`);
-    }
-    this.streamsByUser.set(userId, open + 1);
-    let returned = false;
-    return () => {
-      if (returned) return;
-      returned = true;
-      const left = (this.streamsByUser.get(userId) ?? 1) - 1;
-      if (left > 0) this.streamsByUser.set(userId, left);
-      else this.streamsByUser.delete(userId);
-    };
+    const release = this.streamsByUser.take(userId, limit);
+    if (!release) throw AppError.conflict(`You have ${limit} subscriptions open, the most allowed. Close one before opening another.`);
+    return release;
   }
 
   /** Counts an open stream until it ends or is closed, and gives its reservation back then. */

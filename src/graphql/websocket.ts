@@ -13,6 +13,7 @@ import { AppError } from '../security/errors.js';
 import type { MaskError } from './errors.js';
 import { credentialEndedError } from './use-subscription-guard.js';
 import type { Yoga } from './yoga.js';
+import { OpenCounts } from '../security/open-counts.js';
 
 /** Interval of the keep-alive ping. A socket that sends no pong within another interval is dropped. */
 const KEEP_ALIVE_MS = 12_000;
@@ -33,8 +34,8 @@ type SocketExtra = {
   stopWatching?: () => void;
   /** Operations started on this socket, by graphql-ws operation id, for their end log line. */
   operations?: Map<string, { requestId: string; startedAt: number }>;
-  /** The user whose connection limit this socket counts against, until it closes. */
-  countedUserId?: string;
+  /** Gives back this socket's place in its user's connection limit when it closes. */
+  releaseConnection?: () => void;
 };
 
 type SocketContext = Context<Record<string, unknown> | undefined, SocketExtra>;
@@ -110,7 +111,7 @@ function isClientMessage(data: string): boolean {
 export function attachWebSocketServer(options: WebSocketOptions) {
   const { yoga, authenticator, lifetime, logger, maskError } = options;
   const allowedOrigins = new Set(options.allowedOrigins);
-  const connectionsByUser = new Map<string, number>();
+  const connectionsByUser = new OpenCounts();
 
   const wss = new WebSocketServer({
     server: options.server,
@@ -200,8 +201,8 @@ export function attachWebSocketServer(options: WebSocketOptions) {
         return false;
       }
       // Each open socket costs memory however quiet it is, so one user cannot open them without bound.
-      const open = connectionsByUser.get(caller.userId) ?? 0;
-      if (open >= options.maxConnectionsPerUser) {
+      const release = connectionsByUser.take(caller.userId, options.maxConnectionsPerUser);
+      if (!release) {
         logger.info(
           { event: 'websocket.too_many_connections', userId: caller.userId, limit: options.maxConnectionsPerUser },
           'WebSocket rejected: the user has too many open connections',
@@ -209,8 +210,7 @@ export function attachWebSocketServer(options: WebSocketOptions) {
         ctx.extra.socket.close(CloseCode.TooManyInitialisationRequests, 'Too many open connections for this user');
         return false;
       }
-      connectionsByUser.set(caller.userId, open + 1);
-      ctx.extra.countedUserId = caller.userId;
+      ctx.extra.releaseConnection = release;
       ctx.extra.caller = caller;
       ctx.extra.stopWatching = lifetime.watch(caller, (reason) => void endSocket(ctx, reason));
       logger.debug({ event: 'websocket.connected', userId: caller.userId, credential: caller.credential.kind }, 'WebSocket authenticated');
@@ -288,12 +288,7 @@ export function attachWebSocketServer(options: WebSocketOptions) {
     },
     onClose: (ctx) => {
       ctx.extra.stopWatching?.();
-      const userId = ctx.extra.countedUserId;
-      if (userId === undefined) return;
-      ctx.extra.countedUserId = undefined;
-      const left = (connectionsByUser.get(userId) ?? 1) - 1;
-      if (left > 0) connectionsByUser.set(userId, left);
-      else connectionsByUser.delete(userId);
+      ctx.extra.releaseConnection?.();
     },
   });
 
