@@ -1,5 +1,6 @@
-import { type DocumentNode, type FragmentDefinitionNode, getOperationAST, GraphQLError, Kind, type SelectionSetNode } from 'graphql';
+import { getOperationAST, GraphQLError } from 'graphql';
 import type { CORSOptions, Plugin } from 'graphql-yoga';
+import { countRootFields } from './root-fields.js';
 
 /** Content types a POST to the GraphQL endpoint may use. Browsers send none of them without a preflight. */
 const ACCEPTED_POST_TYPES = ['application/json', 'application/graphql-response+json', 'application/graphql+json'];
@@ -46,7 +47,7 @@ export function usePostOnlySubscriptions(fields: readonly string[]): Plugin {
         if (request?.method !== 'GET' || result instanceof Error) return;
         const operation = getOperationAST(result, params?.operationName);
         if (operation?.operation !== 'subscription') return;
-        const field = rootFieldNames(result, operation.selectionSet).find((name) => fields.includes(name));
+        const field = [...countRootFields(result, operation.selectionSet).keys()].find((name) => fields.includes(name));
         if (!field) return;
         throw new GraphQLError(`${field} sends a message, so it needs a POST request.`, {
           extensions: { code: 'BAD_USER_INPUT', http: { status: 405, headers: { Allow: 'POST' } } },
@@ -54,21 +55,6 @@ export function usePostOnlySubscriptions(fields: readonly string[]): Plugin {
       };
     },
   };
-}
-
-/** Names the root fields a selection selects, through inline fragments and fragment spreads too. */
-function rootFieldNames(document: DocumentNode, selectionSet: SelectionSetNode, visited = new Set<string>()): string[] {
-  return selectionSet.selections.flatMap((selection) => {
-    if (selection.kind === Kind.FIELD) return [selection.name.value];
-    if (selection.kind === Kind.INLINE_FRAGMENT) return rootFieldNames(document, selection.selectionSet, visited);
-    const name = selection.name.value;
-    if (visited.has(name)) return [];
-    visited.add(name);
-    const fragment = document.definitions.find(
-      (definition): definition is FragmentDefinitionNode => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === name,
-    );
-    return fragment ? rootFieldNames(document, fragment.selectionSet, visited) : [];
-  });
 }
 
 /**

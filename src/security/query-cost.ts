@@ -87,6 +87,10 @@ export function estimateQueryCost(
     return isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
   };
 
+  // A fragment's cost depends only on the fragment and its type, so it is computed once. Without this,
+  // a chain of fragments that each spread the next one twice would take exponential time to price.
+  const fragmentCosts = new Map<string, number>();
+
   const selectionCost = (selectionSet: SelectionSetNode, parent: GraphQLNamedType, visiting: Set<string>): number => {
     let total = 0;
     for (const selection of selectionSet.selections) {
@@ -114,7 +118,13 @@ export function estimateQueryCost(
         // Validation rejects fragment cycles before this runs; the guard only keeps a bug from looping.
         if (!fragment || visiting.has(name)) continue;
         const type = schema.getType(fragment.typeCondition.name.value) ?? parent;
-        total += selectionCost(fragment.selectionSet, type, new Set([...visiting, name]));
+        const key = `${name} ${type.name}`;
+        let cost = fragmentCosts.get(key);
+        if (cost === undefined) {
+          cost = selectionCost(fragment.selectionSet, type, new Set([...visiting, name]));
+          fragmentCosts.set(key, cost);
+        }
+        total += cost;
       }
     }
     return total;

@@ -104,6 +104,26 @@ describe('document limits', () => {
     expect(narrow.body).toEqual({ data: { conversations: { edges: [] } } });
   });
 
+  it('checks doubling fragment chains quickly', async () => {
+    // Each fragment spreads the next one twice: 2^30 copies of the last selection in about 400 tokens.
+    const chain = (last: string) => {
+      let text = 'query { ...F0 }\n';
+      for (let level = 0; level < 30; level += 1) text += `fragment F${level} on Query { ...F${level + 1} ...F${level + 1} }\n`;
+      return `${text}fragment F30 on Query { ${last} }`;
+    };
+
+    const viewers = await postGraphQL(server.graphqlUrl, chain('viewer { id }'), {}, key);
+    expect(viewers.status).toBe(400);
+    expect(errorOf(viewers)?.message).toMatch(/^Query depth limit of 10 exceeded/);
+
+    // Every validation rule runs on the whole document, so the single-selection count meets it too.
+    const exports = await postGraphQL(server.graphqlUrl, chain('exportMyData'), {}, key);
+    expect(exports.status).toBe(400);
+    expect(exports.body.errors?.map((error) => error.message)).toContain(
+      'exportMyData may be selected at most once per operation, found 1073741824. Send one exportMyData field without aliases.',
+    );
+  });
+
   it('executes no operation of a batched request', async () => {
     const response = await fetch(server.graphqlUrl, {
       method: 'POST',
