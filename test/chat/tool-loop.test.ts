@@ -277,10 +277,10 @@ describe('tool limits', () => {
       expect(calls[5]?.verification?.outcome).toBe('CHANGED');
 
       const second = stack.model.requests[1]!.body.messages as { role: string; tool_call_id?: string; content: string }[];
-      const answers = second.filter((message) => message.role === 'tool');
-      const asked = (second.find((message) => message.role === 'assistant') as unknown as { tool_calls: { id: string }[] }).tool_calls;
-      expect(answers.map((answer) => answer.tool_call_id)).toEqual(asked.map((call) => call.id));
-      expect(parseToolMessage(answers[3]!.content)).toEqual({ error: { code: 'BAD_USER_INPUT', message } });
+      const results = second.filter((message) => message.role === 'tool');
+      const requested = (second.find((message) => message.role === 'assistant') as unknown as { tool_calls: { id: string }[] }).tool_calls;
+      expect(results.map((result) => result.tool_call_id)).toEqual(requested.map((call) => call.id));
+      expect(parseToolMessage(results[3]!.content)).toEqual({ error: { code: 'BAD_USER_INPUT', message } });
       expect(toolNames(stack.model.requests[2]!.body)).toHaveLength(8);
       expect(events.at(-1)?.__typename).toBe('ReplyCompleted');
     } finally {
